@@ -1,0 +1,59 @@
+#pragma once
+/// \file
+/// Every exception tapegrad throws. All derive from `tapegrad::Error`
+/// (itself a `std::runtime_error`), and every message names the op or function
+/// that refused and the shapes, indices or handles involved. A throwing op
+/// records nothing: the tape is exactly as it was before the call.
+
+#include <stdexcept>
+#include <string>
+
+namespace tapegrad {
+
+/// Base of all tapegrad errors.
+struct Error : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+/// Operand shapes do not fit the op, e.g.
+/// "matmul: inner dimensions differ: (2, 3) @ (4, 5)".
+struct ShapeError : Error {
+    using Error::Error;
+};
+
+/// An argument other than a shape is invalid: an axis out of range, an index
+/// outside its dimension, clamp bounds in the wrong order, a bad option.
+struct ArgumentError : Error {
+    using Error::Error;
+};
+
+/// A handle (`Var`) was recorded on a tape that has since been cleared, or is
+/// empty (default-constructed).
+struct StaleVarError : Error {
+    using Error::Error;
+};
+
+/// Handles from two different tapes were combined, or a handle was passed to
+/// a tape that did not record it.
+struct TapeMismatchError : Error {
+    using Error::Error;
+};
+
+/// `backward` on an output with more than one element and no seed gradient.
+struct NonScalarError : Error {
+    using Error::Error;
+};
+
+/// A parameter's value changed (optimizer step, load, manual edit) after the
+/// forward pass that used it and before `backward`.
+struct ParameterModifiedError : Error {
+    using Error::Error;
+};
+
+/// `backward` called a second time on a tape whose graph was consumed by the
+/// first call (pass `retain_graph` to the first call to allow it).
+struct TapeConsumedError : Error {
+    using Error::Error;
+};
+
+}  // namespace tapegrad

@@ -1,0 +1,154 @@
+#pragma once
+/// \file
+/// What an op's implementation needs: operand checks, recording with rollback,
+/// gradient accumulation with shape checks, broadcasting and axis geometry.
+/// Included by the library's op files and by anyone writing a built-in-style
+/// op; user code normally needs only custom_op.hpp.
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <initializer_list>
+#include <span>
+#include <string>
+
+#include <xtensor/xnoalias.hpp>
+
+#include "tape.hpp"
+
+namespace tapegrad::detail {
+
+/// A shape held inline (up to 4 axes without touching the heap): ops use it so
+/// that recording and backward allocate nothing in a steady training loop.
+using Dims = Tensor<float>::shape_type;
+
+/// The tape shared by all operands, each checked against its epoch.
+template <class T>
+Tape<T>& tape_of(const char* op, std::span<const Var<T>> xs) {
+    if (xs.empty()) throw ArgumentError(std::string(op) + ": needs at least one operand");
+    Tape<T>* t = xs[0].tape();
+    if (t == nullptr) throw StaleVarError(std::string(op) + ": empty handle (default-constructed Var)");
+    for (const Var<T>& x : xs) t->check(x, op);
+    return *t;
+}
+template <class T>
+Tape<T>& tape_of(const char* op, std::initializer_list<Var<T>> xs) {
+    return tape_of(op, std::span<const Var<T>>(xs.begin(), xs.size()));
+}
+
+/// Runs the op's forward into the node just recorded; on an exception the node
+/// is removed again, so a failing op leaves the tape unchanged.
+template <class T>
+Var<T> finish(Tape<T>& t, NodeId id) {
+    Node<T>& n = t.node(id);
+    try {
+        n.op->forward(t, n, n.value);
+    } catch (...) {
+        t.truncate(id);
+        throw;
+    }
+    return Var<T>(&t, id, t.epoch());
+}
+
+template <class S>
+Dims to_shape(const S& s) {
+    return Dims(s.begin(), s.end());
+}
+
+template <class S1, class S2>
+bool shapes_equal(const S1& a, const S2& b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin());
+}
+
+/// numpy broadcasting of two shapes; `ShapeError` naming `op` if incompatible.
+template <class S1, class S2>
+Dims broadcast_shapes(const char* op, const S1& a, const S2& b) {
+    const std::size_t r = std::max(a.size(), b.size());
+    Dims out(r);
+    for (std::size_t k = 0; k < r; ++k) {
+        const std::size_t da = k < r - a.size() ? 1 : a[k - (r - a.size())];
+        const std::size_t db = k < r - b.size() ? 1 : b[k - (r - b.size())];
+        if (da != db && da != 1 && db != 1)
+            throw ShapeError(std::string(op) + ": shapes " + shape_str(a) + " and " + shape_str(b) +
+                             " cannot be broadcast together (axis " + std::to_string(k) + ": " + std::to_string(da) +
+                             " vs " + std::to_string(db) + ")");
+        out[k] = da == 1 ? db : da;
+    }
+    return out;
+}
+
+/// An axis in [-rank, rank) as a position in [0, rank); `ArgumentError` otherwise.
+inline std::size_t normalize_axis(const char* op, std::int64_t axis, std::size_t rank) {
+    const auto r = static_cast<std::int64_t>(rank);
+    if (axis < -r || axis >= r)
+        throw ArgumentError(std::string(op) + ": axis " + std::to_string(axis) + " is out of range for a tensor of rank " +
+                            std::to_string(rank));
+    return static_cast<std::size_t>(axis < 0 ? axis + r : axis);
+}
+
+/// A tensor seen as (outer, n, inner) around one axis (row-major).
+struct AxisGeometry {
+    std::size_t outer = 1, n = 1, inner = 1;
+};
+template <class S>
+AxisGeometry axis_geometry(const S& shape, std::size_t axis) {
+    AxisGeometry g;
+    for (std::size_t k = 0; k < axis; ++k) g.outer *= shape[k];
+    g.n = shape[axis];
+    for (std::size_t k = axis + 1; k < shape.size(); ++k) g.inner *= shape[k];
+    return g;
+}
+
+[[noreturn]] void throw_grad_shape(const char* op, const Dims& grad, const Dims& input);
+
+/// Adds the expression `e` into the gradient of node `p` (first contribution
+/// assigns). `e` must have exactly p's shape: xtensor's `+=` would silently
+/// broadcast-resize otherwise, so the shape is checked here.
+template <class T, class E>
+void accumulate(Tape<T>& t, const Node<T>& n, NodeId p, const E& e) {
+    Node<T>& pn = t.node(p);
+    if (!shapes_equal(e.shape(), pn.value.shape())) throw_grad_shape(t.op_name(n), to_shape(e.shape()), to_shape(pn.value.shape()));
+    if (!pn.grad_live) {
+        pn.grad.resize(pn.value.shape());
+        xt::noalias(pn.grad) = e;
+        pn.grad_live = true;
+    } else {
+        xt::noalias(pn.grad) += e;
+    }
+}
+
+/// dst (shape `dshape`, broadcastable to `sshape`) += src summed over the
+/// broadcast axes. Contiguous row-major buffers; no allocation.
+template <class T>
+void add_reduced(T* dst, const Dims& dshape, const T* src, const Dims& sshape);
+
+/// Like `accumulate`, for an `e` of the broadcast output shape: sums it back to
+/// p's shape (via a tape scratch buffer when the shapes differ).
+template <class T, class E>
+void accumulate_broadcast(Tape<T>& t, const Node<T>& n, NodeId p, const E& e) {
+    Node<T>& pn = t.node(p);
+    if (shapes_equal(e.shape(), pn.value.shape())) {
+        accumulate(t, n, p, e);
+        return;
+    }
+    Tensor<T>& s = t.scratch(0);
+    s.resize(e.shape());
+    xt::noalias(s) = e;
+    add_reduced(t.grad_buffer(p).data(), to_shape(pn.value.shape()), s.data(), to_shape(s.shape()));
+}
+
+/// Adds a contiguous buffer of p's size into p's gradient.
+template <class T>
+void accumulate_raw(Tape<T>& t, NodeId p, const T* g) {
+    Tensor<T>& dst = t.grad_buffer(p);
+    T* d = dst.data();
+    for (std::size_t i = 0, e = dst.size(); i < e; ++i) d[i] += g[i];
+}
+
+/// Resizes `out` to `shape` (no allocation when the size is unchanged).
+template <class T, class S>
+void resize_to(Tensor<T>& out, const S& shape) {
+    if (!shapes_equal(out.shape(), shape)) out.resize(typename Tensor<T>::shape_type(shape.begin(), shape.end()));
+}
+
+}  // namespace tapegrad::detail

@@ -1,0 +1,187 @@
+// Matrix products (BLAS) and axis permutations.
+
+#include <cblas.h>
+
+#include <numeric>
+
+#include <xtensor/xmanipulation.hpp>
+
+#include "ops.hpp"
+#include "op_support.hpp"
+
+namespace tapegrad {
+
+using detail::Dims;
+
+namespace {
+
+// C (m×n, row-major) = alpha·op(A)·op(B) + beta·C.
+void gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const float* a, const float* b, float beta, float* c) {
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m), int(n), int(k), 1.0f, a,
+                int(ta ? m : k), b, int(tb ? k : n), beta, c, int(n));
+}
+void gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const double* a, const double* b, double beta, double* c) {
+    cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m), int(n), int(k), 1.0, a,
+                int(ta ? m : k), b, int(tb ? k : n), beta, c, int(n));
+}
+
+// The geometry of a (possibly batched) product: `batch` products of
+// (m×k)·(k×n); a 2-D operand has batch stride 0 (shared across the batch).
+struct MatmulGeometry {
+    std::size_t batch, m, k, n, stride_a, stride_b;
+};
+
+template <class S1, class S2>
+MatmulGeometry matmul_geometry(const S1& a, const S2& b) {
+    auto fail = [&](const std::string& why) {
+        throw ShapeError("matmul: " + why + ": " + shape_str(a) + " @ " + shape_str(b));
+    };
+    if (a.size() < 2 || a.size() > 3 || b.size() < 2 || b.size() > 3)
+        fail("operands must be 2-D (M,K) or 3-D batched (B,M,K); reshape vectors to matrices first");
+    const std::size_t ra = a.size(), rb = b.size();
+    MatmulGeometry g{};
+    g.m = a[ra - 2];
+    g.k = a[ra - 1];
+    g.n = b[rb - 1];
+    if (b[rb - 2] != g.k) fail("inner dimensions differ (" + std::to_string(g.k) + " vs " + std::to_string(b[rb - 2]) + ")");
+    const std::size_t ba = ra == 3 ? a[0] : 0, bb = rb == 3 ? b[0] : 0;
+    if (ra == 3 && rb == 3 && ba != bb) fail("batch sizes differ (" + std::to_string(ba) + " vs " + std::to_string(bb) + ")");
+    g.batch = ra == 3 ? ba : (rb == 3 ? bb : 1);
+    g.stride_a = ra == 3 ? g.m * g.k : 0;
+    g.stride_b = rb == 3 ? g.k * g.n : 0;
+    return g;
+}
+
+template <class T>
+struct Matmul {
+    static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
+        const Tensor<T>& a = t.parent_value(n, 0);
+        const Tensor<T>& b = t.parent_value(n, 1);
+        const MatmulGeometry g = matmul_geometry(a.shape(), b.shape());
+        if (a.dimension() == 3 || b.dimension() == 3)
+            detail::resize_to(out, Dims{g.batch, g.m, g.n});
+        else
+            detail::resize_to(out, Dims{g.m, g.n});
+        if (g.k == 0) {
+            out.fill(T(0));
+            return;
+        }
+        if (g.m == 0 || g.n == 0 || g.batch == 0) return;
+        if (g.stride_b == 0) {
+            // A shared right operand: the batch folds into the rows, one GEMM.
+            gemm(false, false, g.batch * g.m, g.n, g.k, a.data(), b.data(), T(0), out.data());
+            return;
+        }
+        for (std::size_t i = 0; i < g.batch; ++i)
+            gemm(false, false, g.m, g.n, g.k, a.data() + i * g.stride_a, b.data() + i * g.stride_b, T(0),
+                 out.data() + i * g.m * g.n);
+    }
+    // dA += G·Bᵀ, dB += Aᵀ·G, written by GEMM with beta = 1 straight into the
+    // operands' gradient buffers; a shared 2-D operand sums over the batch.
+    static void backward(Tape<T>& t, const Node<T>& n) {
+        const NodeId pa = t.parent(n, 0), pb = t.parent(n, 1);
+        const Tensor<T>& a = t.node(pa).value;
+        const Tensor<T>& b = t.node(pb).value;
+        const MatmulGeometry g = matmul_geometry(a.shape(), b.shape());
+        if (g.m == 0 || g.n == 0 || g.k == 0 || g.batch == 0) return;
+        const T* gd = n.grad.data();
+        if (t.needs_grad(pa)) {
+            T* da = t.grad_buffer(pa).data();
+            if (g.stride_b == 0)
+                gemm(false, true, g.batch * g.m, g.k, g.n, gd, b.data(), T(1), da);
+            else
+                for (std::size_t i = 0; i < g.batch; ++i)
+                    gemm(false, true, g.m, g.k, g.n, gd + i * g.m * g.n, b.data() + i * g.stride_b, T(1), da + i * g.stride_a);
+        }
+        if (t.needs_grad(pb)) {
+            T* db = t.grad_buffer(pb).data();
+            if (g.stride_b == 0 && g.stride_a != 0)
+                gemm(true, false, g.k, g.n, g.batch * g.m, a.data(), gd, T(1), db);
+            else
+                for (std::size_t i = 0; i < g.batch; ++i)
+                    gemm(true, false, g.k, g.n, g.m, a.data() + i * g.stride_a, gd + i * g.m * g.n, T(1), db + i * g.stride_b);
+        }
+    }
+    static constexpr OpDef<T> def{"matmul", forward, backward};
+};
+
+template <class T>
+detail::Dims perm_of(const Node<T>& n, std::size_t rank) {
+    // attrs.i packs up to 16 axes, 4 bits each, into i[0]; rank in i[1].
+    detail::Dims p(rank);
+    for (std::size_t k = 0; k < rank; ++k) p[k] = (static_cast<std::uint64_t>(n.attrs.i[0]) >> (4 * k)) & 0xF;
+    return p;
+}
+
+template <class T>
+struct Permute {
+    static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
+        const Tensor<T>& x = t.parent_value(n, 0);
+        const auto p = perm_of(n, x.dimension());
+        Dims s(x.dimension());
+        for (std::size_t k = 0; k < s.size(); ++k) s[k] = x.shape()[p[k]];
+        detail::resize_to(out, s);
+        xt::noalias(out) = xt::transpose(x, p);
+    }
+    static void backward(Tape<T>& t, const Node<T>& n) {
+        const NodeId px = t.parent(n, 0);
+        if (!t.needs_grad(px)) return;
+        const auto p = perm_of(n, n.grad.dimension());
+        detail::Dims inverse(p.size());
+        for (std::size_t k = 0; k < p.size(); ++k) inverse[p[k]] = k;
+        detail::accumulate(t, n, px, xt::transpose(n.grad, inverse));
+    }
+    static constexpr OpDef<T> def{"permute", forward, backward};
+};
+
+}  // namespace
+
+template <class T>
+Var<T> matmul(Var<T> a, Var<T> b) {
+    Tape<T>& t = detail::tape_of("matmul", {a, b});
+    matmul_geometry(a.shape(), b.shape());
+    return detail::finish(t, t.record(&Matmul<T>::def, {a, b}));
+}
+
+template <class T>
+Var<T> permute(Var<T> x, const std::vector<std::int64_t>& axes) {
+    Tape<T>& t = detail::tape_of("permute", {x});
+    const std::size_t r = x.dim();
+    std::string given;
+    for (auto a : axes) given += (given.empty() ? "" : ", ") + std::to_string(a);
+    if (axes.size() != r)
+        throw ArgumentError("permute: " + std::to_string(axes.size()) + " axes (" + given + ") for a tensor of shape " +
+                            shape_str(x.shape()));
+    if (r > 16) throw ArgumentError("permute: tensors of rank above 16 are not supported");
+    std::vector<bool> seen(r, false);
+    std::uint64_t packed = 0;
+    for (std::size_t k = 0; k < r; ++k) {
+        const std::size_t a = detail::normalize_axis("permute", axes[k], r);
+        if (seen[a]) throw ArgumentError("permute: (" + given + ") is not a permutation of the axes of " + shape_str(x.shape()));
+        seen[a] = true;
+        packed |= std::uint64_t(a) << (4 * k);
+    }
+    OpAttrs attrs;
+    attrs.i[0] = static_cast<std::int64_t>(packed);
+    return detail::finish(t, t.record(&Permute<T>::def, {x}, attrs));
+}
+
+template <class T>
+Var<T> transpose(Var<T> x) {
+    detail::tape_of("transpose", {x});
+    const auto r = static_cast<std::int64_t>(x.dim());
+    if (r < 2) throw ArgumentError("transpose: needs rank >= 2, got shape " + shape_str(x.shape()));
+    std::vector<std::int64_t> axes(static_cast<std::size_t>(r));
+    std::iota(axes.begin(), axes.end(), std::int64_t(0));
+    std::swap(axes[r - 1], axes[r - 2]);
+    return permute(x, axes);
+}
+
+#define TAPEGRAD_INSTANTIATE(T)                                                \
+    template Var<T> matmul(Var<T>, Var<T>);                                    \
+    template Var<T> transpose(Var<T>);                                         \
+    template Var<T> permute(Var<T>, const std::vector<std::int64_t>&);
+TAPEGRAD_INSTANTIATE(float)
+TAPEGRAD_INSTANTIATE(double)
+
+}  // namespace tapegrad

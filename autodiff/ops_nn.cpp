@@ -1,0 +1,326 @@
+// Softmax family and losses. Softmax-like ops work on lines along one axis of
+// a tensor seen as (outer, n, inner).
+
+#include <cmath>
+#include <cstring>
+
+#include "ops.hpp"
+#include "op_support.hpp"
+
+namespace tapegrad {
+
+using detail::Dims;
+
+using detail::AxisGeometry;
+
+namespace {
+
+template <class T>
+AxisGeometry line_geometry(const Node<T>& n, const Tensor<T>& x) {
+    return detail::axis_geometry(x.shape(), static_cast<std::size_t>(n.attrs.i[0]));
+}
+
+// Calls f(base, stride) for every line along the axis: elements base + j·stride.
+template <class F>
+void for_each_line(const AxisGeometry& g, F f) {
+    for (std::size_t o = 0; o < g.outer; ++o)
+        for (std::size_t i = 0; i < g.inner; ++i) f(o * g.n * g.inner + i, g.inner);
+}
+
+// log Σ_j exp(x_j) along one line, max-shifted so it never overflows.
+template <class T>
+T logsumexp_line(const T* x, std::size_t n, std::size_t stride) {
+    T m = -std::numeric_limits<T>::infinity();
+    for (std::size_t j = 0; j < n; ++j) m = std::max(m, x[j * stride]);
+    if (!std::isfinite(m)) return m;
+    T s = 0;
+    for (std::size_t j = 0; j < n; ++j) s += std::exp(x[j * stride] - m);
+    return m + std::log(s);
+}
+
+template <class T>
+struct Softmax {
+    static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
+        const Tensor<T>& x = t.parent_value(n, 0);
+        detail::resize_to(out, x.shape());
+        const AxisGeometry g = line_geometry(n, x);
+        for_each_line(g, [&](std::size_t b, std::size_t s) {
+            const T lse = logsumexp_line(x.data() + b, g.n, s);
+            for (std::size_t j = 0; j < g.n; ++j) out.data()[b + j * s] = std::exp(x.data()[b + j * s] - lse);
+        });
+    }
+    // dx_j = y_j (g_j − Σ_k g_k y_k)
+    static void backward(Tape<T>& t, const Node<T>& n) {
+        const NodeId px = t.parent(n, 0);
+        if (!t.needs_grad(px)) return;
+        T* gx = t.grad_buffer(px).data();
+        const T* y = n.value.data();
+        const T* g = n.grad.data();
+        for_each_line(line_geometry(n, n.value), [&, len = line_geometry(n, n.value).n](std::size_t b, std::size_t s) {
+            T dot = 0;
+            for (std::size_t j = 0; j < len; ++j) dot += g[b + j * s] * y[b + j * s];
+            for (std::size_t j = 0; j < len; ++j) gx[b + j * s] += y[b + j * s] * (g[b + j * s] - dot);
+        });
+    }
+    static constexpr OpDef<T> def{"softmax", forward, backward};
+};
+
+template <class T>
+struct LogSoftmax {
+    static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
+        const Tensor<T>& x = t.parent_value(n, 0);
+        detail::resize_to(out, x.shape());
+        const AxisGeometry g = line_geometry(n, x);
+        for_each_line(g, [&](std::size_t b, std::size_t s) {
+            const T lse = logsumexp_line(x.data() + b, g.n, s);
+            for (std::size_t j = 0; j < g.n; ++j) out.data()[b + j * s] = x.data()[b + j * s] - lse;
+        });
+    }
+    // dx_j = g_j − softmax_j · Σ_k g_k
+    static void backward(Tape<T>& t, const Node<T>& n) {
+        const NodeId px = t.parent(n, 0);
+        if (!t.needs_grad(px)) return;
+        T* gx = t.grad_buffer(px).data();
+        const T* y = n.value.data();
+        const T* g = n.grad.data();
+        const AxisGeometry geo = line_geometry(n, n.value);
+        for_each_line(geo, [&](std::size_t b, std::size_t s) {
+            T total = 0;
+            for (std::size_t j = 0; j < geo.n; ++j) total += g[b + j * s];
+            for (std::size_t j = 0; j < geo.n; ++j) gx[b + j * s] += g[b + j * s] - std::exp(y[b + j * s]) * total;
+        });
+    }
+    static constexpr OpDef<T> def{"log_softmax", forward, backward};
+};
+
+template <class T>
+struct MseLoss {
+    static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
+        const Tensor<T>& p = t.parent_value(n, 0);
+        const Tensor<T>& y = t.parent_value(n, 1);
+        detail::resize_to(out, Dims{});
+        double s = 0;  // accumulated in double: a float loss over many elements drifts
+        for (std::size_t i = 0; i < p.size(); ++i) {
+            const double d = double(p.data()[i]) - double(y.data()[i]);
+            s += d * d;
+        }
+        out.data()[0] = static_cast<T>(s / double(p.size()));
+    }
+    static void backward(Tape<T>& t, const Node<T>& n) {
+        const NodeId pp = t.parent(n, 0), py = t.parent(n, 1);
+        const Tensor<T>& p = t.node(pp).value;
+        const Tensor<T>& y = t.node(py).value;
+        const T k = T(2) * n.grad.data()[0] / static_cast<T>(p.size());
+        if (t.needs_grad(pp)) detail::accumulate(t, n, pp, k * (p - y));
+        if (t.needs_grad(py)) detail::accumulate(t, n, py, k * (y - p));
+    }
+    static constexpr OpDef<T> def{"mse_loss", forward, backward};
+};
+
+// attrs: i[0] 1 if a mask (saved tensor 0) weights the rows; targets on the tape.
+template <class T>
+struct CrossEntropy {
+    static double total_weight(const Tape<T>& t, const Node<T>& n, std::size_t rows) {
+        if (!n.attrs.i[0]) return double(rows);
+        double w = 0;
+        const Tensor<T>& m = t.saved(n, 0);
+        for (std::size_t r = 0; r < rows; ++r) w += m.data()[r];
+        return w;
+    }
+    static T weight(const Tape<T>& t, const Node<T>& n, std::size_t r) { return n.attrs.i[0] ? t.saved(n, 0).data()[r] : T(1); }
+
+    static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
+        const Tensor<T>& x = t.parent_value(n, 0);
+        const std::size_t rows = x.shape()[0], classes = x.shape()[1];
+        const auto target = t.indices(n);
+        double s = 0;
+        for (std::size_t r = 0; r < rows; ++r) {
+            const T w = weight(t, n, r);
+            if (w == T(0)) continue;
+            const T* line = x.data() + r * classes;
+            s += double(w) * (double(logsumexp_line(line, classes, 1)) - double(line[target[r]]));
+        }
+        detail::resize_to(out, Dims{});
+        out.data()[0] = static_cast<T>(s / total_weight(t, n, rows));
+    }
+    // dx[r,c] = g · w_r / W · (softmax(x_r)_c − [c = target_r])
+    static void backward(Tape<T>& t, const Node<T>& n) {
+        const NodeId px = t.parent(n, 0);
+        if (!t.needs_grad(px)) return;
+        const Tensor<T>& x = t.node(px).value;
+        T* gx = t.grad_buffer(px).data();
+        const std::size_t rows = x.shape()[0], classes = x.shape()[1];
+        const auto target = t.indices(n);
+        const T scale = n.grad.data()[0] / static_cast<T>(total_weight(t, n, rows));
+        for (std::size_t r = 0; r < rows; ++r) {
+            const T w = weight(t, n, r) * scale;
+            if (w == T(0)) continue;
+            const T* line = x.data() + r * classes;
+            const T lse = logsumexp_line(line, classes, 1);
+            T* gl = gx + r * classes;
+            for (std::size_t c = 0; c < classes; ++c) gl[c] += w * std::exp(line[c] - lse);
+            gl[target[r]] -= w;
+        }
+    }
+    static constexpr OpDef<T> def{"cross_entropy", forward, backward};
+};
+
+// attrs: i[0] 1 if a mask (saved tensor 0) weights the elements.
+// loss_i = max(x,0) − x·z + log(1 + e^−|x|), the stable form of
+// −z·log σ(x) − (1−z)·log(1−σ(x)).
+template <class T>
+struct BceWithLogits {
+    static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
+        const Tensor<T>& x = t.parent_value(n, 0);
+        const Tensor<T>& z = t.parent_value(n, 1);
+        const T* m = n.attrs.i[0] ? t.saved(n, 0).data() : nullptr;
+        double s = 0, w = 0;
+        for (std::size_t i = 0; i < x.size(); ++i) {
+            const double wi = m ? double(m[i]) : 1.0;
+            w += wi;
+            if (wi == 0) continue;
+            const double xi = x.data()[i], zi = z.data()[i];
+            s += wi * (std::max(xi, 0.0) - xi * zi + std::log1p(std::exp(-std::abs(xi))));
+        }
+        detail::resize_to(out, Dims{});
+        out.data()[0] = static_cast<T>(s / w);
+    }
+    // dx = (σ(x) − z)·w/W·g, dz = −x·w/W·g
+    static void backward(Tape<T>& t, const Node<T>& n) {
+        const NodeId px = t.parent(n, 0), pz = t.parent(n, 1);
+        const Tensor<T>& x = t.node(px).value;
+        const Tensor<T>& z = t.node(pz).value;
+        const T* m = n.attrs.i[0] ? t.saved(n, 0).data() : nullptr;
+        double w = 0;
+        for (std::size_t i = 0; i < x.size(); ++i) w += m ? double(m[i]) : 1.0;
+        const T scale = static_cast<T>(double(n.grad.data()[0]) / w);
+        T* gx = t.needs_grad(px) ? t.grad_buffer(px).data() : nullptr;
+        T* gz = t.needs_grad(pz) ? t.grad_buffer(pz).data() : nullptr;
+        for (std::size_t i = 0; i < x.size(); ++i) {
+            const T k = scale * (m ? m[i] : T(1));
+            const T xi = x.data()[i];
+            const T e = std::exp(-std::abs(xi));
+            const T sig = xi >= 0 ? T(1) / (T(1) + e) : e / (T(1) + e);
+            if (gx) gx[i] += k * (sig - z.data()[i]);
+            if (gz) gz[i] -= k * xi;
+        }
+    }
+    static constexpr OpDef<T> def{"binary_cross_entropy_with_logits", forward, backward};
+};
+
+template <class T>
+struct Detach {
+    static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
+        const Tensor<T>& x = t.parent_value(n, 0);
+        detail::resize_to(out, x.shape());
+        std::memcpy(out.data(), x.data(), x.size() * sizeof(T));
+    }
+    static void backward(Tape<T>&, const Node<T>&) {}  // never runs: a detached node needs no gradient
+    static constexpr OpDef<T> def{"detach", forward, backward};
+};
+
+template <class Op, class T>
+Var<T> along_axis(Var<T> x, std::int64_t axis) {
+    Tape<T>& t = detail::tape_of(Op::def.name, {x});
+    OpAttrs a;
+    a.i[0] = static_cast<std::int64_t>(detail::normalize_axis(Op::def.name, axis, x.dim()));
+    return detail::finish(t, t.record(&Op::def, {x}, a));
+}
+
+}  // namespace
+
+template <class T> Var<T> softmax(Var<T> x, std::int64_t axis) { return along_axis<Softmax<T>>(x, axis); }
+template <class T> Var<T> log_softmax(Var<T> x, std::int64_t axis) { return along_axis<LogSoftmax<T>>(x, axis); }
+
+template <class T>
+Var<T> mse_loss(Var<T> pred, Var<T> target) {
+    Tape<T>& t = detail::tape_of("mse_loss", {pred, target});
+    if (!detail::shapes_equal(pred.shape(), target.shape()))
+        throw ShapeError("mse_loss: prediction of shape " + shape_str(pred.shape()) + " and target of shape " +
+                         shape_str(target.shape()) + " differ");
+    if (pred.size() == 0) throw ArgumentError("mse_loss: empty prediction of shape " + shape_str(pred.shape()));
+    return detail::finish(t, t.record(&MseLoss<T>::def, {pred, target}));
+}
+
+template <class T>
+Var<T> cross_entropy(Var<T> logits, const Index& targets, const std::optional<Tensor<T>>& mask) {
+    Tape<T>& t = detail::tape_of("cross_entropy", {logits});
+    if (logits.dim() != 2)
+        throw ShapeError("cross_entropy: logits must be (N, C), got " + shape_str(logits.shape()) +
+                         "; reshape (T, B, C) logits to (T*B, C)");
+    const std::size_t rows = logits.shape()[0], classes = logits.shape()[1];
+    if (targets.dimension() != 1 || targets.size() != rows)
+        throw ShapeError("cross_entropy: targets of shape " + shape_str(targets.shape()) + " do not match logits " +
+                         shape_str(logits.shape()) + " (expected (" + std::to_string(rows) + ",))");
+    if (rows == 0 || classes == 0) throw ArgumentError("cross_entropy: empty logits of shape " + shape_str(logits.shape()));
+    for (std::size_t r = 0; r < rows; ++r)
+        if (targets.data()[r] < 0 || targets.data()[r] >= static_cast<std::int64_t>(classes))
+            throw ArgumentError("cross_entropy: target " + std::to_string(targets.data()[r]) + " at row " + std::to_string(r) +
+                                " is outside [0, " + std::to_string(classes) + ")");
+    if (mask) {
+        if (mask->dimension() != 1 || mask->size() != rows)
+            throw ShapeError("cross_entropy: mask of shape " + shape_str(mask->shape()) + " does not match logits " +
+                             shape_str(logits.shape()) + " (expected (" + std::to_string(rows) + ",))");
+        double w = 0;
+        for (std::size_t r = 0; r < rows; ++r) w += mask->data()[r];
+        if (!(w > 0)) throw ArgumentError("cross_entropy: the mask's weights sum to " + std::to_string(w) + ", not above 0");
+    }
+    OpAttrs a;
+    a.i[0] = mask ? 1 : 0;
+    const NodeId id = t.record(&CrossEntropy<T>::def, {logits}, a);
+    std::copy(targets.data(), targets.data() + rows, t.add_indices(id, rows));
+    if (mask) {
+        Tensor<T>& m = t.add_saved(id);
+        detail::resize_to(m, mask->shape());
+        std::memcpy(m.data(), mask->data(), rows * sizeof(T));
+    }
+    return detail::finish(t, id);
+}
+
+template <class T>
+Var<T> binary_cross_entropy_with_logits(Var<T> logits, Var<T> targets, const std::optional<Tensor<T>>& mask) {
+    Tape<T>& t = detail::tape_of("binary_cross_entropy_with_logits", {logits, targets});
+    if (!detail::shapes_equal(logits.shape(), targets.shape()))
+        throw ShapeError("binary_cross_entropy_with_logits: logits of shape " + shape_str(logits.shape()) +
+                         " and targets of shape " + shape_str(targets.shape()) + " differ");
+    if (logits.size() == 0) throw ArgumentError("binary_cross_entropy_with_logits: empty logits");
+    if (mask) {
+        if (!detail::shapes_equal(mask->shape(), logits.shape()))
+            throw ShapeError("binary_cross_entropy_with_logits: mask of shape " + shape_str(mask->shape()) +
+                             " and logits of shape " + shape_str(logits.shape()) + " differ");
+        double w = 0;
+        for (std::size_t i = 0; i < mask->size(); ++i) w += mask->data()[i];
+        if (!(w > 0))
+            throw ArgumentError("binary_cross_entropy_with_logits: the mask's weights sum to " + std::to_string(w) +
+                                ", not above 0");
+    }
+    OpAttrs a;
+    a.i[0] = mask ? 1 : 0;
+    const NodeId id = t.record(&BceWithLogits<T>::def, {logits, targets}, a);
+    if (mask) {
+        Tensor<T>& m = t.add_saved(id);
+        detail::resize_to(m, mask->shape());
+        std::memcpy(m.data(), mask->data(), mask->size() * sizeof(T));
+    }
+    return detail::finish(t, id);
+}
+
+template <class T>
+Var<T> detach(Var<T> x) {
+    Tape<T>& t = detail::tape_of("detach", {x});
+    const NodeId id = t.record(&Detach<T>::def, {x});
+    t.node(id).requires_grad = false;
+    return detail::finish(t, id);
+}
+
+#define TAPEGRAD_INSTANTIATE(T)                                                                         \
+    template Var<T> softmax(Var<T>, std::int64_t);                                                      \
+    template Var<T> log_softmax(Var<T>, std::int64_t);                                                  \
+    template Var<T> mse_loss(Var<T>, Var<T>);                                                           \
+    template Var<T> cross_entropy(Var<T>, const Index&, const std::optional<Tensor<T>>&);               \
+    template Var<T> binary_cross_entropy_with_logits(Var<T>, Var<T>, const std::optional<Tensor<T>>&); \
+    template Var<T> detach(Var<T>);
+TAPEGRAD_INSTANTIATE(float)
+TAPEGRAD_INSTANTIATE(double)
+
+}  // namespace tapegrad

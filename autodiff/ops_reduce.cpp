@@ -1,0 +1,197 @@
+// Reductions over all elements or one axis. A tensor is seen as
+// (outer, n, inner) around the reduced axis; a full reduction is the case
+// outer = inner = 1, n = size.
+
+#include <cmath>
+#include <limits>
+#include <string_view>
+
+#include "ops.hpp"
+#include "op_support.hpp"
+
+namespace tapegrad {
+
+using detail::Dims;
+
+using detail::AxisGeometry;
+
+namespace {
+
+constexpr std::int64_t kAll = -1;
+
+// attrs: i[0] axis (kAll for all elements), i[1] keepdims.
+template <class T>
+AxisGeometry geometry(const Node<T>& n, const Tensor<T>& x) {
+    if (n.attrs.i[0] == kAll) return AxisGeometry{1, x.size(), 1};
+    return detail::axis_geometry(x.shape(), static_cast<std::size_t>(n.attrs.i[0]));
+}
+
+template <class T>
+void resize_reduced(const Node<T>& n, const Tensor<T>& x, Tensor<T>& out) {
+    if (n.attrs.i[0] == kAll) {
+        detail::resize_to(out, Dims{});
+        return;
+    }
+    Dims s = detail::to_shape(x.shape());
+    const auto axis = static_cast<std::size_t>(n.attrs.i[0]);
+    if (n.attrs.i[1])
+        s[axis] = 1;
+    else
+        s.erase(s.begin() + static_cast<std::ptrdiff_t>(axis));
+    detail::resize_to(out, s);
+}
+
+// out[o,i] = scale · Σ_j x[o,j,i]
+template <class T>
+void sum_lines(const Tensor<T>& x, const AxisGeometry& g, T scale, T* out) {
+    const T* xd = x.data();
+    for (std::size_t o = 0; o < g.outer; ++o) {
+        T* od = out + o * g.inner;
+        for (std::size_t i = 0; i < g.inner; ++i) od[i] = T(0);
+        for (std::size_t j = 0; j < g.n; ++j) {
+            const T* row = xd + (o * g.n + j) * g.inner;
+            for (std::size_t i = 0; i < g.inner; ++i) od[i] += row[i];
+        }
+        for (std::size_t i = 0; i < g.inner; ++i) od[i] *= scale;
+    }
+}
+
+// gx[o,j,i] += scale · g[o,i]
+template <class T>
+void spread_lines(T* gx, const AxisGeometry& g, T scale, const T* grad) {
+    for (std::size_t o = 0; o < g.outer; ++o)
+        for (std::size_t j = 0; j < g.n; ++j) {
+            T* row = gx + (o * g.n + j) * g.inner;
+            const T* gd = grad + o * g.inner;
+            for (std::size_t i = 0; i < g.inner; ++i) row[i] += scale * gd[i];
+        }
+}
+
+template <class T>
+T mean_scale(const AxisGeometry& g) {
+    return g.n == 0 ? std::numeric_limits<T>::quiet_NaN() : T(1) / static_cast<T>(g.n);
+}
+
+template <class T>
+struct Sum {
+    static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
+        const Tensor<T>& x = t.parent_value(n, 0);
+        resize_reduced(n, x, out);
+        sum_lines(x, geometry(n, x), T(1), out.data());
+    }
+    static void backward(Tape<T>& t, const Node<T>& n) {
+        const NodeId px = t.parent(n, 0);
+        if (!t.needs_grad(px)) return;
+        Tensor<T>& gx = t.grad_buffer(px);
+        spread_lines(gx.data(), geometry(n, t.node(px).value), T(1), n.grad.data());
+    }
+    static constexpr OpDef<T> def{"sum", forward, backward};
+};
+
+template <class T>
+struct Mean {
+    static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
+        const Tensor<T>& x = t.parent_value(n, 0);
+        resize_reduced(n, x, out);
+        const AxisGeometry g = geometry(n, x);
+        sum_lines(x, g, mean_scale<T>(g), out.data());
+    }
+    static void backward(Tape<T>& t, const Node<T>& n) {
+        const NodeId px = t.parent(n, 0);
+        if (!t.needs_grad(px)) return;
+        Tensor<T>& gx = t.grad_buffer(px);
+        const AxisGeometry g = geometry(n, t.node(px).value);
+        spread_lines(gx.data(), g, mean_scale<T>(g), n.grad.data());
+    }
+    static constexpr OpDef<T> def{"mean", forward, backward};
+};
+
+// NaN propagates: a line containing NaN has maximum NaN (as in PyTorch).
+template <class T>
+bool beats(T v, T best) {
+    return v > best || (std::isnan(v) && !std::isnan(best));
+}
+
+template <class T>
+struct Max {
+    static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
+        const Tensor<T>& x = t.parent_value(n, 0);
+        resize_reduced(n, x, out);
+        const AxisGeometry g = geometry(n, x);
+        const T* xd = x.data();
+        T* od = out.data();
+        for (std::size_t o = 0; o < g.outer; ++o)
+            for (std::size_t i = 0; i < g.inner; ++i) {
+                T best = xd[o * g.n * g.inner + i];
+                for (std::size_t j = 1; j < g.n; ++j) {
+                    const T v = xd[(o * g.n + j) * g.inner + i];
+                    if (beats(v, best)) best = v;
+                }
+                od[o * g.inner + i] = best;
+            }
+    }
+    // The whole gradient of a line goes to its first maximal element.
+    static void backward(Tape<T>& t, const Node<T>& n) {
+        const NodeId px = t.parent(n, 0);
+        if (!t.needs_grad(px)) return;
+        const Tensor<T>& x = t.node(px).value;
+        T* gx = t.grad_buffer(px).data();
+        const AxisGeometry g = geometry(n, x);
+        const T* xd = x.data();
+        for (std::size_t o = 0; o < g.outer; ++o)
+            for (std::size_t i = 0; i < g.inner; ++i) {
+                const T m = n.value.data()[o * g.inner + i];
+                for (std::size_t j = 0; j < g.n; ++j) {
+                    const std::size_t at = (o * g.n + j) * g.inner + i;
+                    if (xd[at] == m || (std::isnan(m) && std::isnan(xd[at]))) {
+                        gx[at] += n.grad.data()[o * g.inner + i];
+                        break;
+                    }
+                }
+            }
+    }
+    static constexpr OpDef<T> def{"max", forward, backward};
+};
+
+template <class Op, class T>
+Var<T> reduce_all(Var<T> x) {
+    Tape<T>& t = detail::tape_of(Op::def.name, {x});
+    if (std::string_view(Op::def.name) == "max" && x.size() == 0)
+        throw ArgumentError("max: cannot take the maximum of an empty tensor of shape " + shape_str(x.shape()));
+    OpAttrs a;
+    a.i[0] = kAll;
+    return detail::finish(t, t.record(&Op::def, {x}, a));
+}
+
+template <class Op, class T>
+Var<T> reduce_axis(Var<T> x, std::int64_t axis, bool keepdims) {
+    Tape<T>& t = detail::tape_of(Op::def.name, {x});
+    const std::size_t a = detail::normalize_axis(Op::def.name, axis, x.dim());
+    if (std::string_view(Op::def.name) == "max" && x.shape()[a] == 0)
+        throw ArgumentError("max: axis " + std::to_string(axis) + " of shape " + shape_str(x.shape()) + " is empty");
+    OpAttrs at;
+    at.i[0] = static_cast<std::int64_t>(a);
+    at.i[1] = keepdims ? 1 : 0;
+    return detail::finish(t, t.record(&Op::def, {x}, at));
+}
+
+}  // namespace
+
+template <class T> Var<T> sum(Var<T> x) { return reduce_all<Sum<T>>(x); }
+template <class T> Var<T> sum(Var<T> x, std::int64_t axis, bool keepdims) { return reduce_axis<Sum<T>>(x, axis, keepdims); }
+template <class T> Var<T> mean(Var<T> x) { return reduce_all<Mean<T>>(x); }
+template <class T> Var<T> mean(Var<T> x, std::int64_t axis, bool keepdims) { return reduce_axis<Mean<T>>(x, axis, keepdims); }
+template <class T> Var<T> max(Var<T> x) { return reduce_all<Max<T>>(x); }
+template <class T> Var<T> max(Var<T> x, std::int64_t axis, bool keepdims) { return reduce_axis<Max<T>>(x, axis, keepdims); }
+
+#define TAPEGRAD_INSTANTIATE(T)                                 \
+    template Var<T> sum(Var<T>);                                \
+    template Var<T> sum(Var<T>, std::int64_t, bool);            \
+    template Var<T> mean(Var<T>);                               \
+    template Var<T> mean(Var<T>, std::int64_t, bool);           \
+    template Var<T> max(Var<T>);                                \
+    template Var<T> max(Var<T>, std::int64_t, bool);
+TAPEGRAD_INSTANTIATE(float)
+TAPEGRAD_INSTANTIATE(double)
+
+}  // namespace tapegrad

@@ -1,0 +1,404 @@
+// Dims ops: reshape, slicing, joining, indexing. All copy through raw
+// row-major loops; the backward of every slicing op adds into one shared
+// gradient buffer of its source (`grad_buffer`), so slicing T pieces out of a
+// tensor costs O(T) in backward, not O(T²).
+
+#include <cstring>
+
+#include "ops.hpp"
+#include "op_support.hpp"
+
+namespace tapegrad {
+
+using detail::Dims;
+
+using detail::axis_geometry;
+using detail::AxisGeometry;
+using detail::resize_to;
+
+namespace {
+
+// dst viewed as (outer, dn, inner) receives src viewed as (outer, sn, inner):
+// dst[o, doff + j, i] = src[o, soff + j, i] for j < len. `add` accumulates.
+template <class T>
+void copy_blocks(T* dst, std::size_t dn, std::size_t doff, const T* src, std::size_t sn, std::size_t soff, std::size_t outer,
+                 std::size_t len, std::size_t inner, bool add) {
+    const std::size_t block = len * inner;
+    for (std::size_t o = 0; o < outer; ++o) {
+        T* d = dst + (o * dn + doff) * inner;
+        const T* s = src + (o * sn + soff) * inner;
+        if (add)
+            for (std::size_t i = 0; i < block; ++i) d[i] += s[i];
+        else if (block)
+            std::memcpy(d, s, block * sizeof(T));
+    }
+}
+
+template <class T>
+struct Reshape {
+    static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
+        const auto dims = t.indices(n);
+        resize_to(out, Dims(dims.begin(), dims.end()));
+        const Tensor<T>& x = t.parent_value(n, 0);
+        std::memcpy(out.data(), x.data(), x.size() * sizeof(T));
+    }
+    static void backward(Tape<T>& t, const Node<T>& n) {
+        if (t.needs_grad(t.parent(n, 0))) detail::accumulate_raw(t, t.parent(n, 0), n.grad.data());
+    }
+    static constexpr OpDef<T> def{"reshape", forward, backward};
+};
+
+// attrs: i[0] axis, i[1] start, i[2] length, i[3] 1 if the axis is dropped (select).
+template <class T>
+struct Narrow {
+    static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
+        const Tensor<T>& x = t.parent_value(n, 0);
+        const auto axis = static_cast<std::size_t>(n.attrs.i[0]);
+        const auto start = static_cast<std::size_t>(n.attrs.i[1]), len = static_cast<std::size_t>(n.attrs.i[2]);
+        Dims s = detail::to_shape(x.shape());
+        if (n.attrs.i[3])
+            s.erase(s.begin() + static_cast<std::ptrdiff_t>(axis));
+        else
+            s[axis] = len;
+        resize_to(out, s);
+        const AxisGeometry g = axis_geometry(x.shape(), axis);
+        copy_blocks(out.data(), len, 0, x.data(), g.n, start, g.outer, len, g.inner, false);
+    }
+    static void backward(Tape<T>& t, const Node<T>& n) {
+        const NodeId px = t.parent(n, 0);
+        if (!t.needs_grad(px)) return;
+        Tensor<T>& gx = t.grad_buffer(px);
+        const auto axis = static_cast<std::size_t>(n.attrs.i[0]);
+        const auto start = static_cast<std::size_t>(n.attrs.i[1]), len = static_cast<std::size_t>(n.attrs.i[2]);
+        const AxisGeometry g = axis_geometry(gx.shape(), axis);
+        copy_blocks(gx.data(), g.n, start, n.grad.data(), len, 0, g.outer, len, g.inner, true);
+    }
+    static constexpr OpDef<T> def{"narrow", forward, backward};
+};
+
+template <class T>
+struct Concat {
+    static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
+        const auto axis = static_cast<std::size_t>(n.attrs.i[0]);
+        Dims s = detail::to_shape(t.parent_value(n, 0).shape());
+        s[axis] = 0;
+        for (std::size_t k = 0; k < n.parents_count; ++k) s[axis] += t.parent_value(n, k).shape()[axis];
+        resize_to(out, s);
+        const AxisGeometry g = axis_geometry(s, axis);
+        std::size_t off = 0;
+        for (std::size_t k = 0; k < n.parents_count; ++k) {
+            const Tensor<T>& x = t.parent_value(n, k);
+            const std::size_t len = x.shape()[axis];
+            copy_blocks(out.data(), g.n, off, x.data(), len, 0, g.outer, len, g.inner, false);
+            off += len;
+        }
+    }
+    static void backward(Tape<T>& t, const Node<T>& n) {
+        const auto axis = static_cast<std::size_t>(n.attrs.i[0]);
+        const AxisGeometry g = axis_geometry(n.grad.shape(), axis);
+        std::size_t off = 0;
+        for (std::size_t k = 0; k < n.parents_count; ++k) {
+            const NodeId p = t.parent(n, k);
+            const std::size_t len = t.node(p).value.shape()[axis];
+            if (t.needs_grad(p)) copy_blocks(t.grad_buffer(p).data(), len, 0, n.grad.data(), g.n, off, g.outer, len, g.inner, true);
+            off += len;
+        }
+    }
+    static constexpr OpDef<T> def{"concat", forward, backward};
+};
+
+template <class T>
+struct Stack {
+    static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
+        const auto axis = static_cast<std::size_t>(n.attrs.i[0]);
+        const Tensor<T>& x0 = t.parent_value(n, 0);
+        Dims s = detail::to_shape(x0.shape());
+        s.insert(s.begin() + static_cast<std::ptrdiff_t>(axis), n.parents_count);
+        resize_to(out, s);
+        const AxisGeometry g = axis_geometry(s, axis);
+        for (std::size_t k = 0; k < n.parents_count; ++k)
+            copy_blocks(out.data(), g.n, k, t.parent_value(n, k).data(), 1, 0, g.outer, 1, g.inner, false);
+    }
+    static void backward(Tape<T>& t, const Node<T>& n) {
+        const auto axis = static_cast<std::size_t>(n.attrs.i[0]);
+        const AxisGeometry g = axis_geometry(n.grad.shape(), axis);
+        for (std::size_t k = 0; k < n.parents_count; ++k) {
+            const NodeId p = t.parent(n, k);
+            if (t.needs_grad(p)) copy_blocks(t.grad_buffer(p).data(), 1, 0, n.grad.data(), g.n, k, g.outer, 1, g.inner, true);
+        }
+    }
+    static constexpr OpDef<T> def{"stack", forward, backward};
+};
+
+// attrs: i[0] axis; indices on the tape.
+template <class T>
+struct IndexSelect {
+    static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
+        const Tensor<T>& x = t.parent_value(n, 0);
+        const auto axis = static_cast<std::size_t>(n.attrs.i[0]);
+        const auto idx = t.indices(n);
+        Dims s = detail::to_shape(x.shape());
+        s[axis] = idx.size();
+        resize_to(out, s);
+        const AxisGeometry g = axis_geometry(x.shape(), axis);
+        for (std::size_t j = 0; j < idx.size(); ++j)
+            copy_blocks(out.data(), idx.size(), j, x.data(), g.n, static_cast<std::size_t>(idx[j]), g.outer, 1, g.inner, false);
+    }
+    static void backward(Tape<T>& t, const Node<T>& n) {
+        const NodeId px = t.parent(n, 0);
+        if (!t.needs_grad(px)) return;
+        Tensor<T>& gx = t.grad_buffer(px);
+        const auto axis = static_cast<std::size_t>(n.attrs.i[0]);
+        const auto idx = t.indices(n);
+        const AxisGeometry g = axis_geometry(gx.shape(), axis);
+        for (std::size_t j = 0; j < idx.size(); ++j)
+            copy_blocks(gx.data(), g.n, static_cast<std::size_t>(idx[j]), n.grad.data(), idx.size(), j, g.outer, 1, g.inner, true);
+    }
+    static constexpr OpDef<T> def{"index_select", forward, backward};
+};
+
+// attrs: i[0] axis, i[1] rank; indices on the tape: the index's shape, then its values.
+// Calls f(k, offset in x) for each element k of the index, in row-major order.
+template <class T, class F>
+void for_each_gather(const Tape<T>& t, const Node<T>& n, const Tensor<T>& x, F f) {
+    const auto axis = static_cast<std::size_t>(n.attrs.i[0]);
+    const auto rank = static_cast<std::size_t>(n.attrs.i[1]);
+    const auto all = t.indices(n);
+    const std::int64_t* dims = all.data();
+    const std::int64_t* values = all.data() + rank;
+    const std::size_t count = all.size() - rank;
+    std::vector<std::size_t> xstride(rank, 1), idx(rank, 0);
+    for (std::size_t d = rank - 1; d-- > 0;) xstride[d] = xstride[d + 1] * x.shape()[d + 1];
+    for (std::size_t k = 0; k < count; ++k) {
+        std::size_t off = 0;
+        for (std::size_t d = 0; d < rank; ++d)
+            off += (d == axis ? static_cast<std::size_t>(values[k]) : idx[d]) * xstride[d];
+        f(k, off);
+        for (std::size_t d = rank; d-- > 0;) {
+            if (++idx[d] < static_cast<std::size_t>(dims[d])) break;
+            idx[d] = 0;
+        }
+    }
+}
+
+template <class T>
+struct Gather {
+    static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
+        const Tensor<T>& x = t.parent_value(n, 0);
+        const auto rank = static_cast<std::size_t>(n.attrs.i[1]);
+        const auto all = t.indices(n);
+        resize_to(out, Dims(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(rank)));
+        T* o = out.data();
+        const T* xd = x.data();
+        for_each_gather(t, n, x, [&](std::size_t k, std::size_t off) { o[k] = xd[off]; });
+    }
+    static void backward(Tape<T>& t, const Node<T>& n) {
+        const NodeId px = t.parent(n, 0);
+        if (!t.needs_grad(px)) return;
+        T* gx = t.grad_buffer(px).data();
+        const T* g = n.grad.data();
+        for_each_gather(t, n, t.node(px).value, [&](std::size_t k, std::size_t off) { gx[off] += g[k]; });
+    }
+    static constexpr OpDef<T> def{"gather", forward, backward};
+};
+
+template <class T>
+Var<T> record_narrow(Var<T> x, std::size_t axis, std::size_t start, std::size_t len, bool drop) {
+    Tape<T>& t = *x.tape();
+    OpAttrs a;
+    a.i = {static_cast<std::int64_t>(axis), static_cast<std::int64_t>(start), static_cast<std::int64_t>(len), drop ? 1 : 0};
+    return detail::finish(t, t.record(&Narrow<T>::def, {x}, a));
+}
+
+}  // namespace
+
+template <class T>
+Var<T> reshape(Var<T> x, const std::vector<std::int64_t>& shape) {
+    Tape<T>& t = detail::tape_of("reshape", {x});
+    std::size_t known = 1;
+    int inferred = -1;
+    std::string wanted;
+    for (std::size_t k = 0; k < shape.size(); ++k) {
+        wanted += (k ? ", " : "") + std::to_string(shape[k]);
+        if (shape[k] == -1) {
+            if (inferred >= 0) throw ArgumentError("reshape: more than one -1 in (" + wanted + ")");
+            inferred = static_cast<int>(k);
+        } else if (shape[k] < 0) {
+            throw ArgumentError("reshape: negative size in (" + wanted + ")");
+        } else {
+            known *= static_cast<std::size_t>(shape[k]);
+        }
+    }
+    std::vector<std::int64_t> dims = shape;
+    const std::size_t total = x.size();
+    if (inferred >= 0) {
+        if (known == 0 || total % known != 0)
+            throw ShapeError("reshape: cannot reshape " + shape_str(x.shape()) + " (" + std::to_string(total) +
+                             " elements) to (" + wanted + ")");
+        dims[static_cast<std::size_t>(inferred)] = static_cast<std::int64_t>(total / known);
+    } else if (known != total) {
+        throw ShapeError("reshape: cannot reshape " + shape_str(x.shape()) + " (" + std::to_string(total) + " elements) to (" +
+                         wanted + ") (" + std::to_string(known) + " elements)");
+    }
+    const NodeId id = t.record(&Reshape<T>::def, {x});
+    std::int64_t* d = t.add_indices(id, dims.size());
+    std::copy(dims.begin(), dims.end(), d);
+    return detail::finish(t, id);
+}
+
+template <class T>
+Var<T> narrow(Var<T> x, std::int64_t axis, std::int64_t start, std::int64_t length) {
+    detail::tape_of("narrow", {x});
+    const std::size_t a = detail::normalize_axis("narrow", axis, x.dim());
+    const auto size = static_cast<std::int64_t>(x.shape()[a]);
+    if (start < 0 || length < 0 || start + length > size)
+        throw ArgumentError("narrow: [" + std::to_string(start) + ", " + std::to_string(start + length) + ") along axis " +
+                            std::to_string(axis) + " is outside a tensor of shape " + shape_str(x.shape()));
+    return record_narrow(x, a, static_cast<std::size_t>(start), static_cast<std::size_t>(length), false);
+}
+
+template <class T>
+Var<T> slice(Var<T> x, std::int64_t axis, std::int64_t start, std::int64_t end) {
+    detail::tape_of("slice", {x});
+    const std::size_t a = detail::normalize_axis("slice", axis, x.dim());
+    const auto size = static_cast<std::int64_t>(x.shape()[a]);
+    const std::int64_t s = start < 0 ? start + size : start, e = end < 0 ? end + size : end;
+    if (s < 0 || e > size || s > e)
+        throw ArgumentError("slice: [" + std::to_string(start) + ", " + std::to_string(end) + ") along axis " +
+                            std::to_string(axis) + " is outside a tensor of shape " + shape_str(x.shape()));
+    return record_narrow(x, a, static_cast<std::size_t>(s), static_cast<std::size_t>(e - s), false);
+}
+
+template <class T>
+Var<T> select(Var<T> x, std::int64_t axis, std::int64_t index) {
+    detail::tape_of("select", {x});
+    const std::size_t a = detail::normalize_axis("select", axis, x.dim());
+    const auto size = static_cast<std::int64_t>(x.shape()[a]);
+    const std::int64_t i = index < 0 ? index + size : index;
+    if (i < 0 || i >= size)
+        throw ArgumentError("select: index " + std::to_string(index) + " along axis " + std::to_string(axis) +
+                            " is outside a tensor of shape " + shape_str(x.shape()));
+    return record_narrow(x, a, static_cast<std::size_t>(i), 1, true);
+}
+
+template <class T>
+std::vector<Var<T>> split(Var<T> x, const std::vector<std::int64_t>& sizes, std::int64_t axis) {
+    detail::tape_of("split", {x});
+    const std::size_t a = detail::normalize_axis("split", axis, x.dim());
+    std::int64_t total = 0;
+    std::string given;
+    for (auto s : sizes) {
+        if (s < 0) throw ArgumentError("split: negative piece size " + std::to_string(s));
+        total += s;
+        given += (given.empty() ? "" : ", ") + std::to_string(s);
+    }
+    if (total != static_cast<std::int64_t>(x.shape()[a]))
+        throw ShapeError("split: sizes (" + given + ") sum to " + std::to_string(total) + ", but axis " + std::to_string(axis) +
+                         " of " + shape_str(x.shape()) + " has size " + std::to_string(x.shape()[a]));
+    std::vector<Var<T>> out;
+    out.reserve(sizes.size());
+    std::size_t start = 0;
+    for (auto s : sizes) {
+        out.push_back(record_narrow(x, a, start, static_cast<std::size_t>(s), false));
+        start += static_cast<std::size_t>(s);
+    }
+    return out;
+}
+
+template <class T>
+std::vector<Var<T>> chunk(Var<T> x, std::int64_t n, std::int64_t axis) {
+    detail::tape_of("chunk", {x});
+    const std::size_t a = detail::normalize_axis("chunk", axis, x.dim());
+    if (n <= 0) throw ArgumentError("chunk: number of chunks must be positive, got " + std::to_string(n));
+    const auto size = static_cast<std::int64_t>(x.shape()[a]);
+    if (size % n != 0)
+        throw ShapeError("chunk: axis " + std::to_string(axis) + " of " + shape_str(x.shape()) + " does not divide into " +
+                         std::to_string(n) + " equal chunks");
+    return split(x, std::vector<std::int64_t>(static_cast<std::size_t>(n), size / n), axis);
+}
+
+template <class T>
+Var<T> concat(const std::vector<Var<T>>& xs, std::int64_t axis) {
+    Tape<T>& t = detail::tape_of("concat", std::span<const Var<T>>(xs));
+    const std::size_t a = detail::normalize_axis("concat", axis, xs[0].dim());
+    for (const Var<T>& x : xs) {
+        bool ok = x.dim() == xs[0].dim();
+        for (std::size_t d = 0; ok && d < x.dim(); ++d) ok = d == a || x.shape()[d] == xs[0].shape()[d];
+        if (!ok)
+            throw ShapeError("concat: shapes " + shape_str(xs[0].shape()) + " and " + shape_str(x.shape()) +
+                             " differ outside axis " + std::to_string(axis));
+    }
+    OpAttrs at;
+    at.i[0] = static_cast<std::int64_t>(a);
+    return detail::finish(t, t.record(&Concat<T>::def, std::span<const Var<T>>(xs), at));
+}
+
+template <class T>
+Var<T> stack(const std::vector<Var<T>>& xs, std::int64_t axis) {
+    Tape<T>& t = detail::tape_of("stack", std::span<const Var<T>>(xs));
+    const std::size_t a = detail::normalize_axis("stack", axis, xs[0].dim() + 1);
+    for (const Var<T>& x : xs)
+        if (!detail::shapes_equal(x.shape(), xs[0].shape()))
+            throw ShapeError("stack: shapes " + shape_str(xs[0].shape()) + " and " + shape_str(x.shape()) + " differ");
+    OpAttrs at;
+    at.i[0] = static_cast<std::int64_t>(a);
+    return detail::finish(t, t.record(&Stack<T>::def, std::span<const Var<T>>(xs), at));
+}
+
+template <class T>
+Var<T> index_select(Var<T> x, std::int64_t axis, const std::vector<std::int64_t>& index) {
+    Tape<T>& t = detail::tape_of("index_select", {x});
+    const std::size_t a = detail::normalize_axis("index_select", axis, x.dim());
+    const auto size = static_cast<std::int64_t>(x.shape()[a]);
+    for (std::size_t j = 0; j < index.size(); ++j)
+        if (index[j] < 0 || index[j] >= size)
+            throw ArgumentError("index_select: index " + std::to_string(index[j]) + " (position " + std::to_string(j) +
+                                ") is outside axis " + std::to_string(axis) + " of shape " + shape_str(x.shape()));
+    OpAttrs at;
+    at.i[0] = static_cast<std::int64_t>(a);
+    const NodeId id = t.record(&IndexSelect<T>::def, {x}, at);
+    std::copy(index.begin(), index.end(), t.add_indices(id, index.size()));
+    return detail::finish(t, id);
+}
+
+template <class T>
+Var<T> gather(Var<T> x, std::int64_t axis, const Index& index) {
+    Tape<T>& t = detail::tape_of("gather", {x});
+    const std::size_t rank = x.dim();
+    const std::size_t a = detail::normalize_axis("gather", axis, rank);
+    if (index.dimension() != rank)
+        throw ShapeError("gather: index of shape " + shape_str(index.shape()) + " must have the rank of x " + shape_str(x.shape()));
+    for (std::size_t d = 0; d < rank; ++d)
+        if (d != a && index.shape()[d] > x.shape()[d])
+            throw ShapeError("gather: index of shape " + shape_str(index.shape()) + " is larger than x " + shape_str(x.shape()) +
+                             " along axis " + std::to_string(d));
+    const auto size = static_cast<std::int64_t>(x.shape()[a]);
+    for (std::size_t k = 0; k < index.size(); ++k)
+        if (index.data()[k] < 0 || index.data()[k] >= size)
+            throw ArgumentError("gather: index value " + std::to_string(index.data()[k]) + " (element " + std::to_string(k) +
+                                ") is outside axis " + std::to_string(axis) + " of shape " + shape_str(x.shape()));
+    OpAttrs at;
+    at.i[0] = static_cast<std::int64_t>(a);
+    at.i[1] = static_cast<std::int64_t>(rank);
+    const NodeId id = t.record(&Gather<T>::def, {x}, at);
+    std::int64_t* d = t.add_indices(id, rank + index.size());
+    for (std::size_t k = 0; k < rank; ++k) d[k] = static_cast<std::int64_t>(index.shape()[k]);
+    std::copy(index.data(), index.data() + index.size(), d + rank);
+    return detail::finish(t, id);
+}
+
+#define TAPEGRAD_INSTANTIATE(T)                                                                       \
+    template Var<T> reshape(Var<T>, const std::vector<std::int64_t>&);                                \
+    template Var<T> narrow(Var<T>, std::int64_t, std::int64_t, std::int64_t);                         \
+    template Var<T> slice(Var<T>, std::int64_t, std::int64_t, std::int64_t);                          \
+    template Var<T> select(Var<T>, std::int64_t, std::int64_t);                                       \
+    template std::vector<Var<T>> split(Var<T>, const std::vector<std::int64_t>&, std::int64_t);       \
+    template std::vector<Var<T>> chunk(Var<T>, std::int64_t, std::int64_t);                           \
+    template Var<T> concat(const std::vector<Var<T>>&, std::int64_t);                                 \
+    template Var<T> stack(const std::vector<Var<T>>&, std::int64_t);                                  \
+    template Var<T> index_select(Var<T>, std::int64_t, const std::vector<std::int64_t>&);             \
+    template Var<T> gather(Var<T>, std::int64_t, const Index&);
+TAPEGRAD_INSTANTIATE(float)
+TAPEGRAD_INSTANTIATE(double)
+
+}  // namespace tapegrad

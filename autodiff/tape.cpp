@@ -1,0 +1,279 @@
+#include "tape.hpp"
+
+#include <atomic>
+#include <cstring>
+
+#include <xtensor/xnoalias.hpp>
+
+namespace tapegrad {
+
+namespace {
+// Epochs come from one process-wide counter, so a tape constructed at the
+// address of a destroyed one never accepts the old tape's handles.
+std::atomic<std::uint32_t> g_next_epoch{1};
+std::uint32_t fresh_epoch() { return g_next_epoch.fetch_add(1, std::memory_order_relaxed); }
+
+template <class T>
+void copy_into(Tensor<T>& dst, const Tensor<T>& src) {
+    dst.resize(src.shape());  // keeps the buffer when the size is unchanged
+    std::memcpy(dst.data(), src.data(), src.size() * sizeof(T));
+}
+}  // namespace
+
+template <class T>
+Tape<T>::Tape() : epoch_(fresh_epoch()) {}
+
+template <class T>
+Tape<T>::~Tape() = default;
+
+template <class T>
+void Tape<T>::check(Var<T> v, const char* op) const {
+    if (v.tape() == nullptr) throw StaleVarError(std::string(op) + ": empty handle (default-constructed Var)");
+    if (v.tape() != this)
+        throw TapeMismatchError(std::string(op) + ": handle #" + std::to_string(v.id()) + " belongs to another tape");
+    if (v.epoch() != epoch_ || v.id() >= size_)
+        throw StaleVarError(std::string(op) + ": handle #" + std::to_string(v.id()) +
+                            " was recorded before the tape was cleared");
+}
+
+template <class T>
+NodeId Tape<T>::record(const OpDef<T>* op, std::span<const Var<T>> parents, const OpAttrs& attrs) {
+    if (size_ >= (std::size_t(1) << 32) - 1) throw Error("Tape::record: more than 2^32 - 1 nodes on one tape");
+    const NodeId id = static_cast<NodeId>(size_);
+    if ((id >> kChunkBits) >= chunks_.size()) chunks_.push_back(std::make_unique<Node<T>[]>(std::size_t(1) << kChunkBits));
+    Node<T>& n = node(id);
+    n.op = op;
+    n.param = nullptr;
+    n.attrs = attrs;
+    n.parents_begin = static_cast<std::uint32_t>(parents_.size());
+    n.parents_count = static_cast<std::uint32_t>(parents.size());
+    n.saved_begin = static_cast<std::uint32_t>(saved_size_);
+    n.saved_count = 0;
+    n.index_begin = static_cast<std::uint32_t>(indices_.size());
+    n.index_count = 0;
+    n.custom = 0;
+    n.grad_live = false;
+    bool rg = false;
+    for (const Var<T>& p : parents) {
+        parents_.push_back(p.id());
+        rg = rg || node(p.id()).requires_grad;
+    }
+    n.requires_grad = rg && grad_enabled();
+    ++size_;
+    return id;
+}
+
+template <class T>
+void Tape<T>::truncate(NodeId id) {
+    if (id >= size_) return;
+    const Node<T>& n = node(id);
+    parents_.resize(n.parents_begin);
+    saved_size_ = n.saved_begin;
+    indices_.resize(n.index_begin);
+    for (std::size_t k = id; k < size_; ++k)
+        if (node(static_cast<NodeId>(k)).op != nullptr && node(static_cast<NodeId>(k)).custom != 0) {
+            custom_size_ = node(static_cast<NodeId>(k)).custom;
+            break;
+        }
+    while (!param_leaves_.empty() && param_leaves_.back().second >= id) param_leaves_.pop_back();
+    size_ = id;
+}
+
+template <class T>
+Tensor<T>& Tape<T>::add_saved(NodeId id) {
+    Node<T>& n = node(id);
+    if (saved_size_ == saved_.size()) saved_.emplace_back();
+    ++n.saved_count;
+    return saved_[saved_size_++];
+}
+
+template <class T>
+std::int64_t* Tape<T>::add_indices(NodeId id, std::size_t count) {
+    Node<T>& n = node(id);
+    const std::size_t at = indices_.size();
+    indices_.resize(at + count);
+    n.index_count += static_cast<std::uint32_t>(count);
+    return indices_.data() + at;
+}
+
+template <class T>
+void Tape<T>::set_custom(NodeId id, CustomOpRecord<T> record) {
+    // Slot 0 is never used so that `custom == 0` means "not a custom op".
+    if (custom_size_ == 0) custom_size_ = 1;
+    if (custom_size_ >= custom_.size()) custom_.resize(custom_size_ + 1);
+    custom_[custom_size_] = std::move(record);
+    node(id).custom = static_cast<std::uint32_t>(custom_size_++);
+}
+
+template <class T>
+const char* Tape<T>::op_name(const Node<T>& n) const {
+    if (n.op == nullptr) return n.param ? "parameter" : "leaf";
+    if (n.custom != 0) return custom_[n.custom].name.c_str();
+    return n.op->name;
+}
+
+template <class T>
+NodeId Tape<T>::push_leaf(const Tensor<T>* value, bool requires_grad) {
+    const NodeId id = record(nullptr, std::span<const Var<T>>{});
+    Node<T>& n = node(id);
+    if (value) copy_into(n.value, *value);
+    n.requires_grad = requires_grad;
+    return id;
+}
+
+template <class T>
+Var<T> Tape<T>::constant(const Tensor<T>& value) {
+    return Var<T>(this, push_leaf(&value, false), epoch_);
+}
+
+template <class T>
+Var<T> Tape<T>::constant(T value) {
+    const NodeId id = push_leaf(nullptr, false);
+    Tensor<T>& v = node(id).value;
+    v.resize(typename Tensor<T>::shape_type{});
+    v.data()[0] = value;
+    return Var<T>(this, id, epoch_);
+}
+
+template <class T>
+Var<T> Tape<T>::variable(const Tensor<T>& value) {
+    return Var<T>(this, push_leaf(&value, true), epoch_);
+}
+
+template <class T>
+Var<T> Tape<T>::param(Parameter<T>& p) {
+    for (const auto& [pp, id] : param_leaves_)
+        if (pp == &p) return Var<T>(this, id, epoch_);
+    const NodeId id = push_leaf(&p.value(), true);
+    Node<T>& n = node(id);
+    n.param = &p;
+    n.param_version = p.version();
+    param_leaves_.emplace_back(&p, id);
+    return Var<T>(this, id, epoch_);
+}
+
+template <class T>
+const Tensor<T>& Tape<T>::value(Var<T> v) const {
+    check(v, "Tape::value");
+    return node(v.id()).value;
+}
+
+template <class T>
+Tensor<T>& Tape<T>::grad_buffer(NodeId id) {
+    Node<T>& n = node(id);
+    if (!n.grad_live) {
+        n.grad.resize(n.value.shape());
+        n.grad.fill(T(0));
+        n.grad_live = true;
+    }
+    return n.grad;
+}
+
+template <class T>
+const Tensor<T>& Tape<T>::grad(Var<T> v) {
+    check(v, "Tape::grad");
+    return grad_buffer(v.id());
+}
+
+template <class T>
+bool Tape<T>::has_grad(Var<T> v) const {
+    check(v, "Tape::has_grad");
+    return node(v.id()).grad_live;
+}
+
+template <class T>
+void Tape<T>::backward(Var<T> out, BackwardOptions options) {
+    run_backward(out, nullptr, options);
+}
+
+template <class T>
+void Tape<T>::backward(Var<T> out, const Tensor<T>& seed, BackwardOptions options) {
+    run_backward(out, &seed, options);
+}
+
+template <class T>
+void Tape<T>::run_backward(Var<T> out, const Tensor<T>* seed, BackwardOptions options) {
+    check(out, "backward");
+    if (consumed_)
+        throw TapeConsumedError(
+            "backward: this tape's graph was already consumed by an earlier backward; "
+            "clear() the tape and record again, or pass {.retain_graph = true} to the first backward");
+    Node<T>& root = node(out.id());
+    if (seed) {
+        if (seed->shape() != root.value.shape())
+            throw ShapeError("backward: seed gradient of shape " + shape_str(seed->shape()) +
+                             " does not match the output's shape " + shape_str(root.value.shape()));
+    } else if (root.value.size() != 1) {
+        throw NonScalarError("backward: output of shape " + shape_str(root.value.shape()) +
+                             " is not a scalar; reduce it (e.g. sum or mean) or pass a seed gradient of that shape");
+    }
+    if (!root.requires_grad)
+        throw ArgumentError(std::string("backward: the output (node #") + std::to_string(out.id()) + ", op '" +
+                            op_name(root) + "') does not depend on any variable or parameter that requires a gradient");
+    for (const auto& [p, id] : param_leaves_)
+        if (p->version() != node(id).param_version)
+            throw ParameterModifiedError("backward: parameter '" + (p->name().empty() ? std::string("<unnamed>") : p->name()) +
+                                         "' of shape " + shape_str(p->shape()) +
+                                         " was modified after the forward pass read it (version " +
+                                         std::to_string(node(id).param_version) + " -> " + std::to_string(p->version()) +
+                                         "); run the forward pass again before backward");
+
+    for (std::size_t k = 0; k < size_; ++k) node(static_cast<NodeId>(k)).grad_live = false;
+    root.grad.resize(root.value.shape());
+    if (seed)
+        std::memcpy(root.grad.data(), seed->data(), seed->size() * sizeof(T));
+    else
+        root.grad.data()[0] = T(1);
+    root.grad_live = true;
+
+    for (NodeId id = out.id() + 1; id-- > 0;) {
+        Node<T>& n = node(id);
+        if (!n.grad_live || !n.requires_grad || n.op == nullptr) continue;
+        n.op->backward(*this, n);
+    }
+
+    for (const auto& [p, id] : param_leaves_) {
+        const Node<T>& leaf = node(id);
+        if (!leaf.grad_live) continue;
+        Tensor<T>& g = p->mutable_grad();
+        if (g.shape() != leaf.grad.shape()) {
+            g.resize(leaf.grad.shape());
+            g.fill(T(0));
+        }
+        T* gd = g.data();
+        const T* ld = leaf.grad.data();
+        for (std::size_t i = 0, e = g.size(); i < e; ++i) gd[i] += ld[i];
+    }
+    consumed_ = !options.retain_graph;
+}
+
+template <class T>
+void Tape<T>::clear() {
+    size_ = 0;
+    saved_size_ = 0;
+    custom_size_ = 0;
+    parents_.clear();
+    indices_.clear();
+    param_leaves_.clear();
+    consumed_ = false;
+    epoch_ = fresh_epoch();
+}
+
+template <class T>
+void Tape<T>::shrink() {
+    clear();
+    chunks_.clear();
+    chunks_.shrink_to_fit();
+    saved_.clear();
+    saved_.shrink_to_fit();
+    custom_.clear();
+    parents_.shrink_to_fit();
+    indices_.shrink_to_fit();
+    param_leaves_.shrink_to_fit();
+    for (auto& s : scratch_) s = Tensor<T>();
+}
+
+template class Tape<float>;
+template class Tape<double>;
+
+}  // namespace tapegrad

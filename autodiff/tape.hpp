@@ -1,0 +1,258 @@
+#pragma once
+/// \file
+/// `Tape<T>`: records every op in order and runs backward once, in reverse.
+///
+/// Nodes live in fixed-size chunks, so their addresses never move and a
+/// `const Tensor<T>&` returned by `value()` stays valid until `clear()`. Every
+/// node's parents have smaller positions than the node itself; walking the
+/// positions downwards is therefore a reverse topological order: no graph
+/// search, no recursion, no depth limit.
+///
+/// `clear()` forgets the nodes but keeps their tensor buffers: when a training
+/// loop records the same shapes every step, a cleared tape reuses them and the
+/// steady state allocates no tensor storage.
+///
+/// A tape is not thread-safe; use one tape per thread. Parameters may be read by
+/// several tapes at once as long as nothing modifies them meanwhile.
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "errors.hpp"
+#include "grad_mode.hpp"
+#include "parameter.hpp"
+#include "tensor.hpp"
+#include "var.hpp"
+
+namespace tapegrad {
+
+template <class T>
+struct Node;
+
+/// Small per-node constants of an op (axis, bounds, exponents...).
+struct OpAttrs {
+    std::array<std::int64_t, 4> i{};
+    std::array<double, 2> d{};
+};
+
+/// What every op provides: a name, and its forward and backward side by side.
+///
+/// `forward(tape, node, out)` computes the node's value from its parents'
+/// current values and attributes into `out` (resizing it). The op's public
+/// function calls it once when recording; the tape audit calls it again with
+/// perturbed parent values, so it must read nothing but the tape.
+///
+/// `backward(tape, node)` reads `node.grad` (the gradient of the output) and
+/// adds each parent's vector-Jacobian product into that parent with
+/// `accumulate()` (see op_support.hpp), only for parents that `needs_grad`.
+template <class T>
+struct OpDef {
+    const char* name;
+    void (*forward)(const Tape<T>& tape, const Node<T>& node, Tensor<T>& out);
+    void (*backward)(Tape<T>& tape, const Node<T>& node);
+};
+
+/// One recorded value. Op writers read it through the tape's accessors.
+template <class T>
+struct Node {
+    Tensor<T> value;
+    Tensor<T> grad;                  // meaningful only while grad_live
+    const OpDef<T>* op = nullptr;    // nullptr for leaves
+    Parameter<T>* param = nullptr;   // set for parameter leaves
+    std::uint64_t param_version = 0; // the version the forward pass read
+    std::uint32_t parents_begin = 0, parents_count = 0;
+    std::uint32_t saved_begin = 0, saved_count = 0;
+    std::uint32_t index_begin = 0, index_count = 0;
+    std::uint32_t custom = 0;  // index of the custom op record, for custom ops
+    OpAttrs attrs;
+    bool requires_grad = false;
+    bool grad_live = false;
+};
+
+/// The inputs a custom op sees: `in[k]` is the value of its k-th input.
+template <class T>
+class CustomInputs {
+public:
+    explicit CustomInputs(std::vector<const Tensor<T>*> values) : values_(std::move(values)) {}
+    const Tensor<T>& operator[](std::size_t k) const { return *values_.at(k); }
+    std::size_t size() const { return values_.size(); }
+
+private:
+    std::vector<const Tensor<T>*> values_;
+};
+
+/// A user-defined op recorded on a tape (see custom_op.hpp).
+template <class T>
+struct CustomOpRecord {
+    std::string name;
+    std::function<Tensor<T>(const CustomInputs<T>&)> forward;
+    /// Returns one gradient per input (an empty tensor for "none").
+    std::function<std::vector<Tensor<T>>(const CustomInputs<T>&, const Tensor<T>& out, const Tensor<T>& grad)> backward;
+};
+
+struct BackwardOptions {
+    /// Allow a second `backward` on the same recording (pass it as
+    /// `tape.backward(loss, tg::BackwardOptions{.retain_graph = true})`). Each backward
+    /// recomputes the tape's gradients from scratch and adds once more into the
+    /// parameters' gradients.
+    bool retain_graph = false;
+};
+
+template <class T = float>
+class Tape {
+public:
+    using value_type = T;
+
+    Tape();
+    ~Tape();
+    Tape(const Tape&) = delete;
+    Tape& operator=(const Tape&) = delete;
+
+    // ---- leaves -------------------------------------------------------------
+    /// A value that gradients do not flow into (inputs, targets, masks).
+    Var<T> constant(const Tensor<T>& value);
+    /// A 0-d constant.
+    Var<T> constant(T value);
+    /// A leaf that gradients flow into; read them with `grad(v)` after backward.
+    Var<T> variable(const Tensor<T>& value);
+    /// The leaf of parameter `p` on this tape. Within one epoch every call
+    /// returns the same leaf, so all uses share one accumulated gradient, added
+    /// into `p.grad()` at the end of `backward`.
+    Var<T> param(Parameter<T>& p);
+
+    // ---- backward -----------------------------------------------------------
+    /// Backpropagates from a one-element output (seed 1). Throws
+    /// `NonScalarError` if `out` has more than one element,
+    /// `ParameterModifiedError` if a parameter changed since it was used,
+    /// `TapeConsumedError` on a second call without `retain_graph`, and
+    /// `ArgumentError` if `out` does not depend on anything needing a gradient.
+    void backward(Var<T> out, BackwardOptions options = {});
+    /// Backpropagates from any output with an explicit seed gradient of the
+    /// output's shape (`ShapeError` otherwise).
+    void backward(Var<T> out, const Tensor<T>& seed, BackwardOptions options = {});
+
+    // ---- reading ------------------------------------------------------------
+    const Tensor<T>& value(Var<T> v) const;
+    /// Gradient of the last backward with respect to `v`: zeros of v's shape
+    /// if none reached it. Intermediate values keep their gradients until
+    /// `clear()`, so e.g. dL/dh_t at every time step can be read.
+    const Tensor<T>& grad(Var<T> v);
+    /// Whether the last backward reached `v`.
+    bool has_grad(Var<T> v) const;
+
+    // ---- lifetime -----------------------------------------------------------
+    /// Forgets every node (handles become stale) but keeps the buffers.
+    void clear();
+    /// `clear()` and release the memory of all buffers.
+    void shrink();
+    /// Number of nodes recorded since the last clear.
+    std::size_t size() const { return size_; }
+    std::uint32_t epoch() const { return epoch_; }
+    /// Whether a backward without `retain_graph` has run since the last clear.
+    bool consumed() const { return consumed_; }
+
+    // ---- for op writers (see op_support.hpp and docs/architecture.md) -------
+    /// Throws `StaleVarError` or `TapeMismatchError` unless `v` belongs to
+    /// this tape's current epoch. `op` names the caller in the message.
+    void check(Var<T> v, const char* op) const;
+    /// Appends a node for `op` with the given parents (already checked) and
+    /// returns its position. `requires_grad` is set from the parents and the
+    /// grad mode. The value is left for the op's forward to fill.
+    NodeId record(const OpDef<T>* op, std::span<const Var<T>> parents, const OpAttrs& attrs = {});
+    NodeId record(const OpDef<T>* op, std::initializer_list<Var<T>> parents, const OpAttrs& attrs = {}) {
+        return record(op, std::span<const Var<T>>(parents.begin(), parents.size()), attrs);
+    }
+    /// Removes every node from position `id` on (used to undo a failed op).
+    void truncate(NodeId id);
+    /// Attaches a scratch tensor to the most recently recorded node `id`
+    /// (masks and other values backward needs besides values on the tape).
+    Tensor<T>& add_saved(NodeId id);
+    /// Attaches `count` integers (indices, targets) to the most recent node.
+    std::int64_t* add_indices(NodeId id, std::size_t count);
+    /// Attaches a custom op record to the most recent node.
+    void set_custom(NodeId id, CustomOpRecord<T> record);
+
+    Node<T>& node(NodeId id) { return chunks_[id >> kChunkBits][id & kChunkMask]; }
+    const Node<T>& node(NodeId id) const { return chunks_[id >> kChunkBits][id & kChunkMask]; }
+    NodeId parent(const Node<T>& n, std::size_t k) const { return parents_[n.parents_begin + k]; }
+    std::span<const NodeId> parents(const Node<T>& n) const {
+        return {parents_.data() + n.parents_begin, n.parents_count};
+    }
+    const Tensor<T>& parent_value(const Node<T>& n, std::size_t k) const { return node(parent(n, k)).value; }
+    const Tensor<T>& saved(const Node<T>& n, std::size_t k) const { return saved_[n.saved_begin + k]; }
+    std::span<const std::int64_t> indices(const Node<T>& n) const {
+        return {indices_.data() + n.index_begin, n.index_count};
+    }
+    const CustomOpRecord<T>& custom(const Node<T>& n) const { return custom_[n.custom]; }
+    /// The op's name, or the user's name for a custom op; "leaf" for leaves.
+    const char* op_name(const Node<T>& n) const;
+    /// Whether backward must compute a gradient for node `id`.
+    bool needs_grad(NodeId id) const { return node(id).requires_grad; }
+    /// The gradient buffer of node `id`, sized like its value and zero-filled
+    /// on first touch in this backward. For ops that accumulate in place
+    /// (GEMM with beta = 1, slices writing into their block).
+    Tensor<T>& grad_buffer(NodeId id);
+    /// Scratch tensors for backward functions (reused, never shrunk).
+    Tensor<T>& scratch(std::size_t k) { return scratch_[k]; }
+    /// Every node's position, for `audit` and tests.
+    NodeId position(Var<T> v) const { return v.id(); }
+
+private:
+    static constexpr unsigned kChunkBits = 10;
+    static constexpr NodeId kChunkMask = (NodeId(1) << kChunkBits) - 1;
+
+    NodeId push_leaf(const Tensor<T>* value, bool requires_grad);
+    void run_backward(Var<T> out, const Tensor<T>* seed, BackwardOptions options);
+
+    std::vector<std::unique_ptr<Node<T>[]>> chunks_;
+    std::size_t size_ = 0;
+    std::uint32_t epoch_ = 0;
+    bool consumed_ = false;
+    std::vector<NodeId> parents_;
+    std::vector<Tensor<T>> saved_;
+    std::size_t saved_size_ = 0;
+    std::vector<std::int64_t> indices_;
+    std::vector<CustomOpRecord<T>> custom_;
+    std::size_t custom_size_ = 0;
+    std::vector<std::pair<Parameter<T>*, NodeId>> param_leaves_;
+    std::array<Tensor<T>, 3> scratch_;
+};
+
+// ---- Var's accessors, which need the tape --------------------------------
+
+template <class T>
+const Tensor<T>& Var<T>::value() const {
+    if (!tape_) throw StaleVarError("Var::value: empty handle");
+    return tape_->value(*this);
+}
+
+template <class T>
+const Tensor<T>& Var<T>::grad() const {
+    if (!tape_) throw StaleVarError("Var::grad: empty handle");
+    return tape_->grad(*this);
+}
+
+template <class T>
+T Var<T>::item() const {
+    const Tensor<T>& v = value();
+    if (v.size() != 1) throw ShapeError("Var::item: value of shape " + shape_str(v.shape()) + " has " + std::to_string(v.size()) + " elements, not 1");
+    return v.data()[0];
+}
+
+template <class T>
+bool Var<T>::requires_grad() const {
+    if (!tape_) throw StaleVarError("Var::requires_grad: empty handle");
+    tape_->check(*this, "Var::requires_grad");
+    return tape_->node(id_).requires_grad;
+}
+
+extern template class Tape<float>;
+extern template class Tape<double>;
+
+}  // namespace tapegrad

@@ -1,0 +1,13 @@
+#pragma once
+/// \file
+/// Everything tapegrad offers, in one include: `#include <tapegrad/tapegrad.hpp>`.
+
+#include "autodiff/custom_op.hpp"
+#include "autodiff/errors.hpp"
+#include "autodiff/grad_mode.hpp"
+#include "autodiff/gradcheck.hpp"
+#include "autodiff/ops.hpp"
+#include "autodiff/parameter.hpp"
+#include "autodiff/tape.hpp"
+#include "autodiff/tensor.hpp"
+#include "autodiff/var.hpp"

@@ -1,0 +1,140 @@
+// gradcheck itself: it passes correct gradients, catches wrong ones, reports
+// where, handles parameters and non-scalar outputs, and leaves state as it was.
+// The tape audit: passes a correct model, names a broken op.
+
+#include <xtensor/xmath.hpp>
+
+#include "test_util.hpp"
+
+namespace tg = tapegrad;
+using Catch::Matchers::Contains;
+using tgtest::smooth;
+
+namespace {
+
+// A small two-layer model touching most op families.
+tg::Var<double> model(tg::Tape<double>& t, tg::Parameter<double>& w1, tg::Parameter<double>& b1, tg::Parameter<double>& w2,
+                      const tg::Tensor<double>& x) {
+    auto h = tg::tanh(tg::matmul(t.constant(x), t.param(w1)) + t.param(b1));
+    auto parts = tg::chunk(h, 2, 1);
+    auto g = tg::sigmoid(parts[0]) * parts[1];
+    auto logits = tg::matmul(g, t.param(w2));
+    tg::Index targets = {0, 2, 1};
+    return tg::cross_entropy(logits, targets) + tg::mean(tg::pow(tg::softmax(logits, -1), 2.0));
+}
+
+// A custom op whose backward is wrong in one element: index 1 of its input.
+tg::Var<double> broken_square(tg::Var<double> x) {
+    return tg::custom_op(
+        "broken_square", {x}, [](const auto& in) { return tg::Tensor<double>(in[0] * in[0]); },
+        [](const auto& in, const auto&, const auto& g) {
+            tg::Tensor<double> d = 2.0 * in[0] * g;
+            if (d.size() > 1) d.data()[1] *= 1.5;
+            return std::vector<tg::Tensor<double>>{d};
+        });
+}
+
+}  // namespace
+
+TEST_CASE("gradcheck passes a correct function of inputs", "[gradcheck]") {
+    auto r = tg::gradcheck(
+        [](tg::Tape<double>&, const std::vector<tg::Var<double>>& in) { return tg::sum(tg::tanh(tg::matmul(in[0], in[1]))); },
+        {smooth({2, 3}), smooth({3, 4}, 0.5, 0.1)});
+    INFO(r.report());
+    REQUIRE(r.ok);
+    REQUIRE(r.elements_checked == 18);
+    REQUIRE(r.max_abs_error < 1e-8);
+    REQUIRE_THAT(r.report(), Contains("passed"));
+}
+
+TEST_CASE("gradcheck catches a wrong backward and reports input, element and values", "[gradcheck]") {
+    auto r = tg::gradcheck(
+        [](tg::Tape<double>&, const std::vector<tg::Var<double>>& in) { return tg::sum(broken_square(in[1]) * in[0]); },
+        {smooth({2, 2}, 1.0, 2.0), smooth({2, 2}, 1.0, 3.0)});
+    REQUIRE_FALSE(r.ok);
+    REQUIRE(r.failures.size() == 1);
+    const auto& f = r.failures[0];
+    REQUIRE(f.input == "input 1");
+    REQUIRE(f.index == std::vector<std::size_t>{0, 1});
+    REQUIRE(f.analytic == Approx(1.5 * f.numeric).epsilon(1e-6));
+    REQUIRE_THAT(r.report(), Contains("input 1") && Contains("[0, 1]"));
+}
+
+TEST_CASE("gradcheck checks non-scalar outputs through projections", "[gradcheck]") {
+    // Wrong gradient only reachable through a non-uniform seed: a custom op
+    // whose backward ignores g (as if g were all ones).
+    auto wrong = [](tg::Var<double> x) {
+        return tg::custom_op(
+            "ignores_g", {x}, [](const auto& in) { return tg::Tensor<double>(3.0 * in[0]); },
+            [](const auto& in, const auto&, const auto&) { return std::vector<tg::Tensor<double>>{3.0 + 0.0 * in[0]}; });
+    };
+    auto bad = tg::gradcheck([&](tg::Tape<double>&, const std::vector<tg::Var<double>>& in) { return wrong(in[0]); },
+                             {smooth({3})});
+    REQUIRE_FALSE(bad.ok);
+    auto good = tg::gradcheck([](tg::Tape<double>&, const std::vector<tg::Var<double>>& in) { return in[0] * 3.0; },
+                              {smooth({3})});
+    REQUIRE(good.ok);
+}
+
+TEST_CASE("gradcheck works on parameters and restores them", "[gradcheck]") {
+    tg::Parameter<double> w1(smooth({3, 4}, 0.5), "w1"), b1(smooth({4}, 0.1), "b1"), w2(smooth({2, 3}, 0.7), "w2");
+    w1.mutable_grad().fill(0.25);  // existing gradient must survive
+    const tg::Tensor<double> x = smooth({3, 3});
+    const tg::Tensor<double> w1_before = w1.value();
+    auto r = tg::gradcheck([&](tg::Tape<double>& t) { return model(t, w1, b1, w2, x); }, {&w1, &b1, &w2});
+    INFO(r.report());
+    REQUIRE(r.ok);
+    REQUIRE(r.elements_checked == 12 + 4 + 6);
+    tgtest::require_close(w1.value(), w1_before, 0.0, 0.0);
+    REQUIRE(w1.grad()(0, 0) == 0.25);
+}
+
+TEST_CASE("gradcheck names a failing parameter", "[gradcheck]") {
+    tg::Parameter<double> w(smooth({3}, 1.0, 2.0), "decoder.w");
+    auto r = tg::gradcheck([&](tg::Tape<double>& t) { return tg::sum(broken_square(t.param(w))); }, {&w});
+    REQUIRE_FALSE(r.ok);
+    REQUIRE_THAT(r.report(), Contains("parameter 'decoder.w'") && Contains("[1]"));
+}
+
+TEST_CASE("the audit passes every node of a correct model", "[gradcheck][audit]") {
+    tg::Parameter<double> w1(smooth({3, 4}, 0.5), "w1"), b1(smooth({4}, 0.1), "b1"), w2(smooth({2, 3}, 0.7), "w2");
+    tg::Tape<double> t;
+    auto loss = model(t, w1, b1, w2, smooth({3, 3}));
+    t.backward(loss);
+    const tg::Tensor<double> g_before = t.grad(loss);
+    auto r = tg::audit(t, loss);
+    INFO(r.report());
+    REQUIRE(r.ok);
+    REQUIRE(r.nodes_checked >= 10);
+    // The tape's own gradients are untouched by the audit.
+    tgtest::require_close(t.grad(loss), g_before, 0.0, 0.0);
+}
+
+TEST_CASE("the audit names the one broken op inside a larger model", "[gradcheck][audit]") {
+    tg::Parameter<double> w1(smooth({3, 4}, 0.5), "w1"), b1(smooth({4}, 0.1), "b1"), w2(smooth({2, 3}, 0.7), "w2");
+    tg::Tape<double> t;
+    auto h = tg::tanh(tg::matmul(t.constant(smooth({5, 3})), t.param(w1)) + t.param(b1));
+    auto broken = broken_square(h);
+    auto loss = tg::mean(tg::sigmoid(broken));
+    auto r = tg::audit(t, loss);
+    REQUIRE_FALSE(r.ok);
+    REQUIRE(r.failures.size() == 1);
+    const auto& f = r.failures[0];
+    REQUIRE(f.op == "broken_square");
+    REQUIRE(f.node == broken.id());
+    REQUIRE(f.input == 0);
+    REQUIRE(f.index == std::vector<std::size_t>{0, 1});
+    REQUIRE(f.analytic == Approx(1.5 * f.numeric).epsilon(1e-4));
+    REQUIRE_THAT(r.report(), Contains("'broken_square'") && Contains("(5, 4)") && Contains("[0, 1]"));
+}
+
+TEST_CASE("the audit works on float tapes with float tolerances", "[gradcheck][audit]") {
+    tg::Tape<float> t;
+    tg::Tensor<float> x = {{0.3f, -0.2f, 0.5f}, {0.1f, 0.4f, -0.6f}};
+    auto v = t.variable(x);
+    auto loss = tg::sum(tg::log_softmax(tg::tanh(v) * 2.0f, 1));
+    auto r = tg::audit(t, loss);
+    INFO(r.report());
+    REQUIRE(r.ok);
+    REQUIRE(r.nodes_checked == 4);
+}

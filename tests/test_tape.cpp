@@ -1,0 +1,179 @@
+// Engine invariants: recording order, parameters as leaves, gradient
+// accumulation, intermediate gradients, no_grad, detach, seeds, clear/reuse,
+// long chains, several tapes and threads.
+
+#include <thread>
+
+#include "test_util.hpp"
+
+namespace tg = tapegrad;
+using tgtest::require_close;
+
+TEST_CASE("every node's parents come before it on the tape", "[tape]") {
+    tg::Tape<double> t;
+    auto x = t.variable(tg::Tensor<double>{1.0, 2.0});
+    auto y = tg::tanh(x * x + 1.0);
+    auto z = tg::sum(tg::concat<double>({y, x}, 0));
+    for (tg::NodeId id = 0; id < t.size(); ++id)
+        for (tg::NodeId p : t.parents(t.node(id))) REQUIRE(p < id);
+    REQUIRE(z.id() == t.size() - 1);
+    REQUIRE(t.size() == 6);  // x, mul, add_scalar, tanh, concat, sum: nothing hidden
+}
+
+TEST_CASE("a parameter is one leaf per tape however often it is read", "[tape]") {
+    tg::Parameter<double> w(tg::Tensor<double>{2.0, -1.0}, "w");
+    tg::Tape<double> t;
+    auto a = t.param(w);
+    auto b = t.param(w);
+    REQUIRE(a.id() == b.id());
+    // L = sum(w*w) + sum(3w) → dL/dw = 2w + 3
+    auto loss = tg::sum(a * b) + tg::sum(t.param(w) * 3.0);
+    t.backward(loss);
+    require_close(w.grad(), tg::Tensor<double>{7.0, 1.0});
+}
+
+TEST_CASE("parameter gradients accumulate over backward calls until zero_grad", "[tape]") {
+    tg::Parameter<double> w(tg::Tensor<double>{1.5}, "w");
+    tg::Tape<double> t;
+    for (int i = 0; i < 3; ++i) {
+        auto loss = tg::sum(t.param(w) * t.param(w));  // d/dw = 2w = 3
+        t.backward(loss);
+        t.clear();
+    }
+    require_close(w.grad(), tg::Tensor<double>{9.0});
+    w.zero_grad();
+    require_close(w.grad(), tg::Tensor<double>{0.0});
+}
+
+TEST_CASE("gradients of intermediate values are readable after backward", "[tape]") {
+    // h_{t+1} = 0.5 * h_t, L = h_3 → dL/dh_t = 0.5^(3-t)
+    tg::Tape<double> t;
+    std::vector<tg::Var<double>> h{t.variable(tg::Tensor<double>{1.0})};
+    for (int s = 0; s < 3; ++s) h.push_back(h.back() * 0.5);
+    t.backward(tg::sum(h.back()));
+    for (int s = 0; s <= 3; ++s) require_close(t.grad(h[s]), tg::Tensor<double>{std::pow(0.5, 3 - s)});
+    // A value the loss does not depend on has a zero gradient.
+    auto unused = t.variable(tg::Tensor<double>{4.0, 5.0});
+    REQUIRE_FALSE(t.has_grad(unused));
+    require_close(unused.grad(), tg::Tensor<double>{0.0, 0.0});
+}
+
+TEST_CASE("no_grad records constants and restores the mode, also on exceptions", "[tape]") {
+    tg::Tape<double> t;
+    auto x = t.variable(tg::Tensor<double>{1.0});
+    REQUIRE(tg::grad_enabled());
+    {
+        tg::NoGradGuard ng;
+        REQUIRE_FALSE(tg::grad_enabled());
+        auto y = x * 2.0;
+        REQUIRE_FALSE(y.requires_grad());
+        require_close(y.value(), tg::Tensor<double>{2.0});
+        {
+            tg::NoGradGuard nested;
+            REQUIRE_FALSE(tg::grad_enabled());
+        }
+        REQUIRE_FALSE(tg::grad_enabled());
+    }
+    REQUIRE(tg::grad_enabled());
+    try {
+        tg::NoGradGuard ng;
+        throw std::runtime_error("x");
+    } catch (const std::runtime_error&) {
+    }
+    REQUIRE(tg::grad_enabled());
+    REQUIRE((x * 2.0).requires_grad());
+}
+
+TEST_CASE("no_grad is per thread", "[tape]") {
+    tg::NoGradGuard ng;
+    bool other = false;
+    std::thread th([&] { other = tg::grad_enabled(); });
+    th.join();
+    REQUIRE(other);
+    REQUIRE_FALSE(tg::grad_enabled());
+}
+
+TEST_CASE("detach stops gradients", "[tape]") {
+    tg::Tape<double> t;
+    auto x = t.variable(tg::Tensor<double>{3.0});
+    // L = x * detach(x) → dL/dx = detach(x) = 3 (not 2x = 6)
+    auto loss = tg::sum(x * tg::detach(x));
+    t.backward(loss);
+    require_close(x.grad(), tg::Tensor<double>{3.0});
+}
+
+TEST_CASE("backward with an explicit seed on a non-scalar output", "[tape]") {
+    tg::Tape<double> t;
+    auto x = t.variable(tg::Tensor<double>{1.0, 2.0, 3.0});
+    auto y = x * x;
+    t.backward(y, tg::Tensor<double>{1.0, 0.5, -1.0});  // grad = seed * 2x
+    require_close(x.grad(), tg::Tensor<double>{2.0, 2.0, -6.0});
+}
+
+TEST_CASE("retain_graph allows a second backward that adds again into parameters", "[tape]") {
+    tg::Parameter<double> w(tg::Tensor<double>{2.0}, "w");
+    tg::Tape<double> t;
+    auto loss = tg::sum(t.param(w) * t.param(w));
+    t.backward(loss, tg::BackwardOptions{.retain_graph = true});
+    t.backward(loss);
+    require_close(w.grad(), tg::Tensor<double>{8.0});
+    REQUIRE(t.consumed());
+}
+
+TEST_CASE("a cleared tape reuses its buffers for repeated shapes", "[tape]") {
+    tg::Parameter<float> w(tg::Tensor<float>::from_shape({4, 3}), "w");
+    w.mutable_value().fill(0.1f);
+    tg::Tape<float> t;
+    std::vector<const float*> first;
+    for (int step = 0; step < 3; ++step) {
+        auto x = t.constant(tg::Tensor<float>::from_shape({2, 4}));
+        auto loss = tg::mean(tg::tanh(tg::matmul(x, t.param(w))));
+        t.backward(loss);
+        std::vector<const float*> now;
+        for (tg::NodeId id = 0; id < t.size(); ++id) now.push_back(t.node(id).value.data());
+        if (step == 0)
+            first = now;
+        else
+            REQUIRE(now == first);
+        t.clear();
+        REQUIRE(t.size() == 0);
+    }
+}
+
+TEST_CASE("a chain of one million ops backpropagates without recursion", "[tape]") {
+    tg::Tape<float> t;
+    auto x = t.variable(tg::Tensor<float>{1.0f});
+    auto y = x;
+    const int n = 1'000'000;
+    for (int i = 0; i < n; ++i) y = y + 1e-6f;
+    REQUIRE(t.size() == n + 1);
+    t.backward(tg::sum(y));
+    require_close(x.grad(), tg::Tensor<float>{1.0f});
+    t.shrink();
+    REQUIRE(t.size() == 0);
+}
+
+TEST_CASE("several tapes coexist and threads with their own tapes agree with a sequential run", "[tape]") {
+    auto train = [](double scale) {
+        tg::Parameter<double> w(tg::Tensor<double>{{0.5, -0.25}, {0.125, 1.0}}, "w");
+        tg::Tape<double> t;
+        for (int step = 0; step < 50; ++step) {
+            auto x = t.constant(tg::Tensor<double>{{scale, 1.0}});
+            auto loss = tg::sum(tg::tanh(tg::matmul(x, t.param(w))));
+            t.backward(loss);
+            w.mutable_value() -= 0.1 * w.grad();
+            w.zero_grad();
+            t.clear();
+        }
+        return tg::Tensor<double>(w.value());
+    };
+    const auto seq_a = train(1.0), seq_b = train(-2.0);
+    tg::Tensor<double> par_a, par_b;
+    std::thread ta([&] { par_a = train(1.0); });
+    std::thread tb([&] { par_b = train(-2.0); });
+    ta.join();
+    tb.join();
+    require_close(par_a, seq_a, 0.0, 0.0);
+    require_close(par_b, seq_b, 0.0, 0.0);
+    REQUIRE_FALSE(std::equal(seq_a.begin(), seq_a.end(), seq_b.begin()));
+}

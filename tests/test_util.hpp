@@ -1,0 +1,57 @@
+#pragma once
+// Helpers shared by the test files: tensor comparison and gradcheck glue.
+
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <sstream>
+#include <string>
+
+#include <tapegrad/tapegrad.hpp>
+
+namespace tgtest {
+
+namespace tg = tapegrad;
+
+template <class T>
+std::string describe(const tg::Tensor<T>& t) {
+    std::ostringstream os;
+    os << "shape " << tg::shape_str(t.shape()) << " [";
+    for (std::size_t i = 0; i < t.size() && i < 32; ++i) os << (i ? ", " : "") << t.data()[i];
+    if (t.size() > 32) os << ", ...";
+    os << "]";
+    return os.str();
+}
+
+/// Same shape and |a − e| ≤ atol + rtol·|e| everywhere; prints both on failure.
+template <class T, class U>
+void require_close(const tg::Tensor<T>& actual, const tg::Tensor<U>& expected, double rtol = 1e-6, double atol = 1e-9) {
+    INFO("actual:   " << describe(actual));
+    INFO("expected: " << describe(expected));
+    REQUIRE(std::vector<std::size_t>(actual.shape().begin(), actual.shape().end()) ==
+            std::vector<std::size_t>(expected.shape().begin(), expected.shape().end()));
+    for (std::size_t i = 0; i < actual.size(); ++i) {
+        const double a = static_cast<double>(actual.data()[i]), e = static_cast<double>(expected.data()[i]);
+        INFO("element " << i);
+        REQUIRE(std::abs(a - e) <= atol + rtol * std::abs(e));
+    }
+}
+
+/// Runs gradcheck in double and fails the test with its report.
+inline void require_gradcheck(const tg::GradcheckFn& fn, const std::vector<tg::Tensor<double>>& inputs,
+                              const std::vector<tg::Parameter<double>*>& params = {}) {
+    const tg::GradcheckResult r = tg::gradcheck(fn, inputs, params);
+    INFO(r.report());
+    REQUIRE(r.ok);
+    REQUIRE(r.elements_checked > 0);
+}
+
+/// Deterministic "random-looking" values away from 0, for gradchecks:
+/// element i is `offset + scale * sin(1.3 i + 0.7)`.
+inline tg::Tensor<double> smooth(const tg::Shape& shape, double scale = 1.0, double offset = 0.0) {
+    tg::Tensor<double> t = tg::Tensor<double>::from_shape(shape);
+    for (std::size_t i = 0; i < t.size(); ++i) t.data()[i] = offset + scale * std::sin(1.3 * double(i) + 0.7);
+    return t;
+}
+
+}  // namespace tgtest
