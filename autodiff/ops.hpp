@@ -17,6 +17,7 @@
 
 #include <concepts>
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <type_traits>
 #include <vector>
@@ -29,6 +30,11 @@ namespace tapegrad {
 /// `pow(x, 2.0)` works for a `Var<float>` x.
 template <class T>
 using Scalar_t = std::type_identity_t<T>;
+
+/// An optional weight tensor that does not take part in deduction, so a plain
+/// tensor or `std::nullopt` can be passed.
+template <class T>
+using Mask_t = std::type_identity_t<std::optional<Tensor<T>>>;
 
 // ---- elementwise, binary, broadcasting ------------------------------------
 
@@ -85,7 +91,7 @@ template <class T> Var<T> where(Var<T> cond, Var<T> a, Var<T> b);
 /// operand across the batch. BLAS (OpenBLAS) sgemm/dgemm; backward accumulates
 /// straight into the operands' gradients (beta = 1).
 template <class T> Var<T> matmul(Var<T> a, Var<T> b);
-/// Swaps the last two axes (rank ≥ 2).
+/// Swaps the last two axes; rank < 2 throws `ArgumentError`.
 template <class T> Var<T> transpose(Var<T> x);
 /// Reorders axes: output axis k is input axis `axes[k]` (a permutation of 0..rank−1).
 template <class T> Var<T> permute(Var<T> x, const std::vector<std::int64_t>& axes);
@@ -93,30 +99,38 @@ template <class T> Var<T> permute(Var<T> x, const std::vector<std::int64_t>& axe
 // ---- shape -------------------------------------------------------------------
 
 /// Same elements, new shape; one entry may be −1 (inferred). `ShapeError` if the
-/// element counts differ.
+/// element counts differ or −1 cannot be inferred; `ArgumentError` for two −1
+/// or another negative size.
 template <class T> Var<T> reshape(Var<T> x, const std::vector<std::int64_t>& shape);
 /// Elements [start, start+length) along `axis`; the axis keeps its rank.
 /// Backward adds into one shared gradient buffer of x (O(size of the slice)).
 template <class T> Var<T> narrow(Var<T> x, std::int64_t axis, std::int64_t start, std::int64_t length);
-/// Elements [start, end) along `axis` (Python slice bounds, negatives count from the end).
+/// Elements [start, end) along `axis`; negative bounds count from the end. Bounds
+/// outside the axis, or start > end, throw `ArgumentError` (they are not clamped).
 template <class T> Var<T> slice(Var<T> x, std::int64_t axis, std::int64_t start, std::int64_t end);
-/// Index `index` along `axis`, which is removed: (T,B,F), axis 0 → (B,F).
+/// Index `index` (negative counts from the end) along `axis`, which is removed:
+/// (T,B,F), axis 0 → (B,F).
 /// Like narrow, backward writes into x's shared gradient buffer.
 template <class T> Var<T> select(Var<T> x, std::int64_t axis, std::int64_t index);
-/// Consecutive pieces of the given sizes along `axis` (they must sum to its size).
+/// Consecutive pieces of the given sizes along `axis`; sizes that do not sum to
+/// the axis' size throw `ShapeError`.
 template <class T> std::vector<Var<T>> split(Var<T> x, const std::vector<std::int64_t>& sizes, std::int64_t axis);
-/// `n` equal pieces along `axis` (its size must be divisible by n).
+/// `n` equal pieces along `axis`; a size not divisible by n throws `ShapeError`.
 template <class T> std::vector<Var<T>> chunk(Var<T> x, std::int64_t n, std::int64_t axis);
 /// Joins along an existing axis; all other axes must agree.
 template <class T> Var<T> concat(const std::vector<Var<T>>& xs, std::int64_t axis);
-/// Joins equal shapes along a new axis inserted at `axis` (0 ≤ axis ≤ rank).
+/// Joins equal shapes along a new axis inserted at `axis` (−rank−1 ≤ axis ≤ rank).
 template <class T> Var<T> stack(const std::vector<Var<T>>& xs, std::int64_t axis);
+/// `concat({a, b}, axis)` and `stack({a, b}, axis)` with a braced list.
+template <class T> Var<T> concat(std::initializer_list<Var<T>> xs, std::int64_t axis) { return concat(std::vector<Var<T>>(xs), axis); }
+template <class T> Var<T> stack(std::initializer_list<Var<T>> xs, std::int64_t axis) { return stack(std::vector<Var<T>>(xs), axis); }
 /// Picks `index` entries along `axis` (repeats allowed): (N,F), axis 0, k indices
-/// → (k,F). Backward scatters and adds.
+/// → (k,F). Indices must lie in [0, size) (`ArgumentError`). Backward scatters and adds.
 template <class T> Var<T> index_select(Var<T> x, std::int64_t axis, const std::vector<std::int64_t>& index);
 /// PyTorch's gather: `index` has x's rank, output has index's shape, and
 /// out[..i..] = x[..i.. with axis replaced by index[..i..]]. Along the other axes
-/// index may not be larger than x. Backward scatters and adds.
+/// index may not be larger than x (`ShapeError`, as for a rank mismatch); index
+/// values must lie in [0, size of axis) (`ArgumentError`). Backward scatters and adds.
 template <class T> Var<T> gather(Var<T> x, std::int64_t axis, const Index& index);
 
 // ---- reductions --------------------------------------------------------------
@@ -146,12 +160,12 @@ template <class T> Var<T> mse_loss(Var<T> pred, Var<T> target);
 /// Cross-entropy of logits (N,C) against class indices (N) in [0, C) → 0-d,
 /// the mean over the batch. With a mask (N), row n is weighted by mask[n] and
 /// the mean is over sum(mask) (a mask summing to 0 throws ArgumentError).
-template <class T> Var<T> cross_entropy(Var<T> logits, const Index& targets, const std::optional<Tensor<T>>& mask = std::nullopt);
+template <class T> Var<T> cross_entropy(Var<T> logits, const Index& targets, const Mask_t<T>& mask = std::nullopt);
 /// Binary cross-entropy of logits against targets in [0,1] of the same shape,
 /// log-sum-exp stable, mean over elements (or over sum(mask), mask of the same
-/// shape). Both logits and targets receive gradients.
-template <class T> Var<T> binary_cross_entropy_with_logits(Var<T> logits, Var<T> targets,
-                                                           const std::optional<Tensor<T>>& mask = std::nullopt);
+/// shape; a mask summing to 0 throws ArgumentError). Both logits and targets
+/// receive gradients.
+template <class T> Var<T> binary_cross_entropy_with_logits(Var<T> logits, Var<T> targets, const Mask_t<T>& mask = std::nullopt);
 
 // ---- graph -------------------------------------------------------------------
 

@@ -27,15 +27,22 @@ void for_each_line(const AxisGeometry& g, F f) {
         for (std::size_t i = 0; i < g.inner; ++i) f(o * g.n * g.inner + i, g.inner);
 }
 
-// log Σ_j exp(x_j) along one line, max-shifted so it never overflows.
+// log Σ_j exp(x_j) along one line as m + log_s with m = max_j x_j. Kept apart
+// because x_j − m is exact (Sterbenz) and small, so (x_j − m) − log_s keeps
+// full precision even when |x| is large, where x_j − (m + log_s) would round
+// at the magnitude of x.
 template <class T>
-T logsumexp_line(const T* x, std::size_t n, std::size_t stride) {
+struct LogSumExp {
+    T m, log_s;
+};
+template <class T>
+LogSumExp<T> logsumexp_line(const T* x, std::size_t n, std::size_t stride) {
     T m = -std::numeric_limits<T>::infinity();
     for (std::size_t j = 0; j < n; ++j) m = std::max(m, x[j * stride]);
-    if (!std::isfinite(m)) return m;
+    if (!std::isfinite(m)) return {m, T(0)};
     T s = 0;
     for (std::size_t j = 0; j < n; ++j) s += std::exp(x[j * stride] - m);
-    return m + std::log(s);
+    return {m, std::log(s)};
 }
 
 template <class T>
@@ -45,8 +52,8 @@ struct Softmax {
         detail::resize_to(out, x.shape());
         const AxisGeometry g = line_geometry(n, x);
         for_each_line(g, [&](std::size_t b, std::size_t s) {
-            const T lse = logsumexp_line(x.data() + b, g.n, s);
-            for (std::size_t j = 0; j < g.n; ++j) out.data()[b + j * s] = std::exp(x.data()[b + j * s] - lse);
+            const LogSumExp<T> l = logsumexp_line(x.data() + b, g.n, s);
+            for (std::size_t j = 0; j < g.n; ++j) out.data()[b + j * s] = std::exp((x.data()[b + j * s] - l.m) - l.log_s);
         });
     }
     // dx_j = y_j (g_j − Σ_k g_k y_k)
@@ -72,8 +79,8 @@ struct LogSoftmax {
         detail::resize_to(out, x.shape());
         const AxisGeometry g = line_geometry(n, x);
         for_each_line(g, [&](std::size_t b, std::size_t s) {
-            const T lse = logsumexp_line(x.data() + b, g.n, s);
-            for (std::size_t j = 0; j < g.n; ++j) out.data()[b + j * s] = x.data()[b + j * s] - lse;
+            const LogSumExp<T> l = logsumexp_line(x.data() + b, g.n, s);
+            for (std::size_t j = 0; j < g.n; ++j) out.data()[b + j * s] = (x.data()[b + j * s] - l.m) - l.log_s;
         });
     }
     // dx_j = g_j − softmax_j · Σ_k g_k
@@ -138,7 +145,8 @@ struct CrossEntropy {
             const T w = weight(t, n, r);
             if (w == T(0)) continue;
             const T* line = x.data() + r * classes;
-            s += double(w) * (double(logsumexp_line(line, classes, 1)) - double(line[target[r]]));
+            const LogSumExp<T> l = logsumexp_line(line, classes, 1);
+            s += double(w) * (double(l.log_s) - double(line[target[r]] - l.m));
         }
         detail::resize_to(out, Dims{});
         out.data()[0] = static_cast<T>(s / total_weight(t, n, rows));
@@ -156,9 +164,9 @@ struct CrossEntropy {
             const T w = weight(t, n, r) * scale;
             if (w == T(0)) continue;
             const T* line = x.data() + r * classes;
-            const T lse = logsumexp_line(line, classes, 1);
+            const LogSumExp<T> l = logsumexp_line(line, classes, 1);
             T* gl = gx + r * classes;
-            for (std::size_t c = 0; c < classes; ++c) gl[c] += w * std::exp(line[c] - lse);
+            for (std::size_t c = 0; c < classes; ++c) gl[c] += w * std::exp((line[c] - l.m) - l.log_s);
             gl[target[r]] -= w;
         }
     }
@@ -243,7 +251,7 @@ Var<T> mse_loss(Var<T> pred, Var<T> target) {
 }
 
 template <class T>
-Var<T> cross_entropy(Var<T> logits, const Index& targets, const std::optional<Tensor<T>>& mask) {
+Var<T> cross_entropy(Var<T> logits, const Index& targets, const Mask_t<T>& mask) {
     Tape<T>& t = detail::tape_of("cross_entropy", {logits});
     if (logits.dim() != 2)
         throw ShapeError("cross_entropy: logits must be (N, C), got " + shape_str(logits.shape()) +
@@ -278,7 +286,7 @@ Var<T> cross_entropy(Var<T> logits, const Index& targets, const std::optional<Te
 }
 
 template <class T>
-Var<T> binary_cross_entropy_with_logits(Var<T> logits, Var<T> targets, const std::optional<Tensor<T>>& mask) {
+Var<T> binary_cross_entropy_with_logits(Var<T> logits, Var<T> targets, const Mask_t<T>& mask) {
     Tape<T>& t = detail::tape_of("binary_cross_entropy_with_logits", {logits, targets});
     if (!detail::shapes_equal(logits.shape(), targets.shape()))
         throw ShapeError("binary_cross_entropy_with_logits: logits of shape " + shape_str(logits.shape()) +
@@ -317,8 +325,8 @@ Var<T> detach(Var<T> x) {
     template Var<T> softmax(Var<T>, std::int64_t);                                                      \
     template Var<T> log_softmax(Var<T>, std::int64_t);                                                  \
     template Var<T> mse_loss(Var<T>, Var<T>);                                                           \
-    template Var<T> cross_entropy(Var<T>, const Index&, const std::optional<Tensor<T>>&);               \
-    template Var<T> binary_cross_entropy_with_logits(Var<T>, Var<T>, const std::optional<Tensor<T>>&); \
+    template Var<T> cross_entropy(Var<T>, const Index&, const Mask_t<T>&);               \
+    template Var<T> binary_cross_entropy_with_logits(Var<T>, Var<T>, const Mask_t<T>&); \
     template Var<T> detach(Var<T>);
 TAPEGRAD_INSTANTIATE(float)
 TAPEGRAD_INSTANTIATE(double)
