@@ -197,7 +197,7 @@ void Tape<T>::run_backward(Var<T> out, const Tensor<T>* seed, BackwardOptions op
     if (consumed_)
         throw TapeConsumedError(
             "backward: this tape's graph was already consumed by an earlier backward; "
-            "clear() the tape and record again, or pass {.retain_graph = true} to the first backward");
+            "clear() the tape and record again, or pass BackwardOptions{.retain_graph = true} to the first backward");
     Node<T>& root = node(out.id());
     if (seed) {
         if (seed->shape() != root.value.shape())
