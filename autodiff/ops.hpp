@@ -91,6 +91,11 @@ template <class T> Var<T> where(Var<T> cond, Var<T> a, Var<T> b);
 /// operand across the batch. BLAS (OpenBLAS) sgemm/dgemm; backward accumulates
 /// straight into the operands' gradients (beta = 1).
 template <class T> Var<T> matmul(Var<T> a, Var<T> b);
+/// x·wᵀ (+ b), PyTorch's F.linear: x (..., I), w (O, I), b (O) → (..., O).
+/// Leading axes of x fold into the rows of one GEMM; backward accumulates into
+/// the gradients with beta = 1 and sums b's gradient over the rows.
+template <class T> Var<T> linear(Var<T> x, Var<T> w);
+template <class T> Var<T> linear(Var<T> x, Var<T> w, Var<T> b);
 /// Swaps the last two axes; rank < 2 throws `ArgumentError`.
 template <class T> Var<T> transpose(Var<T> x);
 /// Reorders axes: output axis k is input axis `axes[k]` (a permutation of 0..rank−1).

@@ -105,6 +105,61 @@ struct Matmul {
     static constexpr OpDef<T> def{"matmul", forward, backward};
 };
 
+
+// attrs: i[0] 1 when a bias is the third parent.
+template <class T>
+struct Linear {
+    static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
+        const Tensor<T>& x = t.parent_value(n, 0);
+        const Tensor<T>& w = t.parent_value(n, 1);
+        const std::size_t in = w.shape()[1], outs = w.shape()[0], rows = in ? x.size() / in : 0;
+        Dims s(x.shape().begin(), x.shape().end());
+        s.back() = outs;
+        detail::resize_to(out, s);
+        if (rows == 0 || outs == 0) return;
+        if (in == 0) {
+            out.fill(T(0));
+        } else {
+            gemm(false, true, rows, outs, in, x.data(), w.data(), T(0), out.data());
+        }
+        if (n.attrs.i[0]) {
+            const T* b = t.parent_value(n, 2).data();
+            T* o = out.data();
+            for (std::size_t r = 0; r < rows; ++r)
+                for (std::size_t j = 0; j < outs; ++j) o[r * outs + j] += b[j];
+        }
+    }
+    // dx += G·w, dw += Gᵀ·x, db += Σ_rows G
+    static void backward(Tape<T>& t, const Node<T>& n) {
+        const NodeId px = t.parent(n, 0), pw = t.parent(n, 1);
+        const Tensor<T>& x = t.node(px).value;
+        const Tensor<T>& w = t.node(pw).value;
+        const std::size_t in = w.shape()[1], outs = w.shape()[0], rows = in ? x.size() / in : 0;
+        if (rows == 0 || outs == 0) return;
+        const T* g = n.grad.data();
+        if (in != 0 && t.needs_grad(px)) gemm(false, false, rows, in, outs, g, w.data(), T(1), t.grad_buffer(px).data());
+        if (in != 0 && t.needs_grad(pw)) gemm(true, false, outs, in, rows, g, x.data(), T(1), t.grad_buffer(pw).data());
+        if (n.attrs.i[0] && t.needs_grad(t.parent(n, 2))) {
+            T* db = t.grad_buffer(t.parent(n, 2)).data();
+            for (std::size_t r = 0; r < rows; ++r)
+                for (std::size_t j = 0; j < outs; ++j) db[j] += g[r * outs + j];
+        }
+    }
+    static constexpr OpDef<T> def{"linear", forward, backward};
+};
+
+template <class T>
+void check_linear(Var<T> x, Var<T> w, const Var<T>* b) {
+    auto fail = [&](const std::string& why) {
+        std::string shapes = shape_str(x.shape()) + ", weight " + shape_str(w.shape());
+        if (b) shapes += ", bias " + shape_str(b->shape());
+        throw ShapeError("linear: " + why + ": input " + shapes);
+    };
+    if (w.dim() != 2) fail("weight must be 2-D (out_features, in_features)");
+    if (x.dim() < 1 || x.shape()[x.dim() - 1] != w.shape()[1]) fail("input's last axis must equal the weight's in_features");
+    if (b && (b->dim() != 1 || b->shape()[0] != w.shape()[0])) fail("bias must be 1-D of size out_features");
+}
+
 template <class T>
 detail::Dims perm_of(const Node<T>& n, std::size_t rank) {
     // attrs.i packs up to 16 axes, 4 bits each, into i[0]; rank in i[1].
@@ -144,6 +199,22 @@ Var<T> matmul(Var<T> a, Var<T> b) {
 }
 
 template <class T>
+Var<T> linear(Var<T> x, Var<T> w) {
+    Tape<T>& t = detail::tape_of("linear", {x, w});
+    check_linear<T>(x, w, nullptr);
+    return detail::finish(t, t.record(&Linear<T>::def, {x, w}));
+}
+
+template <class T>
+Var<T> linear(Var<T> x, Var<T> w, Var<T> b) {
+    Tape<T>& t = detail::tape_of("linear", {x, w, b});
+    check_linear<T>(x, w, &b);
+    OpAttrs a;
+    a.i[0] = 1;
+    return detail::finish(t, t.record(&Linear<T>::def, {x, w, b}, a));
+}
+
+template <class T>
 Var<T> permute(Var<T> x, const std::vector<std::int64_t>& axes) {
     Tape<T>& t = detail::tape_of("permute", {x});
     const std::size_t r = x.dim();
@@ -179,6 +250,8 @@ Var<T> transpose(Var<T> x) {
 
 #define TAPEGRAD_INSTANTIATE(T)                                                \
     template Var<T> matmul(Var<T>, Var<T>);                                    \
+    template Var<T> linear(Var<T>, Var<T>);                                    \
+    template Var<T> linear(Var<T>, Var<T>, Var<T>);                            \
     template Var<T> transpose(Var<T>);                                         \
     template Var<T> permute(Var<T>, const std::vector<std::int64_t>&);
 TAPEGRAD_INSTANTIATE(float)

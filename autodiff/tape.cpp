@@ -136,6 +136,15 @@ Var<T> Tape<T>::constant(T value) {
 }
 
 template <class T>
+Var<T> Tape<T>::full(std::span<const std::size_t> shape, T value) {
+    const NodeId id = push_leaf(nullptr, false);
+    Tensor<T>& v = node(id).value;
+    v.resize(typename Tensor<T>::shape_type(shape.begin(), shape.end()));
+    v.fill(value);
+    return Var<T>(this, id, epoch_);
+}
+
+template <class T>
 Var<T> Tape<T>::variable(const Tensor<T>& value) {
     return Var<T>(this, push_leaf(&value, true), epoch_);
 }

@@ -119,6 +119,12 @@ public:
     Var<T> constant(const Tensor<T>& value);
     /// A 0-d constant.
     Var<T> constant(T value);
+    /// A constant of the given shape filled with `value`, written straight into
+    /// the tape's buffer (no tensor to build first).
+    Var<T> full(std::span<const std::size_t> shape, T value);
+    Var<T> full(std::initializer_list<std::size_t> shape, T value) {
+        return full(std::span<const std::size_t>(shape.begin(), shape.size()), value);
+    }
     /// A leaf that gradients flow into; read them with `grad(v)` after backward.
     Var<T> variable(const Tensor<T>& value);
     /// The leaf of parameter `p` on this tape. Within one epoch every call

@@ -54,4 +54,13 @@ inline tg::Tensor<double> smooth(const tg::Shape& shape, double scale = 1.0, dou
     return t;
 }
 
+/// A (rows, cols) double tensor from row-major values: avoids xtensor's
+/// ambiguous nested braces for single-column literals like {{1.0}, {2.0}}.
+inline tg::Tensor<double> matrix(std::size_t rows, std::size_t cols, std::initializer_list<double> values) {
+    tg::Tensor<double> t = tg::Tensor<double>::from_shape({rows, cols});
+    REQUIRE(values.size() == rows * cols);
+    std::copy(values.begin(), values.end(), t.begin());
+    return t;
+}
+
 }  // namespace tgtest

@@ -1,0 +1,99 @@
+#pragma once
+/// \file
+/// `Module<T>`: something with named parameters and child modules.
+///
+/// A module lists its parameters and children in one function, `visit`; names,
+/// parameter lists, `zero_grad` and train/eval mode all derive from it. Modules
+/// hold their parameters as plain members, so they copy (deep) and move like
+/// values: nothing points into them.
+///
+/// ```cpp
+/// struct Peephole : tg::Module<float> {
+///     tg::Parameter<float> w_ci, w_cf;
+///     tg::Linear<float> proj;
+///     void visit(tg::ModuleVisitor<float>& v) override {
+///         v.param("w_ci", w_ci);
+///         v.param("w_cf", w_cf);
+///         v.module("proj", proj);   // its parameters become "proj.weight", "proj.bias"
+///     }
+/// };
+/// ```
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "../autodiff/parameter.hpp"
+
+namespace tapegrad {
+
+template <class T>
+class Module;
+
+/// Receives a module's parameters and children (see `Module::visit`).
+template <class T>
+class ModuleVisitor {
+public:
+    virtual ~ModuleVisitor() = default;
+    virtual void param(const std::string& name, Parameter<T>& p) = 0;
+    virtual void module(const std::string& name, Module<T>& m) = 0;
+};
+
+/// (dotted name, parameter) pairs, in the order the modules visit them.
+template <class T>
+using NamedParameters = std::vector<std::pair<std::string, Parameter<T>*>>;
+
+template <class T = float>
+class Module {
+public:
+    virtual ~Module() = default;
+
+    /// Lists this module's own parameters and direct children, in a fixed order.
+    virtual void visit(ModuleVisitor<T>& v) = 0;
+
+    /// Every parameter below this module with its dotted name
+    /// ("encoder.weight_ih_l0"); `prefix` is prepended to each.
+    NamedParameters<T> named_parameters(const std::string& prefix = {});
+    /// Every parameter below this module, in `named_parameters` order.
+    std::vector<Parameter<T>*> parameters();
+    /// Zeroes every parameter's gradient.
+    void zero_grad();
+    /// Training mode (dropout active) for this module and all below it.
+    void train(bool on = true);
+    /// Evaluation mode: `train(false)`.
+    void eval() { train(false); }
+    bool training() const { return training_; }
+
+    /// Names each parameter after its place in the module tree; called by
+    /// `named_parameters` and by anything that saves or loads a module.
+    void set_parameter_names(const std::string& prefix = {});
+
+protected:
+    Module() = default;
+    Module(const Module&) = default;
+    Module(Module&&) noexcept = default;
+    Module& operator=(const Module&) = default;
+    Module& operator=(Module&&) noexcept = default;
+
+private:
+    bool training_ = true;
+};
+
+/// The parameters of several modules, in order, for one optimizer:
+/// `tg::parameters(lstm, head)`.
+template <class T, class... Ms>
+std::vector<Parameter<T>*> parameters(Module<T>& first, Ms&... rest) {
+    std::vector<Parameter<T>*> out = first.parameters();
+    (
+        [&] {
+            auto more = static_cast<Module<T>&>(rest).parameters();
+            out.insert(out.end(), more.begin(), more.end());
+        }(),
+        ...);
+    return out;
+}
+
+extern template class Module<float>;
+extern template class Module<double>;
+
+}  // namespace tapegrad

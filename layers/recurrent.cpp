@@ -1,0 +1,276 @@
+#include "recurrent.hpp"
+
+#include <cmath>
+
+#include "../autodiff/ops.hpp"
+
+namespace tapegrad {
+
+std::size_t gate_count(CellKind kind) {
+    switch (kind) {
+        case CellKind::lstm: return 4;
+        case CellKind::gru: return 3;
+        default: return 1;
+    }
+}
+
+namespace {
+
+const char* kind_name(CellKind kind) {
+    switch (kind) {
+        case CellKind::lstm: return "LSTM";
+        case CellKind::gru: return "GRU";
+        case CellKind::rnn_relu: return "RNN(relu)";
+        default: return "RNN";
+    }
+}
+
+void validate(CellKind kind, const RecurrentOptions& o) {
+    const std::string who = kind_name(kind);
+    if (o.hidden_size == 0) throw ArgumentError(who + ": hidden_size must be positive");
+    if (o.num_layers == 0) throw ArgumentError(who + ": num_layers must be positive");
+    if (!(o.dropout >= 0.0 && o.dropout < 1.0)) throw ArgumentError(who + ": dropout must lie in [0, 1)");
+    if (o.forget_bias && kind != CellKind::lstm) throw ArgumentError(who + ": forget_bias applies to LSTM only");
+}
+
+template <class T>
+Tensor<T> empty(std::size_t rows, std::size_t cols) {
+    return Tensor<T>::from_shape({rows, cols});
+}
+
+}  // namespace
+
+namespace detail {
+
+template <class T>
+RecurrentState<T> cell_step(CellKind kind, Var<T> gi, RecurrentState<T> s, Var<T> w_hh, Var<T> b_hh) {
+    const auto H = static_cast<std::int64_t>(w_hh.shape()[1]);
+    const Var<T> gh = b_hh ? linear(s.h, w_hh, b_hh) : linear(s.h, w_hh);
+    switch (kind) {
+        case CellKind::rnn_tanh: return {tanh(gi + gh), {}};
+        case CellKind::rnn_relu: return {relu(gi + gh), {}};
+        case CellKind::lstm: {
+            const Var<T> gates = gi + gh;
+            const Var<T> i = sigmoid(narrow(gates, 1, 0, H));
+            const Var<T> f = sigmoid(narrow(gates, 1, H, H));
+            const Var<T> g = tanh(narrow(gates, 1, 2 * H, H));
+            const Var<T> o = sigmoid(narrow(gates, 1, 3 * H, H));
+            const Var<T> c = f * s.c + i * g;
+            return {o * tanh(c), c};
+        }
+        case CellKind::gru: {
+            const Var<T> r = sigmoid(narrow(gi, 1, 0, H) + narrow(gh, 1, 0, H));
+            const Var<T> z = sigmoid(narrow(gi, 1, H, H) + narrow(gh, 1, H, H));
+            const Var<T> n = tanh(narrow(gi, 1, 2 * H, H) + r * narrow(gh, 1, 2 * H, H));
+            return {n + z * (s.h - n), {}};  // (1 − z)⊙n + z⊙h
+        }
+    }
+    throw ArgumentError("cell_step: unknown cell kind");
+}
+
+template <class T>
+CellWeights<T>::CellWeights(CellKind kind, std::size_t input, std::size_t hidden, const RecurrentOptions& o, Generator& gen) {
+    const std::size_t G = gate_count(kind);
+    weight_ih = Parameter<T>(empty<T>(G * hidden, input));
+    weight_hh = Parameter<T>(empty<T>(G * hidden, hidden));
+    bias_ih = Parameter<T>(Tensor<T>::from_shape({G * hidden}));
+    bias_hh = Parameter<T>(Tensor<T>::from_shape({G * hidden}));
+    if (o.init == RecurrentInit::pytorch) {
+        // PyTorch's order: w_ih, w_hh, b_ih, b_hh, each U(±1/√H).
+        const double k = 1.0 / std::sqrt(double(hidden));
+        uniform_(weight_ih.mutable_value(), -k, k, gen);
+        uniform_(weight_hh.mutable_value(), -k, k, gen);
+        uniform_(bias_ih.mutable_value(), -k, k, gen);
+        uniform_(bias_hh.mutable_value(), -k, k, gen);
+    } else {
+        xavier_uniform_(weight_ih.mutable_value(), gen);
+        xavier_uniform_(weight_hh.mutable_value(), gen);
+        bias_ih.mutable_value().fill(T(0));
+        bias_hh.mutable_value().fill(T(0));
+    }
+    if (o.orthogonal_recurrent) {
+        // Each gate's own H × H block is orthogonal.
+        Tensor<T> block = empty<T>(hidden, hidden);
+        T* w = weight_hh.mutable_value().data();
+        for (std::size_t g = 0; g < G; ++g) {
+            orthogonal_(block, gen);
+            std::copy(block.begin(), block.end(), w + g * hidden * hidden);
+        }
+    }
+    if (!o.bias) {
+        bias_ih.mutable_value().fill(T(0));
+        bias_hh.mutable_value().fill(T(0));
+    }
+    if (o.forget_bias) {
+        T* bi = bias_ih.mutable_value().data();
+        T* bh = bias_hh.mutable_value().data();
+        for (std::size_t j = hidden; j < 2 * hidden; ++j) {
+            bi[j] = static_cast<T>(*o.forget_bias);
+            bh[j] = T(0);
+        }
+    }
+}
+
+template <class T>
+void CellWeights<T>::visit(ModuleVisitor<T>& v, const std::string& suffix, bool bias) {
+    v.param("weight_ih" + suffix, weight_ih);
+    v.param("weight_hh" + suffix, weight_hh);
+    if (bias) {
+        v.param("bias_ih" + suffix, bias_ih);
+        v.param("bias_hh" + suffix, bias_hh);
+    }
+}
+
+}  // namespace detail
+
+// ---- cells ---------------------------------------------------------------------
+
+template <class T>
+CellBase<T>::CellBase(CellKind kind, const RecurrentOptions& o, Generator& gen)
+    : kind_(kind), input_(o.input_size), hidden_(o.hidden_size), bias_(o.bias) {
+    validate(kind, o);
+    w_ = detail::CellWeights<T>(kind, o.input_size, o.hidden_size, o, gen);
+}
+
+template <class T>
+RecurrentState<T> CellBase<T>::step(Var<T> x, RecurrentState<T> s) {
+    const std::string who = std::string(kind_name(kind_)) + "Cell";
+    if (!x || !s.h) throw StaleVarError(who + ": empty input or state handle");
+    if (x.dim() != 2 || x.shape()[1] != input_)
+        throw ShapeError(who + ": input of shape " + shape_str(x.shape()) + ", expected (B, " + std::to_string(input_) + ")");
+    const std::size_t B = x.shape()[0];
+    auto check_state = [&](Var<T> v, const char* name) {
+        if (!v) throw StaleVarError(who + ": empty " + name + " handle");
+        if (v.dim() != 2 || v.shape()[0] != B || v.shape()[1] != hidden_)
+            throw ShapeError(who + ": " + name + " of shape " + shape_str(v.shape()) + ", expected (" + std::to_string(B) +
+                             ", " + std::to_string(hidden_) + ")");
+    };
+    check_state(s.h, "h");
+    if (kind_ == CellKind::lstm) check_state(s.c, "c");
+    Tape<T>& t = *x.tape();
+    const Var<T> gi = bias_ ? linear(x, t.param(w_.weight_ih), t.param(w_.bias_ih)) : linear(x, t.param(w_.weight_ih));
+    return detail::cell_step(kind_, gi, s, t.param(w_.weight_hh), bias_ ? t.param(w_.bias_hh) : Var<T>());
+}
+
+template <class T>
+RNNCell<T>::RNNCell(const RecurrentOptions& o, Generator& gen, bool relu)
+    : CellBase<T>(relu ? CellKind::rnn_relu : CellKind::rnn_tanh, o, gen) {}
+
+// ---- sequence layers ---------------------------------------------------------------
+
+template <class T>
+RecurrentLayer<T>::RecurrentLayer(CellKind kind, const RecurrentOptions& o, Generator& gen)
+    : kind_(kind), o_(o), dropout_(o.dropout, o.dropout_seed) {
+    validate(kind, o);
+    for (std::size_t l = 0; l < o.num_layers; ++l)
+        for (std::size_t d = 0; d < num_directions(); ++d)
+            w_.emplace_back(kind, l == 0 ? o.input_size : o.hidden_size * num_directions(), o.hidden_size, o, gen);
+}
+
+template <class T>
+void RecurrentLayer<T>::visit(ModuleVisitor<T>& v) {
+    for (std::size_t l = 0; l < o_.num_layers; ++l)
+        for (std::size_t d = 0; d < num_directions(); ++d)
+            w_[l * num_directions() + d].visit(v, "_l" + std::to_string(l) + (d ? "_reverse" : ""), o_.bias);
+    v.module("dropout", dropout_);
+}
+
+template <class T>
+RecurrentOutput<T> RecurrentLayer<T>::operator()(Var<T> x, const std::optional<RecurrentState<T>>& initial,
+                                                 const std::vector<std::int64_t>& lengths) {
+    const std::string who = kind_name(kind_);
+    if (!x) throw StaleVarError(who + ": empty input handle");
+    if (x.dim() != 3 || x.shape()[2] != w_[0].weight_ih.shape()[1])
+        throw ShapeError(who + ": input of shape " + shape_str(x.shape()) + ", expected (T, B, " +
+                         std::to_string(w_[0].weight_ih.shape()[1]) + ")");
+    Tape<T>& t = *x.tape();
+    const std::size_t steps = x.shape()[0], B = x.shape()[1], H = o_.hidden_size, D = num_directions(), L = o_.num_layers;
+    const bool lstm = kind_ == CellKind::lstm;
+    if (initial) {
+        auto check = [&](Var<T> v, const char* name) {
+            if (!v) throw StaleVarError(who + ": empty initial " + name);
+            if (v.dim() != 3 || v.shape()[0] != L * D || v.shape()[1] != B || v.shape()[2] != H)
+                throw ShapeError(who + ": initial " + name + " of shape " + shape_str(v.shape()) + ", expected (" +
+                                 std::to_string(L * D) + ", " + std::to_string(B) + ", " + std::to_string(H) + ")");
+        };
+        check(initial->h, "h");
+        if (lstm) check(initial->c, "c");
+    }
+    Var<T> mask;  // (T, B, 1): 1 while t < length
+    if (!lengths.empty()) {
+        if (lengths.size() != B)
+            throw ShapeError(who + ": " + std::to_string(lengths.size()) + " lengths for a batch of " + std::to_string(B));
+        masks_.resize({steps, B, std::size_t(1)});
+        for (std::size_t b = 0; b < B; ++b) {
+            if (lengths[b] < 0 || lengths[b] > static_cast<std::int64_t>(steps))
+                throw ArgumentError(who + ": length " + std::to_string(lengths[b]) + " of sequence " + std::to_string(b) +
+                                    " is outside [0, " + std::to_string(steps) + "]");
+            for (std::size_t s = 0; s < steps; ++s) masks_(s, b, 0) = static_cast<std::int64_t>(s) < lengths[b] ? T(1) : T(0);
+        }
+        mask = t.constant(masks_);
+    }
+
+    hidden_.assign(L * D, {});
+    std::vector<Var<T>> final_h, final_c, outs(steps), dir_out;
+    Var<T> input = x;
+    for (std::size_t l = 0; l < L; ++l) {
+        dir_out.clear();
+        for (std::size_t d = 0; d < D; ++d) {
+            detail::CellWeights<T>& w = w_[l * D + d];
+            // The input projection of all steps is one GEMM; each step selects
+            // its slice, and the slices share one gradient buffer.
+            const Var<T> proj = o_.bias ? linear(input, t.param(w.weight_ih), t.param(w.bias_ih))
+                                        : linear(input, t.param(w.weight_ih));
+            const Var<T> w_hh = t.param(w.weight_hh);
+            const Var<T> b_hh = o_.bias ? t.param(w.bias_hh) : Var<T>();
+            RecurrentState<T> s;
+            if (initial) {
+                s.h = select(initial->h, 0, static_cast<std::int64_t>(l * D + d));
+                if (lstm) s.c = select(initial->c, 0, static_cast<std::int64_t>(l * D + d));
+            } else {
+                s.h = t.full({B, H}, T(0));
+                if (lstm) s.c = s.h;
+            }
+            std::vector<Var<T>>& hid = hidden_[l * D + d];
+            hid.resize(steps);
+            for (std::size_t k = 0; k < steps; ++k) {
+                const std::size_t step = d == 0 ? k : steps - 1 - k;
+                const auto si = static_cast<std::int64_t>(step);
+                RecurrentState<T> next = detail::cell_step(kind_, select(proj, 0, si), s, w_hh, b_hh);
+                if (mask) {
+                    const Var<T> m = select(mask, 0, si);
+                    outs[step] = next.h * m;
+                    next.h = where(m, next.h, s.h);
+                    if (lstm) next.c = where(m, next.c, s.c);
+                } else {
+                    outs[step] = next.h;
+                }
+                s = next;
+                hid[step] = s.h;
+            }
+            final_h.push_back(s.h);
+            if (lstm) final_c.push_back(s.c);
+            dir_out.push_back(stack(outs, 0));
+        }
+        input = D == 1 ? dir_out[0] : concat(dir_out, 2);
+        if (l + 1 < L) input = dropout_(input);
+    }
+    RecurrentOutput<T> out;
+    out.output = input;
+    out.state.h = stack(final_h, 0);
+    if (lstm) out.state.c = stack(final_c, 0);
+    return out;
+}
+
+template struct detail::CellWeights<float>;
+template struct detail::CellWeights<double>;
+template RecurrentState<float> detail::cell_step(CellKind, Var<float>, RecurrentState<float>, Var<float>, Var<float>);
+template RecurrentState<double> detail::cell_step(CellKind, Var<double>, RecurrentState<double>, Var<double>, Var<double>);
+template class CellBase<float>;
+template class CellBase<double>;
+template class RNNCell<float>;
+template class RNNCell<double>;
+template class RecurrentLayer<float>;
+template class RecurrentLayer<double>;
+
+}  // namespace tapegrad
