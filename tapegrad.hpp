@@ -18,3 +18,6 @@
 #include "layers/linear.hpp"
 #include "layers/module.hpp"
 #include "layers/recurrent.hpp"
+#include "optim/optim.hpp"
+#include "io/checkpoint.hpp"
+#include "io/npz.hpp"

@@ -364,3 +364,49 @@ TEST_CASE("permute: an invalid permutation throws ArgumentError", "[ops][linalg]
     REQUIRE_THROWS_AS(tg::permute(x, {0, 1, 2, 3}), tg::ArgumentError);  // too long
     CHECK(t.size() == before);
 }
+
+// ---- linear: x·wᵀ + b ---------------------------------------------------------
+
+TEST_CASE("linear: forward by hand, with and without bias, 2-D and 3-D input", "[ops][linalg]") {
+    tg::Tape<double> t;
+    auto x = t.variable(tg::Tensor<double>{{1.0, 2.0}, {3.0, -1.0}});
+    auto w = t.variable(tg::Tensor<double>{{1.0, 0.0}, {2.0, 1.0}, {-1.0, 1.0}});  // (O=3, I=2)
+    auto b = t.variable(tg::Tensor<double>{0.5, 0.0, -0.5});
+    // row 0: [1, 2+2, -1+2] = [1, 4, 1]; row 1: [3, 6-1, -3-1] = [3, 5, -4]
+    tgtest::require_close(tg::linear(x, w).value(), tg::Tensor<double>{{1.0, 4.0, 1.0}, {3.0, 5.0, -4.0}});
+    auto y = tg::linear(x, w, b);
+    tgtest::require_close(y.value(), tg::Tensor<double>{{1.5, 4.0, 0.5}, {3.5, 5.0, -4.5}});
+    t.backward(y, tg::Tensor<double>{{1.0, 0.0, 0.0}, {0.0, 1.0, 1.0}});
+    // dx = G·w: row 0 = w[0] = [1, 0]; row 1 = w[1] + w[2] = [1, 2]
+    tgtest::require_close(x.grad(), tg::Tensor<double>{{1.0, 0.0}, {1.0, 2.0}});
+    // dw = Gᵀ·x: w[0] ← x[0] = [1, 2]; w[1] ← x[1] = [3, -1]; w[2] ← x[1]
+    tgtest::require_close(w.grad(), tg::Tensor<double>{{1.0, 2.0}, {3.0, -1.0}, {3.0, -1.0}});
+    tgtest::require_close(b.grad(), tg::Tensor<double>{1.0, 1.0, 1.0});
+    // (T, B, I) folds into rows: same numbers, shape (1, 2, 3).
+    auto x3 = t.constant(tg::Tensor<double>{{{1.0, 2.0}, {3.0, -1.0}}});
+    auto y3 = tg::linear(x3, w, b);
+    REQUIRE(y3.shape() == std::vector<std::size_t>{1, 2, 3});
+    tgtest::require_close(y3.value(), tg::Tensor<double>{{{1.5, 4.0, 0.5}, {3.5, 5.0, -4.5}}});
+}
+
+TEST_CASE("linear: gradcheck including size-1 shapes, and shape errors", "[ops][linalg]") {
+    auto fn_bias = [](tg::Tape<double>&, const std::vector<tg::Var<double>>& in) { return tg::linear(in[0], in[1], in[2]); };
+    auto fn = [](tg::Tape<double>&, const std::vector<tg::Var<double>>& in) { return tg::linear(in[0], in[1]); };
+    tgtest::require_gradcheck(fn_bias, {tgtest::smooth({4, 3}), tgtest::smooth({2, 3}, 0.5), tgtest::smooth({2}, 0.3)});
+    tgtest::require_gradcheck(fn_bias, {tgtest::smooth({2, 5, 3}), tgtest::smooth({4, 3}, 0.5), tgtest::smooth({4}, 0.3)});
+    tgtest::require_gradcheck(fn_bias, {tgtest::smooth({1, 1}), tgtest::smooth({1, 1}, 0.5), tgtest::smooth({1}, 0.3)});
+    tgtest::require_gradcheck(fn, {tgtest::smooth({3}), tgtest::smooth({2, 3}, 0.5)});
+    tg::Tape<double> t;
+    auto x = t.variable(tgtest::smooth({2, 3}));
+    REQUIRE_THROWS_WITH(tg::linear(x, t.variable(tgtest::smooth({2, 4}))),
+                        Catch::Matchers::Contains("linear") && Catch::Matchers::Contains("(2, 4)"));
+    REQUIRE_THROWS_AS(tg::linear(x, t.variable(tgtest::smooth({4, 3})), t.variable(tgtest::smooth({3}))), tg::ShapeError);
+}
+
+TEST_CASE("Tape::full records a filled constant", "[tape]") {
+    tg::Tape<float> t;
+    auto z = t.full({2, 3}, 1.5f);
+    REQUIRE(z.shape() == std::vector<std::size_t>{2, 3});
+    for (float v : z.value()) REQUIRE(v == 1.5f);
+    REQUIRE_FALSE(z.requires_grad());
+}

@@ -68,7 +68,7 @@ def recurrent_case(name, kind, T=5, B=3, I=4, H=6, num_layers=1, bidirectional=F
         if c0 is not None:
             arrays.update(c0=c0.detach().numpy(), grad_c0=c0.grad.numpy())
     if lengths is not None:
-        arrays["lengths"] = np.array(lengths, dtype=np.int64)
+        arrays["lengths"] = np.array(lengths, dtype=np.float64)  # float64 like every other array
     for pname, p in layer.named_parameters():
         arrays["grad." + pname] = p.grad.numpy()
     np.savez(os.path.join(OUT, name + ".npz"), **arrays)

@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   cmake g++ make pkg-config
   libxtensor-dev libxsimd-dev xtl-dev libxtensor-blas-dev libopenblas-dev
-  catch2
+  catch2 libzip-dev
 )
 
 missing=()

@@ -1,0 +1,38 @@
+#pragma once
+/// \file
+/// `Adagrad<T>`, step for step as PyTorch 1.13's `torch.optim.Adagrad`.
+
+#include "optimizer.hpp"
+
+namespace tapegrad {
+
+/// `tg::Adagrad opt(params, {.lr = 0.05, .lr_decay = 1e-4});`
+struct AdagradOptions {
+    double lr = 1e-2;
+    double lr_decay = 0;
+    double weight_decay = 0;  ///< L2 penalty added to the gradient
+    double initial_accumulator_value = 0;
+    double eps = 1e-10;
+};
+
+/// At step t, with g the gradient (plus weight_decay·p):
+///
+///     clr = lr / (1 + (t − 1)·lr_decay)
+///     sum = sum + g²                  state "sum", starts at initial_accumulator_value
+///     p = p − clr·g / (sqrt(sum) + eps)
+template <class T = float>
+class Adagrad : public Optimizer<T> {
+public:
+    Adagrad(std::vector<Parameter<T>*> params, AdagradOptions options = {});
+    void step() override;
+    const AdagradOptions& options() const { return options_; }
+
+private:
+    AdagradOptions options_;
+    std::size_t sum_ = 0;
+};
+
+extern template class Adagrad<float>;
+extern template class Adagrad<double>;
+
+}  // namespace tapegrad

@@ -1,0 +1,121 @@
+// Adam and AdamW, following PyTorch 1.13's `_single_tensor_adam` and
+// `_single_tensor_adamw` operation by operation. Element arithmetic is in T
+// (float for float parameters, as PyTorch computes); the per-step scalars
+// (bias corrections, step size) are computed in double and then rounded to T,
+// as PyTorch computes them in Python and passes them to its kernels.
+
+#include "adam.hpp"
+
+#include <cmath>
+
+#include "optim_support.hpp"
+
+namespace tapegrad {
+
+namespace {
+
+struct AdamConfig {
+    double lr, beta1, beta2, eps, weight_decay;
+    bool decoupled;  // AdamW: shrink the parameter instead of adding to the gradient
+    bool amsgrad;
+};
+
+template <class O>
+void validate(const char* who, const O& o) {
+    // lr is checked by the base class.
+    detail::require_arg(o.beta1 >= 0 && o.beta1 < 1, who, "beta1", "in [0, 1)", o.beta1);
+    detail::require_arg(o.beta2 >= 0 && o.beta2 < 1, who, "beta2", "in [0, 1)", o.beta2);
+    detail::require_nonnegative(who, "eps", o.eps);
+    detail::require_nonnegative(who, "weight_decay", o.weight_decay);
+}
+
+// PyTorch's torch.maximum propagates NaN from either side; std::max would not.
+template <class T>
+T nan_max(T a, T b) {
+    return (a != a || a > b) ? a : b;
+}
+
+template <class T>
+void adam_update(const std::vector<Parameter<T>*>& params, std::vector<Tensor<T>>& exp_avg,
+                 std::vector<Tensor<T>>& exp_avg_sq, std::vector<Tensor<T>>* max_exp_avg_sq, const AdamConfig& c,
+                 long step) {
+    const double t = static_cast<double>(step);
+    const double bias_correction1 = 1 - std::pow(c.beta1, t);
+    const double bias_correction2 = 1 - std::pow(c.beta2, t);
+    const T neg_step_size = T(-(c.lr / bias_correction1));
+    const T bias_correction2_sqrt = T(std::sqrt(bias_correction2));
+    const T beta1 = T(c.beta1), one_minus_beta1 = T(1 - c.beta1);
+    const T beta2 = T(c.beta2), one_minus_beta2 = T(1 - c.beta2);
+    const T eps = T(c.eps), weight_decay = T(c.weight_decay), shrink = T(1 - c.lr * c.weight_decay);
+    const bool l2 = !c.decoupled && c.weight_decay != 0;
+    for (std::size_t i = 0; i < params.size(); ++i) {
+        Parameter<T>& param = *params[i];
+        const T* g = param.grad().data();
+        T* p = param.mutable_value().data();
+        T* m = exp_avg[i].data();
+        T* v = exp_avg_sq[i].data();
+        T* v_max = max_exp_avg_sq != nullptr ? (*max_exp_avg_sq)[i].data() : nullptr;
+        const std::size_t n = param.size();
+        for (std::size_t j = 0; j < n; ++j) {
+            // AdamW multiplies even when weight_decay is 0 (by exactly 1), as PyTorch does.
+            if (c.decoupled) p[j] = p[j] * shrink;
+            T grad = g[j];
+            if (l2) grad = grad + weight_decay * p[j];
+            m[j] = m[j] * beta1 + one_minus_beta1 * grad;
+            // addcmul_(grad, grad, value): self + (value·t1)·t2.
+            v[j] = v[j] * beta2 + one_minus_beta2 * grad * grad;
+            T second = v[j];
+            if (v_max != nullptr) second = v_max[j] = nan_max(v_max[j], v[j]);
+            const T denom = std::sqrt(second) / bias_correction2_sqrt + eps;
+            // addcdiv_(m, denom, value): self + (value·t1)/t2.
+            p[j] = p[j] + neg_step_size * m[j] / denom;
+        }
+    }
+}
+
+}  // namespace
+
+template <class T>
+Adam<T>::Adam(std::vector<Parameter<T>*> params, AdamOptions options)
+    : Optimizer<T>("Adam", std::move(params), options.lr), options_(options) {
+    validate("Adam", options);
+    exp_avg_ = this->add_buffer("exp_avg", T(0));
+    exp_avg_sq_ = this->add_buffer("exp_avg_sq", T(0));
+    if (options.amsgrad) max_exp_avg_sq_ = this->add_buffer("max_exp_avg_sq", T(0));
+}
+
+template <class T>
+void Adam<T>::step() {
+    this->check_shapes();
+    ++this->steps_;
+    const AdamOptions& o = options_;
+    const AdamConfig c{this->lr_, o.beta1, o.beta2, o.eps, o.weight_decay, false, o.amsgrad};
+    adam_update(this->params_, this->buffers_[exp_avg_].tensors, this->buffers_[exp_avg_sq_].tensors,
+                o.amsgrad ? &this->buffers_[max_exp_avg_sq_].tensors : nullptr, c, this->steps_);
+}
+
+template <class T>
+AdamW<T>::AdamW(std::vector<Parameter<T>*> params, AdamWOptions options)
+    : Optimizer<T>("AdamW", std::move(params), options.lr), options_(options) {
+    validate("AdamW", options);
+    exp_avg_ = this->add_buffer("exp_avg", T(0));
+    exp_avg_sq_ = this->add_buffer("exp_avg_sq", T(0));
+    if (options.amsgrad) max_exp_avg_sq_ = this->add_buffer("max_exp_avg_sq", T(0));
+}
+
+template <class T>
+void AdamW<T>::step() {
+    this->check_shapes();
+    ++this->steps_;
+    const AdamWOptions& o = options_;
+    const AdamConfig c{this->lr_, o.beta1, o.beta2, o.eps, o.weight_decay, true, o.amsgrad};
+    adam_update(this->params_, this->buffers_[exp_avg_].tensors, this->buffers_[exp_avg_sq_].tensors,
+                o.amsgrad ? &this->buffers_[max_exp_avg_sq_].tensors : nullptr, c, this->steps_);
+}
+
+template class Adam<float>;
+template class Adam<double>;
+template class AdamW<float>;
+template class AdamW<double>;
+
+}  // namespace tapegrad

@@ -1,0 +1,161 @@
+// The optimizer base: parameter bookkeeping, lr, and state (de)serialisation
+// shared by every optimizer.
+
+#include "optimizer.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <unordered_map>
+
+#include "optim_support.hpp"
+
+namespace tapegrad {
+
+namespace {
+
+template <class T>
+std::string param_label(const std::vector<Parameter<T>*>& params, std::size_t i) {
+    std::string s = "parameter " + std::to_string(i);
+    if (params[i] != nullptr && !params[i]->name().empty()) s += " ('" + params[i]->name() + "')";
+    return s;
+}
+
+template <class S1, class S2>
+bool shapes_match(const S1& a, const S2& b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin());
+}
+
+Tensor<double> scalar_tensor(double v) {
+    Tensor<double> t = Tensor<double>::from_shape(Shape{});
+    t.data()[0] = v;
+    return t;
+}
+
+}  // namespace
+
+template <class T>
+Optimizer<T>::Optimizer(std::vector<Parameter<T>*> params, double lr) : Optimizer("Optimizer", std::move(params), lr) {}
+
+template <class T>
+Optimizer<T>::Optimizer(std::string name, std::vector<Parameter<T>*> params, double lr)
+    : params_(std::move(params)), lr_(lr), name_(std::move(name)) {
+    // An empty list is almost always a model whose parameters were collected
+    // before it was built; PyTorch refuses it for the same reason.
+    if (params_.empty()) throw ArgumentError(name_ + ": empty parameter list");
+    std::unordered_map<const Parameter<T>*, std::size_t> seen;
+    for (std::size_t i = 0; i < params_.size(); ++i) {
+        if (params_[i] == nullptr) throw ArgumentError(name_ + ": parameter " + std::to_string(i) + " is null");
+        auto [it, inserted] = seen.emplace(params_[i], i);
+        // Updating one parameter twice per step would silently double its lr.
+        if (!inserted)
+            throw ArgumentError(name_ + ": " + param_label(params_, i) + " is listed twice (also at position " +
+                                std::to_string(it->second) + ")");
+    }
+    detail::require_nonnegative(name_, "lr", lr);
+}
+
+template <class T>
+void Optimizer<T>::zero_grad() {
+    for (Parameter<T>* p : params_) p->zero_grad();
+}
+
+template <class T>
+void Optimizer<T>::set_lr(double lr) {
+    detail::require_nonnegative(name_ + "::set_lr", "lr", lr);
+    lr_ = lr;
+}
+
+template <class T>
+std::size_t Optimizer<T>::add_buffer(std::string name, T init) {
+    Buffer b{std::move(name), {}};
+    b.tensors.reserve(params_.size());
+    for (Parameter<T>* p : params_) {
+        b.tensors.push_back(Tensor<T>::from_shape(p->shape()));
+        b.tensors.back().fill(init);
+    }
+    buffers_.push_back(std::move(b));
+    return buffers_.size() - 1;
+}
+
+template <class T>
+void Optimizer<T>::check_shapes() const {
+    for (const Buffer& b : buffers_)
+        for (std::size_t i = 0; i < params_.size(); ++i)
+            if (!shapes_match(b.tensors[i].shape(), params_[i]->shape()))
+                throw ShapeError(name_ + "::step: " + param_label(params_, i) + " has shape " +
+                                 shape_str(params_[i]->shape()) + " but its state '" + b.name + "' has shape " +
+                                 shape_str(b.tensors[i].shape()) + " (reshaped after the optimizer was built?)");
+}
+
+template <class T>
+StateDict Optimizer<T>::state_dict() const {
+    StateDict out;
+    out["lr"] = scalar_tensor(lr_);
+    out["step"] = scalar_tensor(static_cast<double>(steps_));
+    for (const Buffer& b : buffers_)
+        for (std::size_t i = 0; i < params_.size(); ++i) {
+            const Tensor<T>& src = b.tensors[i];
+            Tensor<double> t = Tensor<double>::from_shape(src.shape());
+            for (std::size_t j = 0; j < src.size(); ++j) t.data()[j] = static_cast<double>(src.data()[j]);
+            out[std::to_string(i) + "." + b.name] = std::move(t);
+        }
+    return out;
+}
+
+template <class T>
+void Optimizer<T>::load_state_dict(const StateDict& state) {
+    const std::string who = name_ + "::load_state_dict: ";
+    // Everything is checked before anything is written, so a bad state leaves
+    // the optimizer exactly as it was.
+    std::size_t expected = 0;
+    auto find = [&](const std::string& key) -> const Tensor<double>& {
+        auto it = state.find(key);
+        if (it == state.end())
+            throw ArgumentError(who + "missing key '" + key +
+                                "' (is the state from another optimizer type, options or parameter list?)");
+        ++expected;
+        return it->second;
+    };
+    for (const char* key : {"lr", "step"}) {
+        const Tensor<double>& t = find(key);
+        if (t.dimension() != 0)
+            throw ArgumentError(who + "key '" + key + "' has shape " + shape_str(t.shape()) + ", expected ()");
+    }
+    for (const Buffer& b : buffers_)
+        for (std::size_t i = 0; i < params_.size(); ++i) {
+            const std::string key = std::to_string(i) + "." + b.name;
+            const Tensor<double>& t = find(key);
+            if (!shapes_match(t.shape(), params_[i]->shape()))
+                throw ArgumentError(who + "key '" + key + "' has shape " + shape_str(t.shape()) + ", expected " +
+                                    shape_str(params_[i]->shape()) + " (" + param_label(params_, i) + ")");
+        }
+    if (state.size() != expected)
+        for (const auto& [key, t] : state) {
+            bool known = key == "lr" || key == "step";
+            for (const Buffer& b : buffers_)
+                for (std::size_t i = 0; i < params_.size() && !known; ++i)
+                    known = key == std::to_string(i) + "." + b.name;
+            if (!known) throw ArgumentError(who + "unexpected key '" + key + "'");
+        }
+    const double lr = state.at("lr").data()[0], step = state.at("step").data()[0];
+    detail::require_arg(std::isfinite(lr) && lr >= 0, who + "key 'lr'", "value", "finite and >= 0", lr);
+    // 2^53: every integer below it is exact in double.
+    detail::require_arg(step >= 0 && step <= 9007199254740992.0 && step == std::floor(step), who + "key 'step'",
+                        "value", "a non-negative integer", step);
+
+    lr_ = lr;
+    steps_ = static_cast<long>(step);
+    for (Buffer& b : buffers_)
+        for (std::size_t i = 0; i < params_.size(); ++i) {
+            const Tensor<double>& src = state.at(std::to_string(i) + "." + b.name);
+            Tensor<T>& dst = b.tensors[i];
+            // Only differs if the parameter was reshaped since construction.
+            if (!shapes_match(dst.shape(), src.shape())) dst = Tensor<T>::from_shape(src.shape());
+            for (std::size_t j = 0; j < src.size(); ++j) dst.data()[j] = static_cast<T>(src.data()[j]);
+        }
+}
+
+template class Optimizer<float>;
+template class Optimizer<double>;
+
+}  // namespace tapegrad

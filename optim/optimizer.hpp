@@ -1,0 +1,85 @@
+#pragma once
+/// \file
+/// `Optimizer<T>`: the interface every optimizer implements.
+
+#include <cstddef>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "../autodiff/errors.hpp"
+#include "../autodiff/parameter.hpp"
+
+namespace tapegrad {
+
+/// An optimizer's complete state as named tensors (double holds every float
+/// exactly, so a float optimizer round-trips bit for bit). Keys:
+/// "lr", "step" and per-parameter buffers "<index>.<buffer>", e.g. "3.exp_avg".
+/// "lr" and "step" are 0-d; a buffer has its parameter's shape.
+using StateDict = std::map<std::string, Tensor<double>>;
+
+template <class T = float>
+class Optimizer {
+public:
+    /// `params` must stay alive as long as the optimizer. Throws
+    /// `ArgumentError` for an empty list, a null or repeated parameter or an
+    /// invalid lr (negative, NaN or infinite).
+    Optimizer(std::vector<Parameter<T>*> params, double lr);
+    virtual ~Optimizer() = default;
+
+    /// Applies one update from the parameters' current gradients. Every
+    /// parameter is updated (there is no "no gradient" state: a zero gradient
+    /// still decays momentum and applies weight decay, as in PyTorch with a
+    /// zero `.grad`). Throws `ShapeError`, changing nothing, if a parameter was
+    /// reshaped (`set_value`) since the optimizer was built.
+    virtual void step() = 0;
+    /// Zeroes every parameter's gradient.
+    void zero_grad();
+
+    const std::vector<Parameter<T>*>& params() const { return params_; }
+    double lr() const { return lr_; }
+    /// Used by learning-rate schedules. Throws `ArgumentError` for a negative,
+    /// NaN or infinite lr.
+    void set_lr(double lr);
+    /// Number of `step()` calls so far (restored by `load_state_dict`).
+    long steps() const { return steps_; }
+    /// "SGD", "Adam", ...: prefixes every error message.
+    const std::string& name() const { return name_; }
+
+    /// Everything `load_state_dict` needs to continue exactly where this left off.
+    virtual StateDict state_dict() const;
+    /// Restores a state produced by `state_dict` of the same optimizer type over
+    /// parameters of the same shapes. Validates everything first and throws
+    /// `ArgumentError` naming the key (missing, unexpected or wrong shape) without
+    /// changing anything.
+    virtual void load_state_dict(const StateDict& state);
+
+protected:
+    /// For derived optimizers: `name` prefixes error messages.
+    Optimizer(std::string name, std::vector<Parameter<T>*> params, double lr);
+
+    /// One kind of per-parameter buffer ("exp_avg"): a tensor shaped like each
+    /// parameter, saved as "<index>.<name>". The base class owns the buffers so
+    /// that `state_dict`/`load_state_dict` work for every optimizer and copying
+    /// an optimizer copies its state.
+    struct Buffer {
+        std::string name;
+        std::vector<Tensor<T>> tensors;  ///< one per parameter, same order
+    };
+    /// Allocates a buffer kind filled with `init` (so `step()` never allocates);
+    /// returns its position in `buffers_`.
+    std::size_t add_buffer(std::string name, T init);
+    /// Throws `ShapeError` if a parameter no longer has the shape of its buffers.
+    void check_shapes() const;
+
+    std::vector<Parameter<T>*> params_;
+    double lr_;
+    long steps_ = 0;
+    std::string name_;
+    std::vector<Buffer> buffers_;
+};
+
+extern template class Optimizer<float>;
+extern template class Optimizer<double>;
+
+}  // namespace tapegrad

@@ -1,0 +1,41 @@
+#pragma once
+/// \file
+/// `RMSprop<T>`, step for step as PyTorch 1.13's `torch.optim.RMSprop`.
+
+#include "optimizer.hpp"
+
+namespace tapegrad {
+
+/// `tg::RMSprop opt(params, {.lr = 1e-3, .centered = true});`
+struct RMSpropOptions {
+    double lr = 1e-2;
+    double alpha = 0.99;  ///< smoothing constant of the squared-gradient average
+    double eps = 1e-8;
+    double weight_decay = 0;  ///< L2 penalty added to the gradient
+    double momentum = 0;
+    bool centered = false;
+};
+
+/// With g the gradient (plus weight_decay·p):
+///
+///     sq = alpha·sq + (1 − alpha)·g²                       state "square_avg"
+///     ga = alpha·ga + (1 − alpha)·g                        state "grad_avg", centered only
+///     avg = sqrt(sq − ga²) + eps   (centered)  or  sqrt(sq) + eps
+///     buf = momentum·buf + g/avg;  p = p − lr·buf          state "momentum_buffer", momentum > 0
+///     p = p − lr·g/avg                                     without momentum
+template <class T = float>
+class RMSprop : public Optimizer<T> {
+public:
+    RMSprop(std::vector<Parameter<T>*> params, RMSpropOptions options = {});
+    void step() override;
+    const RMSpropOptions& options() const { return options_; }
+
+private:
+    RMSpropOptions options_;
+    std::size_t square_avg_ = 0, momentum_buffer_ = 0, grad_avg_ = 0;
+};
+
+extern template class RMSprop<float>;
+extern template class RMSprop<double>;
+
+}  // namespace tapegrad
