@@ -889,7 +889,7 @@ TEST_CASE("clip_grad_norm and clip_grad_value validate their arguments", "[optim
     REQUIRE(s.grads() == std::vector<double>{3, -4, 12});
 }
 
-TEST_CASE("clip_grad_value clamps every element to [-clip, clip]", "[optim]") {
+TEST_CASE("clip_grad_value clamps every element to plus or minus clip", "[optim]") {
     tg::Parameter<float> p(tg::Tensor<float>::from_shape({5}), "p");
     p.mutable_grad() = tg::Tensor<float>{-3.0f, 0.5f, 2.0f, -0.25f, std::numeric_limits<float>::quiet_NaN()};
     tg::clip_grad_value<float>({&p}, 1.0);

@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   cmake g++ make pkg-config
   libxtensor-dev libxsimd-dev xtl-dev libxtensor-blas-dev libopenblas-dev
-  catch2 libzip-dev
+  catch2 libzip-dev libcli11-dev nlohmann-json3-dev
 )
 
 missing=()

@@ -1,0 +1,80 @@
+#include "data.hpp"
+
+#include <cmath>
+
+namespace tapegrad::tasks {
+
+Batch adding_batch(std::size_t T, std::size_t B, Generator& gen) {
+    Batch b;
+    b.x = Tensor<float>::from_shape({T, B, std::size_t(2)});
+    b.y = Tensor<float>::from_shape({B, std::size_t(1)});
+    b.x.fill(0.0f);
+    for (std::size_t k = 0; k < B; ++k) {
+        for (std::size_t t = 0; t < T; ++t) b.x(t, k, 0) = static_cast<float>(gen.uniform());
+        const std::size_t half = T / 2;
+        const std::size_t first = static_cast<std::size_t>(gen.below(half));
+        const std::size_t second = half + static_cast<std::size_t>(gen.below(T - half));
+        b.x(first, k, 1) = 1.0f;
+        b.x(second, k, 1) = 1.0f;
+        b.y(k, 0) = b.x(first, k, 0) + b.x(second, k, 0);
+    }
+    return b;
+}
+
+double adding_baseline() { return 1.0 / 6.0; }
+
+Batch copy_batch(std::size_t T, std::size_t B, Generator& gen) {
+    constexpr std::size_t kSymbols = 10, kClasses = 10, kBlank = 8, kDelimiter = 9;
+    const std::size_t steps = T + 20;
+    Batch b;
+    b.x = Tensor<float>::from_shape({steps, B, kClasses});
+    b.x.fill(0.0f);
+    b.targets = Index::from_shape({steps * B});
+    for (std::size_t k = 0; k < B; ++k) {
+        for (std::size_t t = 0; t < steps; ++t) {
+            std::size_t in = kBlank;
+            if (t < kSymbols) in = static_cast<std::size_t>(gen.below(8));
+            if (t == T + kSymbols - 1) in = kDelimiter;
+            b.x(t, k, in) = 1.0f;
+            b.targets(t * B + k) = kBlank;
+        }
+        for (std::size_t j = 0; j < kSymbols; ++j) {
+            // The symbol at input step j is recalled at step T + 10 + j.
+            std::size_t symbol = 0;
+            while (b.x(j, k, symbol) == 0.0f) ++symbol;
+            b.targets((T + kSymbols + j) * B + k) = static_cast<std::int64_t>(symbol);
+        }
+    }
+    return b;
+}
+
+double copy_baseline(std::size_t T) { return 10.0 * std::log(8.0) / double(T + 20); }
+
+Batch ntm_batch(std::size_t max_len, std::size_t B, Generator& gen) {
+    const std::size_t steps = 2 * max_len + 1;
+    Batch b;
+    b.x = Tensor<float>::from_shape({steps, B, std::size_t(9)});
+    b.y = Tensor<float>::from_shape({steps, B, std::size_t(8)});
+    b.mask = Tensor<float>::from_shape({steps, B, std::size_t(8)});
+    b.x.fill(0.0f);
+    b.y.fill(0.0f);
+    b.mask.fill(0.0f);
+    b.lengths.resize(B);
+    for (std::size_t k = 0; k < B; ++k) {
+        const std::size_t L = 1 + static_cast<std::size_t>(gen.below(max_len));
+        b.lengths[k] = static_cast<std::int64_t>(L);
+        for (std::size_t t = 0; t < L; ++t)
+            for (std::size_t bit = 0; bit < 8; ++bit) {
+                const float v = gen.bernoulli(0.5) ? 1.0f : 0.0f;
+                b.x(t, k, bit) = v;
+                b.y(L + 1 + t, k, bit) = v;
+                b.mask(L + 1 + t, k, bit) = 1.0f;
+            }
+        b.x(L, k, 8) = 1.0f;
+    }
+    return b;
+}
+
+double ntm_baseline(std::size_t max_len) { return 4.0 * double(max_len + 1); }
+
+}  // namespace tapegrad::tasks

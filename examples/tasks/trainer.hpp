@@ -1,0 +1,77 @@
+#pragma once
+/// \file
+/// Training and evaluation of a recurrent model on one of the example tasks,
+/// with progress, a CSV log, an SVG loss plot, checkpoints that resume
+/// exactly, and result.json. The three task programs are thin wrappers around
+/// `run_cli`.
+
+#include <array>
+#include <cstdint>
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+namespace tapegrad::tasks {
+
+struct Options {
+    std::string task = "adding";  ///< adding | copy
+    std::string variant;          ///< copy: "" (copying memory) or "ntm"
+    std::string cell = "lstm";    ///< rnn | lstm | gru
+    std::size_t T = 100;          ///< adding, copy: delay; ntm: maximum length L
+    std::size_t hidden = 128;
+    std::size_t layers = 1;
+    std::size_t batch = 20;
+    long steps = 6000;
+    double lr = 1e-3;
+    std::string optimizer = "adam";  ///< sgd | adam | adamw | rmsprop | adagrad
+    double clip = 1.0;                  ///< 0: no clipping
+    std::string clip_mode = "value";    ///< value (elementwise, as Arjovsky et al.) | norm (global)
+    double forget_bias = 1.0;           ///< LSTM only
+    std::uint64_t seed = 1;
+    int threads = 1;
+    long eval_every = 250;
+    std::size_t eval_batches = 10;
+    long checkpoint_every = 1000;  ///< 0: only at the end
+    std::string out;               ///< empty: no files
+    bool resume = false;
+    bool quiet = false;  ///< no progress line, no samples
+};
+
+/// The final evaluation and run facts; also written as result.json.
+struct Result {
+    std::string metric;  ///< "mse" (adding), "ce" (copy), "bits" (ntm)
+    double value = 0, baseline = 0;
+    double extra = 0;            ///< adding: share within 0.04; copy: per-symbol accuracy; ntm: bit accuracy
+    std::string extra_name;      ///< "within_0.04", "accuracy", "bit_accuracy"
+    double wall_seconds = 0;
+    long steps = 0;
+    double final_train_loss = 0;
+};
+
+/// Defaults that show something real for each program (see the README).
+Options defaults_for(const std::string& task, const std::string& variant = "");
+
+/// Trains and evaluates; throws std::exception on errors (bad options,
+/// unreadable checkpoints). Progress and samples go to `log`.
+Result run(const Options& options, std::ostream& log);
+
+/// Parses the command line of program `task` (adding | copy), runs, and returns
+/// the exit code: 0 done, 1 failed, 2 bad flags (with a message).
+int run_cli(const std::string& task, int argc, char** argv);
+
+/// ‖∂L/∂h_t‖ (top layer; mean over the batch of each sequence's norm, then over
+/// `batches` held-out batches) for t = 0..T−1, for the model that `options`
+/// builds, loaded from the latest checkpoint in `checkpoint_dir` unless that is
+/// empty (then: at initialization). Uses the tape's gradients of intermediate
+/// values (`RecurrentLayer::step_hidden`).
+std::vector<double> hidden_grad_norms(const Options& options, const std::string& checkpoint_dir, std::size_t batches);
+
+/// The global gradient norm before and after clipping at every training step of
+/// the run in `out` (its grad_norms.csv).
+std::vector<std::array<double, 2>> read_grad_norms(const std::string& out);
+
+/// Mixes a seed and a counter into one well-spread 64-bit seed (SplitMix64),
+/// so step k's batch depends only on (seed, k).
+std::uint64_t mix_seed(std::uint64_t seed, std::uint64_t counter);
+
+}  // namespace tapegrad::tasks
