@@ -56,4 +56,12 @@ struct TapeConsumedError : Error {
     using Error::Error;
 };
 
+/// Anomaly detection (`Tape::set_detect_anomaly`) found the first op whose
+/// forward output, or whose backward gradient for one of its inputs, contains
+/// NaN or infinity. The message names the op, its position on the tape, its
+/// input shapes and the first bad element.
+struct AnomalyError : Error {
+    using Error::Error;
+};
+
 }  // namespace tapegrad

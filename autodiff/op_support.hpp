@@ -47,6 +47,7 @@ Var<T> finish(Tape<T>& t, NodeId id) {
         t.truncate(id);
         throw;
     }
+    if (t.detect_anomaly()) t.check_forward_anomaly(id);
     return Var<T>(&t, id, t.epoch());
 }
 

@@ -1,6 +1,7 @@
 #include "tape.hpp"
 
 #include <atomic>
+#include <cmath>
 #include <cstring>
 
 #include <xtensor/xnoalias.hpp>
@@ -34,6 +35,79 @@ void Tape<T>::check(Var<T> v, const char* op) const {
     if (v.epoch() != epoch_ || v.id() >= size_)
         throw StaleVarError(std::string(op) + ": handle #" + std::to_string(v.id()) +
                             " was recorded before the tape was cleared");
+}
+
+namespace {
+
+// Position of the first NaN/Inf in t, or t.size() if all are finite.
+template <class T>
+std::size_t first_non_finite(const Tensor<T>& t) {
+    const T* d = t.data();
+    for (std::size_t i = 0, e = t.size(); i < e; ++i)
+        if (!std::isfinite(d[i])) return i;
+    return t.size();
+}
+
+template <class T>
+std::string element_str(const Tensor<T>& t, std::size_t flat) {
+    std::vector<std::size_t> idx(t.dimension());
+    for (std::size_t d = t.dimension(); d-- > 0;) {
+        idx[d] = flat % t.shape()[d];
+        flat /= t.shape()[d];
+    }
+    std::string s = "[";
+    for (std::size_t k = 0; k < idx.size(); ++k) s += (k ? ", " : "") + std::to_string(idx[k]);
+    return s + "]";
+}
+
+template <class T>
+std::string value_str(T v) {
+    return std::isnan(v) ? "NaN" : (v > 0 ? "inf" : "-inf");
+}
+
+}  // namespace
+
+template <class T>
+std::string Tape<T>::describe_inputs(const Node<T>& n) const {
+    std::string s = "inputs of shapes ";
+    for (std::size_t k = 0; k < n.parents_count; ++k) s += (k ? ", " : "") + shape_str(parent_value(n, k).shape());
+    if (n.parents_count == 0) s = "no inputs";
+    return s;
+}
+
+template <class T>
+void Tape<T>::check_forward_anomaly(NodeId id) {
+    const Node<T>& n = node(id);
+    const std::size_t bad = first_non_finite(n.value);
+    if (bad == n.value.size()) return;
+    std::string msg = std::string("anomaly in forward: op '") + op_name(n) + "' (node #" + std::to_string(id) + ", " +
+                      describe_inputs(n) + ") produced " + value_str(n.value.data()[bad]) + " at " + element_str(n.value, bad) +
+                      " of its output of shape " + shape_str(n.value.shape());
+    std::string inputs_note = "; its inputs were finite";
+    for (std::size_t k = 0; k < n.parents_count; ++k)
+        if (first_non_finite(parent_value(n, k)) != parent_value(n, k).size()) {
+            inputs_note = "; input " + std::to_string(k) + " already contained non-finite values";
+            break;
+        }
+    truncate(id);
+    throw AnomalyError(msg + inputs_note);
+}
+
+template <class T>
+void Tape<T>::check_backward_anomaly(const Node<T>& n, NodeId id) {
+    for (std::size_t k = 0; k < n.parents_count; ++k) {
+        const Node<T>& p = node(parent(n, k));
+        if (!p.grad_live) continue;
+        const std::size_t bad = first_non_finite(p.grad);
+        if (bad == p.grad.size()) continue;
+        const bool incoming_finite = first_non_finite(n.grad) == n.grad.size();
+        throw AnomalyError(std::string("anomaly in backward: op '") + op_name(n) + "' (node #" + std::to_string(id) + ", " +
+                           describe_inputs(n) + ") produced a gradient with " + value_str(p.grad.data()[bad]) + " at " +
+                           element_str(p.grad, bad) + " for input " + std::to_string(k) + " of shape " +
+                           shape_str(p.value.shape()) +
+                           (incoming_finite ? "; the gradient it received was finite"
+                                            : "; the gradient it received already contained non-finite values"));
+    }
 }
 
 template <class T>
@@ -239,6 +313,7 @@ void Tape<T>::run_backward(Var<T> out, const Tensor<T>* seed, BackwardOptions op
         Node<T>& n = node(id);
         if (!n.grad_live || !n.requires_grad || n.op == nullptr) continue;
         n.op->backward(*this, n);
+        if (detect_anomaly_) check_backward_anomaly(n, id);
     }
 
     for (const auto& [p, id] : param_leaves_) {

@@ -163,6 +163,18 @@ public:
     /// Whether a backward without `retain_graph` has run since the last clear.
     bool consumed() const { return consumed_; }
 
+    // ---- anomaly detection ----------------------------------------------------
+    /// When on, every op's output is checked for NaN/Inf as it is recorded, and
+    /// every gradient an op's backward adds into its inputs as backward runs; the
+    /// first non-finite value throws `AnomalyError` naming the op, its position,
+    /// its input shapes (and in backward, which input). A failing op records
+    /// nothing. Off by default; when off it costs one branch per op.
+    void set_detect_anomaly(bool on) { detect_anomaly_ = on; }
+    bool detect_anomaly() const { return detect_anomaly_; }
+    /// Throws `AnomalyError` (after removing the node) if node `id`'s value is
+    /// not finite; called by `detail::finish` in anomaly mode.
+    void check_forward_anomaly(NodeId id);
+
     // ---- for op writers (see op_support.hpp and docs/architecture.md) -------
     /// Throws `StaleVarError` or `TapeMismatchError` unless `v` belongs to
     /// this tape's current epoch. `op` names the caller in the message.
@@ -214,12 +226,15 @@ private:
     static constexpr NodeId kChunkMask = (NodeId(1) << kChunkBits) - 1;
 
     NodeId push_leaf(const Tensor<T>* value, bool requires_grad);
+    void check_backward_anomaly(const Node<T>& n, NodeId id);
+    std::string describe_inputs(const Node<T>& n) const;
     void run_backward(Var<T> out, const Tensor<T>* seed, BackwardOptions options);
 
     std::vector<std::unique_ptr<Node<T>[]>> chunks_;
     std::size_t size_ = 0;
     std::uint32_t epoch_ = 0;
     bool consumed_ = false;
+    bool detect_anomaly_ = false;
     std::vector<NodeId> parents_;
     std::vector<Tensor<T>> saved_;
     std::size_t saved_size_ = 0;

@@ -50,6 +50,12 @@ void save(Module<T>& module, const std::string& path) {
 template <class T>
 void load(Module<T>& module, const std::string& path, const LoadOptions& options) {
     NpzReader file(path);
+    load(module, file, options);
+}
+
+template <class T>
+void load(Module<T>& module, NpzReader& file, const LoadOptions& options) {
+    const std::string& path = file.path();
     // named_parameters(prefix) spells the keys exactly as the file should: "prefix.name".
     const NamedParameters<T> params = module.named_parameters(options.prefix);
     const std::string under = options.prefix.empty() ? std::string() : options.prefix + ".";
@@ -94,7 +100,14 @@ void save(const Optimizer<T>& optimizer, const std::string& path) {
 
 template <class T>
 void load(Optimizer<T>& optimizer, const std::string& path) {
-    const StateDict state = load_npz<double>(path);
+    NpzReader file(path);
+    load(optimizer, file);
+}
+
+template <class T>
+void load(Optimizer<T>& optimizer, NpzReader& file) {
+    const std::string& path = file.path();
+    const StateDict state = load_npz<double>(file);
     try {
         optimizer.load_state_dict(state);
     } catch (const CheckpointError&) {
@@ -108,8 +121,10 @@ void load(Optimizer<T>& optimizer, const std::string& path) {
 #define TAPEGRAD_INSTANTIATE(T)                                                   \
     template void save<T>(Module<T>&, const std::string&);                        \
     template void load<T>(Module<T>&, const std::string&, const LoadOptions&);    \
+    template void load<T>(Module<T>&, NpzReader&, const LoadOptions&);            \
     template void save<T>(const Optimizer<T>&, const std::string&);               \
-    template void load<T>(Optimizer<T>&, const std::string&);
+    template void load<T>(Optimizer<T>&, const std::string&);                     \
+    template void load<T>(Optimizer<T>&, NpzReader&);
 TAPEGRAD_INSTANTIATE(float)
 TAPEGRAD_INSTANTIATE(double)
 

@@ -39,6 +39,10 @@ void save(Module<T>& module, const std::string& path);
 /// `CheckpointError` the module is as it was.
 template <class T>
 void load(Module<T>& module, const std::string& path, const LoadOptions& options = {});
+/// The same from an open archive, e.g. one in memory (`NpzReader(bytes, name)`);
+/// messages name it by `file.path()`.
+template <class T>
+void load(Module<T>& module, NpzReader& file, const LoadOptions& options = {});
 
 /// Saves an optimizer's state (`state_dict`), in float64.
 template <class T>
@@ -48,5 +52,8 @@ void save(const Optimizer<T>& optimizer, const std::string& path);
 /// `load_state_dict` refuses (its message is kept).
 template <class T>
 void load(Optimizer<T>& optimizer, const std::string& path);
+/// The same from an open archive.
+template <class T>
+void load(Optimizer<T>& optimizer, NpzReader& file);
 
 }  // namespace tapegrad

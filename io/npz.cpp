@@ -290,6 +290,9 @@ struct NpzReader::Impl {
     std::vector<std::string> names;
     std::map<std::string, Entry> entries;
 
+    // Lists and checks the entries of the archive just opened.
+    void read_directory();
+
     std::string where(const Entry& e) const { return path + ": entry '" + e.entry_name + "': "; }
     [[noreturn]] void fail(const Entry& e, const std::string& what) const { throw CheckpointError(where(e) + what); }
 
@@ -398,6 +401,20 @@ struct NpzReader::Impl {
     }
 };
 
+namespace {
+
+// A file that starts like a .npy array: a common mistake worth its own message.
+bool is_single_npy(const void* head, std::size_t n) { return n >= sizeof kMagic && std::memcmp(head, kMagic, sizeof kMagic) == 0; }
+constexpr const char* kSingleNpy = "is a single .npy array, not an .npz archive";
+
+std::string not_a_zip(int code) {
+    return std::string("is not a readable .npz (zip) archive") +
+           (code == ZIP_ER_NOZIP ? " (no zip directory at its end: truncated, or not a zip file)" : "") + ": " +
+           zip_code_message(code);
+}
+
+}  // namespace
+
 NpzReader::NpzReader(const std::string& path) : impl_(std::make_unique<Impl>()) {
     Impl& m = *impl_;
     m.path = path;
@@ -414,16 +431,40 @@ NpzReader::NpzReader(const std::string& path) : impl_(std::make_unique<Impl>()) 
     m.file_size = static_cast<std::uint64_t>(st.st_size);
     if (m.file_size == 0) refuse("is empty (0 bytes), not an .npz archive");
     unsigned char head[sizeof kMagic];
-    if (::pread(fd, head, sizeof head, 0) == static_cast<ssize_t>(sizeof head) && std::memcmp(head, kMagic, sizeof head) == 0)
-        refuse("is a single .npy array, not an .npz archive");
+    const ssize_t got = ::pread(fd, head, sizeof head, 0);
+    if (got > 0 && is_single_npy(head, static_cast<std::size_t>(got))) refuse(kSingleNpy);
     int err = 0;
     zip_t* z = zip_fdopen(fd, 0, &err);
-    if (!z)
-        refuse(std::string("is not a readable .npz (zip) archive") +
-               (err == ZIP_ER_NOZIP ? " (no zip directory at its end: truncated, or not a zip file)" : "") + ": " +
-               zip_code_message(err));
+    if (!z) refuse(not_a_zip(err));
     m.zip.reset(z);
+    m.read_directory();
+}
 
+NpzReader::NpzReader(std::span<const std::byte> bytes, std::string name) : impl_(std::make_unique<Impl>()) {
+    Impl& m = *impl_;
+    m.path = std::move(name);
+    m.file_size = bytes.size();
+    if (bytes.empty()) throw CheckpointError(m.path + ": is empty (0 bytes), not an .npz archive");
+    if (is_single_npy(bytes.data(), bytes.size())) throw CheckpointError(m.path + ": " + kSingleNpy);
+    zip_error_t error;
+    zip_error_init(&error);
+    // Not copied (freep = 0), and opened read-only: libzip never writes to it.
+    zip_source_t* src = zip_source_buffer_create(bytes.data(), bytes.size(), 0, &error);
+    zip_t* z = src ? zip_open_from_source(src, ZIP_RDONLY, &error) : nullptr;
+    if (!z) {
+        // On failure the source is still ours; on success it belongs to the archive.
+        if (src) zip_source_free(src);
+        const int code = zip_error_code_zip(&error);
+        zip_error_fini(&error);
+        throw CheckpointError(m.path + ": " + not_a_zip(code));
+    }
+    zip_error_fini(&error);
+    m.zip.reset(z);
+    m.read_directory();
+}
+
+void NpzReader::Impl::read_directory() {
+    zip_t* z = zip.get();
     const zip_int64_t n = zip_get_num_entries(z, 0);
     if (n < 0) throw CheckpointError(path + ": cannot list the archive: " + zip_strerror(z));
     for (zip_uint64_t i = 0; i < static_cast<zip_uint64_t>(n); ++i) {
@@ -434,7 +475,7 @@ NpzReader::NpzReader(const std::string& path) : impl_(std::make_unique<Impl>()) 
         constexpr auto needed = ZIP_STAT_NAME | ZIP_STAT_SIZE | ZIP_STAT_COMP_SIZE | ZIP_STAT_COMP_METHOD;
         if ((zs.valid & needed) != needed)
             throw CheckpointError(path + ": entry #" + std::to_string(i) + " has an incomplete zip header");
-        Impl::Entry e;
+        Entry e;
         e.index = i;
         e.entry_name = zs.name;
         e.size = zs.size;
@@ -442,20 +483,20 @@ NpzReader::NpzReader(const std::string& path) : impl_(std::make_unique<Impl>()) 
         e.size_verified = e.stored;
         static constexpr std::string_view suffix = ".npy";
         if (e.entry_name.size() < suffix.size() || e.entry_name.compare(e.entry_name.size() - suffix.size(), suffix.size(), suffix) != 0)
-            m.fail(e, "is not a .npy array (numpy.savez names every entry '<name>.npy')");
-        if ((zs.valid & ZIP_STAT_ENCRYPTION_METHOD) && zs.encryption_method != ZIP_EM_NONE) m.fail(e, "is encrypted");
-        if (zs.comp_size > m.file_size)
-            m.fail(e, "declares " + std::to_string(zs.comp_size) + " bytes of data, but the whole file has " +
-                          std::to_string(m.file_size));
+            fail(e, "is not a .npy array (numpy.savez names every entry '<name>.npy')");
+        if ((zs.valid & ZIP_STAT_ENCRYPTION_METHOD) && zs.encryption_method != ZIP_EM_NONE) fail(e, "is encrypted");
+        if (zs.comp_size > file_size)
+            fail(e, "declares " + std::to_string(zs.comp_size) + " bytes of data, but the whole file has " +
+                        std::to_string(file_size));
         if (e.stored && zs.size != zs.comp_size)
-            m.fail(e, "is stored uncompressed, but declares " + std::to_string(zs.size) + " bytes and " +
-                          std::to_string(zs.comp_size) + " bytes stored");
+            fail(e, "is stored uncompressed, but declares " + std::to_string(zs.size) + " bytes and " +
+                        std::to_string(zs.comp_size) + " bytes stored");
         if (!e.stored && !zip_compression_method_supported(zs.comp_method, 0))
-            m.fail(e, "uses unsupported compression method " + std::to_string(zs.comp_method));
+            fail(e, "uses unsupported compression method " + std::to_string(zs.comp_method));
         std::string name = e.entry_name.substr(0, e.entry_name.size() - suffix.size());
-        if (m.entries.count(name)) m.fail(e, "appears twice in the archive");
-        m.names.push_back(name);
-        m.entries.emplace(std::move(name), std::move(e));
+        if (entries.count(name)) fail(e, "appears twice in the archive");
+        names.push_back(name);
+        entries.emplace(std::move(name), std::move(e));
     }
 }
 
@@ -497,11 +538,16 @@ Tensor<T> NpzReader::read(const std::string& name) {
 }
 
 template <class T>
-std::map<std::string, Tensor<T>> load_npz(const std::string& path) {
-    NpzReader reader(path);
+std::map<std::string, Tensor<T>> load_npz(NpzReader& reader) {
     std::map<std::string, Tensor<T>> out;
     for (const std::string& name : reader.names()) out.emplace(name, reader.read<T>(name));
     return out;
+}
+
+template <class T>
+std::map<std::string, Tensor<T>> load_npz(const std::string& path) {
+    NpzReader reader(path);
+    return load_npz<T>(reader);
 }
 
 // ---------------------------------------------------------------------------
@@ -674,6 +720,7 @@ void save_npz(const std::string& path, const std::vector<std::pair<std::string, 
 #define TAPEGRAD_INSTANTIATE(T)                                                                                   \
     template Tensor<T> NpzReader::read<T>(const std::string&);                                                    \
     template std::map<std::string, Tensor<T>> load_npz<T>(const std::string&);                                    \
+    template std::map<std::string, Tensor<T>> load_npz<T>(NpzReader&);                                            \
     template void save_npz<T>(const std::string&, const std::vector<std::pair<std::string, const Tensor<T>*>>&);
 TAPEGRAD_INSTANTIATE(float)
 TAPEGRAD_INSTANTIATE(double)

@@ -18,6 +18,7 @@
 #include <cstddef>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -54,10 +55,15 @@ public:
     /// archive, or has an entry that is not "<name>.npy", is encrypted, appears
     /// twice or declares more bytes than the file holds.
     explicit NpzReader(const std::string& path);
+    /// Reads an archive held in memory, with the same checks as a file; `name`
+    /// stands for the path in messages. The bytes are not copied: they must
+    /// stay valid and unchanged as long as the reader exists.
+    NpzReader(std::span<const std::byte> bytes, std::string name);
     ~NpzReader();
     NpzReader(const NpzReader&) = delete;
     NpzReader& operator=(const NpzReader&) = delete;
 
+    /// The path, or the name given to an archive in memory.
     const std::string& path() const;
     /// Array names (entry names without ".npy"), in archive order.
     const std::vector<std::string>& names() const;
@@ -78,6 +84,9 @@ private:
 /// Every array of an .npz file, converted to T.
 template <class T>
 std::map<std::string, Tensor<T>> load_npz(const std::string& path);
+/// Every array of an open archive (e.g. one in memory), converted to T.
+template <class T>
+std::map<std::string, Tensor<T>> load_npz(NpzReader& reader);
 
 /// Writes `arrays` (name → tensor; names must be distinct) as an .npz file that
 /// `numpy.load` reads, in dtype T. Atomic: the data goes to a new file in the

@@ -8,20 +8,34 @@ cd "$(dirname "$0")/.."
 
 what="${1:-main}"
 build_dir="${TAPEGRAD_BUILD_DIR:-build}"
+jobs="$(nproc)"
 
 bash tools/setup.sh
-cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$build_dir" -j "$(nproc)"
+build() {  # build <dir> [cmake args...]
+  local dir="$1"
+  shift
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null
+  cmake --build "$dir" -j "$jobs"
+}
 
 case "$what" in
   main)
+    build "$build_dir"
     # The main job: an LSTM learns the adding problem at T = 100 (about 2 minutes).
     exec "$build_dir/examples/adding" --out runs/adding
     ;;
   test)
-    # One OpenBLAS thread per test process: ctest already runs two at a time.
+    # One OpenBLAS thread per test process: ctest already runs several at a time.
     export OPENBLAS_NUM_THREADS=1
-    exec ctest --test-dir "$build_dir" -j "$(nproc)" --output-on-failure
+    build "$build_dir"
+    ctest --test-dir "$build_dir" -j "$jobs" --output-on-failure
+    # The same suite under AddressSanitizer + UndefinedBehaviorSanitizer;
+    # detect_stack_use_after_return catches dangling xtensor expressions.
+    echo "== the test suite again under AddressSanitizer and UndefinedBehaviorSanitizer =="
+    build "$build_dir-asan" -DTAPEGRAD_SANITIZE=address,undefined
+    export ASAN_OPTIONS=detect_stack_use_after_return=1:detect_leaks=1:abort_on_error=1
+    export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+    exec ctest --test-dir "$build_dir-asan" -j "$jobs" --output-on-failure
     ;;
   *)
     echo "usage: bash tools/run.sh [main|test]" >&2
