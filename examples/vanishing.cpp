@@ -73,22 +73,22 @@ int main(int argc, char** argv) {
             const tt::Result r = tt::run(c, std::cout);
             const auto trained = tt::hidden_grad_norms(c, c.out, 4);
             const auto norms = tt::read_grad_norms(c.out);
-            tt::Series s_init{cell + " at init", {}, at_init, true}, s_trained{cell + " trained", {}, trained};
+            const int color = static_cast<int>(&cell - list.data());
+            tt::Series s_init{cell + " at init", {}, at_init, true, color}, s_trained{cell + " trained", {}, trained, false, color};
             for (std::size_t t = 0; t < at_init.size(); ++t) {
                 s_init.x.push_back(double(t));
                 s_trained.x.push_back(double(t));
             }
             curves.push_back(s_init);
             curves.push_back(s_trained);
-            tt::Series before{cell + " before clip", {}, {}}, after{cell + " after clip", {}, {}, true};
+            // After global-norm clipping the norm is min(before, clip): the
+            // plot shows the norm before, against the clip line.
+            tt::Series before{cell, {}, {}, false, color};
             for (std::size_t i = 0; i < norms.size(); ++i) {
                 before.x.push_back(double(i + 1));
                 before.y.push_back(norms[i][0]);
-                after.x.push_back(double(i + 1));
-                after.y.push_back(norms[i][1]);
             }
             clipping.push_back(before);
-            clipping.push_back(after);
             const double ri = at_init.front() / at_init.back(), rt = trained.front() / trained.back();
             std::printf("%-5s %-9s %14.3e %14.3e %16.3e %9s\n", cell.c_str(), "init", at_init.front(), at_init.back(), ri, "");
             std::printf("%-5s %-9s %14.3e %14.3e %16.3e %9.4f\n", cell.c_str(), "trained", trained.front(), trained.back(), rt,
@@ -106,10 +106,12 @@ int main(int argc, char** argv) {
         po.ylabel = "||dL/dh_t||";
         tt::write_file_atomic((fs::path(o.out) / "vanishing.svg").string(), tt::svg_plot(curves, po));
         tt::PlotOptions pc;
-        pc.title = "global gradient norm before and after clipping at " + std::to_string(o.clip);
+        char clip_text[32];
+        std::snprintf(clip_text, sizeof clip_text, "%g", o.clip);
+        pc.title = std::string("global gradient norm before clipping (clipped to ") + clip_text + ")";
         pc.xlabel = "training step";
         pc.ylabel = "||gradient||";
-        if (o.clip > 0) pc.hlines = {{"clip", o.clip}};
+        if (o.clip > 0) pc.hlines = {{"clip at", o.clip}};
         tt::write_file_atomic((fs::path(o.out) / "clipping.svg").string(), tt::svg_plot(clipping, pc));
         nlohmann::json result = {{"task", "vanishing"}, {"T", o.T}, {"hidden", o.hidden}, {"steps", o.steps}, {"seed", o.seed},
                                  {"cells", summary}};

@@ -116,7 +116,8 @@ std::string svg_plot(const std::vector<Series>& series, const PlotOptions& o) {
     }
     for (std::size_t k = 0; k < series.size(); ++k) {
         const Series& se = series[k];
-        const char* color = kColors[k % (sizeof kColors / sizeof *kColors)];
+        const std::size_t pick = se.color >= 0 ? std::size_t(se.color) : k;
+        const char* color = kColors[pick % (sizeof kColors / sizeof *kColors)];
         std::ostringstream pts;
         for (std::size_t i = 0; i < se.x.size() && i < se.y.size(); ++i)
             if (usable(se.y[i])) pts << px(se.x[i]) << "," << py(ty(se.y[i])) << " ";

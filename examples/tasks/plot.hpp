@@ -12,6 +12,7 @@ struct Series {
     std::string label;
     std::vector<double> x, y;
     bool dashed = false;
+    int color = -1;  ///< index into the palette; -1: the series' position
 };
 
 struct PlotOptions {

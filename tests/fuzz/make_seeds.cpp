@@ -151,6 +151,26 @@ int main(int argc, char** argv) {
     write_zip(at("dtypes_deflated.npz"),
               {{"f8.npy", npy("<f8", "(2, 2)", raw<double>(4, 0.1))}, {"b1.npy", npy("|b1", "(2,)", std::string("\x00\x01", 2))}},
               true);
+
+    // The seeds must reach both ends of the target's load into the module.
+    int bad = 0;
+    for (const char* name : {"small_f32.npz", "small_f64.npz", "small_deflated.npz", "small_v2_v3.npz", "small_ints.npz",
+                             "small_extra_key.npz", "small_wrong_shape.npz", "empty.npz", "optimizer_sgd.npz"}) {
+        const bool should_load = std::string(name).find("extra") == std::string::npos &&
+                                 std::string(name).find("wrong") == std::string::npos && std::string(name).rfind("small", 0) == 0;
+        Small<float> m;
+        bool loaded = true;
+        try {
+            tg::load(m, at(name));
+        } catch (const tg::CheckpointError&) {
+            loaded = false;
+        }
+        if (loaded != should_load) {
+            std::fprintf(stderr, "make_seeds: %s %s\n", name, loaded ? "loads, but should not" : "does not load, but should");
+            ++bad;
+        }
+    }
+    if (bad) return 1;
     std::printf("seeds written to %s\n", out.c_str());
     return 0;
 }
