@@ -18,6 +18,7 @@
 #include <limits>
 #include <optional>
 #include <random>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -237,8 +238,11 @@ std::vector<ZipEntry> good_rest() {
             {"child.w.npy", npy(dict("<f4", "(2,)"), raw_bytes<float>({4, 5}))}};
 }
 
+std::span<const std::byte> bytes_of(const std::string& s) { return std::as_bytes(std::span(s.data(), s.size())); }
+
 // Loads `bytes` (written to a file) into a filled Net<float>; requires a
 // CheckpointError whose message contains every one of `needles`, and no change.
+// Then the same bytes from memory, under the file's name: the same refusal.
 void require_refused(const TempDir& dir, const std::string& bytes, const std::vector<std::string>& needles) {
     const std::string path = dir / "bad.npz";
     write_file(path, bytes);
@@ -255,6 +259,17 @@ void require_refused(const TempDir& dir, const std::string& bytes, const std::ve
     INFO(message);
     CHECK_THAT(message, Contains("bad.npz"));
     for (const std::string& n : needles) CHECK_THAT(message, Contains(n));
+    CHECK(before.same_as(net));
+
+    std::string from_memory;
+    try {
+        tg::NpzReader reader(bytes_of(bytes), path);
+        tg::load(net, reader);
+        FAIL("load accepted the bytes in memory");
+    } catch (const tg::CheckpointError& e) {
+        from_memory = e.what();
+    }
+    CHECK(from_memory == message);
     CHECK(before.same_as(net));
 }
 
@@ -343,6 +358,50 @@ TEST_CASE("arrays written by numpy load with the right values", "[checkpoint]") 
         CHECK(bits_equal(d.at("ints"), tensor<double>({3}, {7.0, -3.0, 1099511627776.0})));
         CHECK(bits_equal(f.at("flags"), tensor<float>({2}, {1.0f, 0.0f})));
     }
+}
+
+TEST_CASE("an archive in memory reads as the file it would be", "[checkpoint]") {
+    TempDir dir;
+    Net<float> saved;
+    saved.fill_distinct();
+    tg::save(saved, dir / "net.npz");
+    const std::string bytes = read_file(dir / "net.npz");
+
+    tg::NpzReader reader(bytes_of(bytes), "in memory");
+    CHECK(reader.path() == "in memory");
+    CHECK(reader.names() == std::vector<std::string>{"weight", "bias", "child.w"});
+    CHECK(reader.info("weight").shape == tg::Shape{2, 3});
+    CHECK(bits_equal(reader.read<float>("bias"), saved.bias.value()));
+
+    Net<float> loaded;
+    tg::load(loaded, reader);  // a reader already used for info and read
+    CHECK(bits_equal(loaded.weight.value(), saved.weight.value()));
+    CHECK(bits_equal(loaded.child.w.value(), saved.child.w.value()));
+
+    // Deflated entries (numpy.savez_compressed), through load_npz.
+    for (const char* file : {"numpy_arrays.npz", "numpy_compressed.npz"}) {
+        INFO(file);
+        const std::string npz = read_file((kFixtures / file).string());
+        tg::NpzReader r(bytes_of(npz), file);
+        const auto from_memory = tg::load_npz<double>(r);
+        const auto from_file = tg::load_npz<double>((kFixtures / file).string());
+        REQUIRE(from_memory.size() == from_file.size());
+        for (const auto& [name, t] : from_file) CHECK(bits_equal(from_memory.at(name), t));
+    }
+
+    // Messages name the archive by the name it was given.
+    struct Other : tg::Module<float> {
+        tg::Parameter<float> weight{zeros<float>({3, 3})};
+        void visit(tg::ModuleVisitor<float>& v) override { v.param("weight", weight); }
+    } other;
+    tg::LoadOptions lenient;
+    lenient.strict = false;
+    tg::NpzReader again(bytes_of(bytes), "in memory");
+    REQUIRE_THROWS_MATCHES(tg::load(other, again, lenient), tg::CheckpointError,
+                           Catch::Matchers::Message("in memory: weight: file has (2, 3), module expects (3, 3)"));
+    REQUIRE_THROWS_MATCHES(tg::NpzReader(bytes_of(""), "nothing"), tg::CheckpointError,
+                           Catch::Matchers::Message("nothing: is empty (0 bytes), not an .npz archive"));
+    REQUIRE_THROWS_WITH(tg::NpzReader(bytes_of("PK\x05\x06 not quite"), "junk"), Contains("junk: is not a readable .npz"));
 }
 
 TEST_CASE("a float64 state_dict exported with numpy loads into a float module", "[checkpoint]") {
@@ -676,6 +735,13 @@ TEST_CASE("an optimizer's state round-trips; a refused state names the file", "[
     CHECK(restored.lr() == 0.05);
     CHECK(restored.steps() == 2);
     for (std::size_t i = 0; i < opt.velocity.size(); ++i) CHECK(bits_equal(restored.velocity[i], opt.velocity[i]));
+
+    const std::string state = read_file(path);
+    FakeMomentum from_memory(other.parameters());
+    tg::NpzReader reader(bytes_of(state), "opt in memory");
+    tg::load(from_memory, reader);
+    CHECK(from_memory.steps() == 2);
+    CHECK(bits_equal(from_memory.velocity[1], opt.velocity[1]));
 
     tg::Tensor<double> lr = tensor<double>({}, {1.0});
     tg::save_npz<double>(path, {{"lr", &lr}, {"step", &lr}, {"0.velocity", &opt.velocity[0]}});
