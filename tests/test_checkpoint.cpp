@@ -56,7 +56,7 @@ bool bits_equal(const tg::Tensor<T>& a, const tg::Tensor<U>& b) {
     static_assert(sizeof(T) == sizeof(U));
     return std::vector<std::size_t>(a.shape().begin(), a.shape().end()) ==
                std::vector<std::size_t>(b.shape().begin(), b.shape().end()) &&
-           std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
+           (a.size() == 0 || std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0);  // no memcmp of null
 }
 
 template <class T>
@@ -568,6 +568,13 @@ TEST_CASE("hostile .npy headers are refused before anything is allocated", "[che
         require_refused(dir, with_weight(npy(dict("<f4", "(4294967296, 4294967296, 16)"), w6)), {"more than 2^64 bytes"});
         require_refused(dir, with_weight(npy(dict("<f4", "(0, 4294967296, 4294967296, 16)"), w6)), {"= 0 bytes", "holds 24"});
         require_refused(dir, with_weight(npy(dict("<f4", "(123456789012345678901234567890,)"), w6)), {"too large"});
+    }
+    SECTION("more dimensions than numpy allows") {
+        std::string ones = "(1";
+        for (int k = 1; k < 33; ++k) ones += ", 1";
+        require_refused(dir, with_weight(npy(dict("<f4", ones + ")"), raw_bytes<float>({1}))),
+                        {"its shape has 33 dimensions, more than numpy's 32"});
+        require_refused(dir, with_weight(npy(dict("<f4", ones + ", 1, 1)"), raw_bytes<float>({1}))), {"too many dimensions"});
     }
     SECTION("unsupported layouts and dtypes") {
         require_refused(dir, with_weight(npy(dict("<f4", "(2, 3)", "True"), w6)), {"fortran_order is True"});

@@ -145,16 +145,24 @@ status=$?
 set -e
 executed=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
 per_second=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
+if [ -z "$executed" ]; then
+  # libFuzzer stops at the first crash without final stats: take its last status line.
+  last=$(grep -E '^#[0-9]+[[:space:]]' "$log" | tail -1 || true)
+  executed="at least $(echo "$last" | sed -E 's/^#([0-9]+).*/\1/') (stopped at the first crash)"
+  per_second=$(echo "$last" | sed -nE 's/.*exec\/s: ([0-9]+).*/\1/p')
+fi
 new_artifacts=$(comm -13 <(echo "$before") <(ls "$out/artifacts" | sort) | grep -v '^$' || true)
 crashes=$(printf '%s' "$new_artifacts" | grep -c . || true)
 
 # --- replay through the file code path ---------------------------------------------
-# Every corpus input once more, read by NpzReader(path), where any error other
-# than CheckpointError is also a finding.
+# Every seed and corpus input once more (the corpus folder only holds inputs
+# found by mutation, not the seeds), read by NpzReader(path), where any error
+# other than CheckpointError is also a finding.
 replay_log=$out/replay.log
+mapfile -t replay_inputs < <(find "$out/seeds" "$out/corpus" -type f | sort)
 set +e
-"$out/fuzz_npz_file" -runs=0 -max_len="$max_len" -timeout=60 -rss_limit_mb=2048 \
-  -artifact_prefix="$out/artifacts/file-" "$out/corpus" > "$replay_log" 2>&1
+"$out/fuzz_npz_file" -timeout=60 -rss_limit_mb=2048 -artifact_prefix="$out/artifacts/file-" \
+  "${replay_inputs[@]}" > "$replay_log" 2>&1
 replay_status=$?
 set -e
 
@@ -170,7 +178,7 @@ if [ -n "$new_artifacts" ]; then
   echo "reproduce: build-fuzz/fuzz_npz build-fuzz/artifacts/NAME; minimize: build-fuzz/fuzz_npz -minimize_crash=1 -runs=100000 build-fuzz/artifacts/NAME"
 fi
 if [ $replay_status -eq 0 ]; then
-  echo "replay through NpzReader(path): $(ls "$out/corpus" | wc -l) inputs, no finding"
+  echo "replay through NpzReader(path): ${#replay_inputs[@]} inputs (seeds and corpus), no finding"
 else
   echo "replay through NpzReader(path): FINDING (exit $replay_status), see build-fuzz/replay.log"
   grep -E '^(==[0-9]+==ERROR|SUMMARY|fuzz_npz: FINDING)' "$replay_log" | head -5 || true
