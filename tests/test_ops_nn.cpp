@@ -17,9 +17,6 @@ using namespace tgtest;
 
 namespace {
 
-using In = std::vector<tg::Var<double>>;
-using TapeD = tg::Tape<double>;
-
 template <class T>
 double rtol() { return std::is_same_v<T, float> ? 1e-5 : 1e-10; }
 template <class T>
@@ -30,15 +27,7 @@ void check(const tg::Tensor<T>& actual, const tg::Tensor<U>& expected) {
     require_close(actual, expected, rtol<T>(), atol<T>());
 }
 
-template <class T>
-tg::Tensor<T> as(const tg::Tensor<double>& x) {
-    tg::Tensor<T> r = tg::Tensor<T>::from_shape(x.shape());
-    for (std::size_t i = 0; i < x.size(); ++i) r.data()[i] = static_cast<T>(x.data()[i]);
-    return r;
-}
-
-/// The mask parameters are `const std::optional<Tensor<T>>&` with T deduced, so
-/// a plain tensor does not convert implicitly: wrap it.
+/// A mask of scalar type T from double values.
 template <class T>
 std::optional<tg::Tensor<T>> mask_of(const tg::Tensor<double>& m) {
     return std::optional<tg::Tensor<T>>(as<T>(m));

@@ -16,9 +16,6 @@ using namespace tgtest;
 
 namespace {
 
-using In = std::vector<tg::Var<double>>;
-using TapeD = tg::Tape<double>;
-
 template <class T>
 double rtol() { return std::is_same_v<T, float> ? 1e-5 : 1e-10; }
 template <class T>
@@ -28,18 +25,6 @@ template <class T, class U>
 void check(const tg::Tensor<T>& actual, const tg::Tensor<U>& expected) {
     require_close(actual, expected, rtol<T>(), atol<T>());
 }
-
-template <class T>
-tg::Tensor<T> as(const tg::Tensor<double>& x) {
-    tg::Tensor<T> r = tg::Tensor<T>::from_shape(x.shape());
-    for (std::size_t i = 0; i < x.size(); ++i) r.data()[i] = static_cast<T>(x.data()[i]);
-    return r;
-}
-
-/// Literals whose innermost lists have one element ({{1.0}, {2.0}}) are
-/// ambiguous for xarray's constructors; these pin the rank.
-tg::Tensor<double> m2(std::initializer_list<std::initializer_list<double>> l) { return tg::Tensor<double>(l); }
-tg::Index i2(std::initializer_list<std::initializer_list<std::int64_t>> l) { return tg::Index(l); }
 
 tg::Tensor<double> filled(const tg::Shape& shape, double v) {
     tg::Tensor<double> t = tg::Tensor<double>::from_shape(shape);
@@ -52,11 +37,6 @@ tg::Tensor<double> iota(const tg::Shape& shape) {
     tg::Tensor<double> t = tg::Tensor<double>::from_shape(shape);
     for (std::size_t i = 0; i < t.size(); ++i) t.data()[i] = double(i + 1);
     return t;
-}
-
-template <class T>
-std::vector<std::size_t> shape_of(const tg::Var<T>& v) {
-    return {v.shape().begin(), v.shape().end()};
 }
 
 template <class E, class F>

@@ -54,6 +54,32 @@ inline tg::Tensor<double> smooth(const tg::Shape& shape, double scale = 1.0, dou
     return t;
 }
 
+/// Handles given to gradcheck functions, and a double tape.
+using In = std::vector<tg::Var<double>>;
+using TapeD = tg::Tape<double>;
+
+/// Converts a double tensor to T (for seeds and inputs written once).
+template <class T>
+tg::Tensor<T> as(const tg::Tensor<double>& x) {
+    tg::Tensor<T> r = tg::Tensor<T>::from_shape(x.shape());
+    for (std::size_t i = 0; i < x.size(); ++i) r.data()[i] = static_cast<T>(x.data()[i]);
+    return r;
+}
+
+/// 2-D / 3-D literals whose innermost lists have one element ({{1.0}, {2.0}})
+/// are ambiguous for xarray's constructors; these pin the rank.
+inline tg::Tensor<double> m2(std::initializer_list<std::initializer_list<double>> l) { return tg::Tensor<double>(l); }
+inline tg::Tensor<double> m3(std::initializer_list<std::initializer_list<std::initializer_list<double>>> l) {
+    return tg::Tensor<double>(l);
+}
+inline tg::Index i2(std::initializer_list<std::initializer_list<std::int64_t>> l) { return tg::Index(l); }
+
+/// A handle's shape as a vector, for comparisons.
+template <class T>
+std::vector<std::size_t> shape_of(const tg::Var<T>& v) {
+    return {v.shape().begin(), v.shape().end()};
+}
+
 /// A (rows, cols) double tensor from row-major values: avoids xtensor's
 /// ambiguous nested braces for single-column literals like {{1.0}, {2.0}}.
 inline tg::Tensor<double> matrix(std::size_t rows, std::size_t cols, std::initializer_list<double> values) {
