@@ -91,7 +91,14 @@ Stats summarize(std::vector<double> v) {
     return {median, v.front(), v.back()};
 }
 
+// Peak resident set of this process's address space: VmHWM, not getrusage's
+// ru_maxrss, which a child started by posix_spawn (vfork + exec) inherits from
+// the parent whose address space it briefly shared.
 double peak_rss_mib() {
+    std::ifstream status("/proc/self/status");
+    std::string line;
+    while (std::getline(status, line))
+        if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;  // "VmHWM:  123456 kB"
     rusage u{};
     getrusage(RUSAGE_SELF, &u);
     return double(u.ru_maxrss) / 1024.0;
@@ -104,7 +111,7 @@ double step_gflop(const bench::Shape& s, std::size_t gates, bool train) {
 
 // One side's timed steps of one record.
 struct Samples {
-    std::vector<double> ms, allocs;
+    std::vector<double> ms, allocs, blas_allocs, own_allocs;
     bool finite = true;
 };
 
@@ -112,7 +119,7 @@ struct Samples {
 // and heap allocations when `keep`.
 void run_step(bench::Side& side, bool train, int threads, bool keep, Samples& out) {
     openblas_set_num_threads(threads);
-    const long a0 = bench::heap_allocations();
+    const long a0 = bench::heap_allocations(), b0 = bench::openblas_heap_allocations();
     const auto t0 = std::chrono::steady_clock::now();
     if (train) {
         if (!std::isfinite(side.train_step())) out.finite = false;
@@ -120,10 +127,12 @@ void run_step(bench::Side& side, bool train, int threads, bool keep, Samples& ou
         side.forward();
     }
     const auto t1 = std::chrono::steady_clock::now();
-    const long a1 = bench::heap_allocations();
+    const long a1 = bench::heap_allocations(), b1 = bench::openblas_heap_allocations();
     if (keep) {
         out.ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
         out.allocs.push_back(double(a1 - a0));
+        out.blas_allocs.push_back(double(b1 - b0));
+        out.own_allocs.push_back(double((a1 - a0) - (b1 - b0)));
     }
 }
 
@@ -131,7 +140,7 @@ json side_fields(const std::string& prefix, const Samples& s, double gflop, doub
     json j;
     if (s.ms.empty()) {
         for (const char* k : {"ms_median", "ms_min", "ms_max", "gflops", "frac_sgemm_shape", "frac_sgemm_1024", "allocs_per_step",
-                              "allocs_per_step_max"})
+                              "allocs_per_step_max", "own_allocs_per_step", "openblas_allocs_per_step"})
             j[prefix + k] = nullptr;
         return j;
     }
@@ -143,8 +152,15 @@ json side_fields(const std::string& prefix, const Samples& s, double gflop, doub
     j[prefix + "gflops"] = rate;
     j[prefix + "frac_sgemm_shape"] = sgemm_shape > 0 ? json(rate / sgemm_shape) : json(nullptr);
     j[prefix + "frac_sgemm_1024"] = sgemm_1024 > 0 ? json(rate / sgemm_1024) : json(nullptr);
-    j[prefix + "allocs_per_step"] = a.median;
-    j[prefix + "allocs_per_step_max"] = a.max;
+    if (bench::counting_allocations()) {
+        j[prefix + "allocs_per_step"] = a.median;
+        j[prefix + "allocs_per_step_max"] = a.max;
+        j[prefix + "own_allocs_per_step"] = summarize(s.own_allocs).median;
+        j[prefix + "openblas_allocs_per_step"] = summarize(s.blas_allocs).median;
+    } else {
+        for (const char* k : {"allocs_per_step", "allocs_per_step_max", "own_allocs_per_step", "openblas_allocs_per_step"})
+            j[prefix + k] = nullptr;
+    }
     return j;
 }
 
@@ -203,10 +219,39 @@ std::string fmt(const json& v, const char* f) {
     return buf;
 }
 
+std::string pct(const json& v) { return v.is_null() ? "-" : fmt(json(100 * v.get<double>()), "%.0f%%"); }
+
+std::string range(const json& r, const std::string& side) {
+    if (r[side + "ms_median"].is_null()) return "-";
+    return fmt(r[side + "ms_median"], "%.2f") + " (" + fmt(r[side + "ms_min"], "%.1f") + "-" + fmt(r[side + "ms_max"], "%.1f") + ")";
+}
+
+std::string allocs(const json& r, const std::string& side) {
+    if (r[side + "allocs_per_step"].is_null()) return "-";
+    return fmt(r[side + "own_allocs_per_step"], "%.0f") + "+" + fmt(r[side + "openblas_allocs_per_step"], "%.0f");
+}
+
+constexpr const char* kRow = "%-6s %-4s %-7s %3s | %-24s | %-24s | %5s | %5s %5s | %5s %5s | %5s %5s | %-9s | %-11s\n";
+
+void print_header() {
+    std::printf(kRow, "config", "cell", "mode", "thr", "ours ms", "LibTorch ms", "ratio", "GF/s", "", "%sgemm", "shape",
+                "%sgemm", "1024", "allocs", "");
+    std::printf(kRow, "", "", "", "", "", "", "", "ours", "torch", "ours", "torch", "ours", "torch", "ours", "torch");
+}
+
+void print_row(const json& r) {
+    std::printf(kRow, r["config"].get<std::string>().c_str(), r["cell"].get<std::string>().c_str(), r["mode"].get<std::string>().c_str(),
+                std::to_string(r["threads"].get<int>()).c_str(), range(r, "ours_").c_str(), range(r, "theirs_").c_str(),
+                fmt(r["ratio_ours_over_theirs"], "%.2f").c_str(), fmt(r["ours_gflops"], "%.1f").c_str(),
+                fmt(r["theirs_gflops"], "%.1f").c_str(), pct(r["ours_frac_sgemm_shape"]).c_str(), pct(r["theirs_frac_sgemm_shape"]).c_str(),
+                pct(r["ours_frac_sgemm_1024"]).c_str(), pct(r["theirs_frac_sgemm_1024"]).c_str(), allocs(r, "ours_").c_str(),
+                allocs(r, "theirs_").c_str());
+    std::fflush(stdout);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-    const double start_rss = peak_rss_mib();
     std::string config = "all", cell = "all", mode = "all", side = kWithTorch ? "both" : "ours", json_path;
     std::vector<int> threads_list{1};
     int steps = 15, warmup = 3;
@@ -234,17 +279,26 @@ int main(int argc, char** argv) {
     std::string command;
     for (int i = 0; i < argc; ++i) command += (i ? " " : "") + std::string(argv[i]);
 
+    bench::locate_openblas();
+    // RSS at start: the libraries loaded (LibTorch's too, on either side) and
+    // OpenBLAS's work buffers touched by the selected GEMM shapes, so that a
+    // record's growth over it is the models' and the steps' memory.
+    for (const Config& c : kConfigs)
+        if (config == "all" || config == c.name)
+            for (int t : threads_list)
+                for (int gates : {4, 3}) bench::sgemm_touch(int(c.shape.B), int(gates * c.shape.H), int(c.shape.I + c.shape.H), t);
+    const double start_rss = peak_rss_mib();
+
     // sgemm on 1024³, once per thread count.
     std::map<int, double> sgemm_1024;
     if (!no_sgemm)
         for (int t : threads_list) sgemm_1024[t] = bench::sgemm_gflops(1024, 1024, 1024, t);
 
-    std::printf("ours = tapegrad, theirs = LibTorch %s; %d warm-up + %d timed steps per side, interleaved; threads = OpenBLAS threads\n",
-                kWithTorch ? torch_version().c_str() : "(not built)", warmup, steps);
+    std::printf("ours = tapegrad, theirs = LibTorch %s; %d warm-up + %d timed steps per side%s; threads = OpenBLAS threads\n",
+                kWithTorch ? torch_version().c_str() : "(not built)", warmup, steps,
+                run_ours && run_theirs ? ", interleaved" : "");
     for (auto [t, g] : sgemm_1024) std::printf("OpenBLAS sgemm 1024^3, %d thread(s): %.1f GFLOP/s\n", t, g);
-    std::printf("\n%-6s %-4s %-7s %3s | %9s %9s %9s | %9s %9s %9s | %6s | %7s %7s | %6s %6s | %8s %8s\n", "config", "cell", "mode", "thr",
-                "ours ms", "min", "max", "torch ms", "min", "max", "ratio", "GF/s us", "GF/s th", "%sg us", "%sg th", "alloc us",
-                "alloc th");
+    print_header();
 
     json records = json::array();
     for (const Config& c : kConfigs) {
@@ -299,23 +353,16 @@ int main(int argc, char** argv) {
                         rec[std::string(s) + "peak_rss_mib"] = nullptr;
                         rec[std::string(s) + "rss_growth_mib"] = nullptr;
                     }
-                    std::printf("%-6s %-4s %-7s %3d | %9s %9s %9s | %9s %9s %9s | %6s | %7s %7s | %6s %6s | %8s %8s\n", c.name,
-                                kind.c_str(), m.c_str(), threads, fmt(rec["ours_ms_median"], "%.2f").c_str(),
-                                fmt(rec["ours_ms_min"], "%.2f").c_str(), fmt(rec["ours_ms_max"], "%.2f").c_str(),
-                                fmt(rec["theirs_ms_median"], "%.2f").c_str(), fmt(rec["theirs_ms_min"], "%.2f").c_str(),
-                                fmt(rec["theirs_ms_max"], "%.2f").c_str(), fmt(rec["ratio_ours_over_theirs"], "%.2f").c_str(),
-                                fmt(rec["ours_gflops"], "%.1f").c_str(), fmt(rec["theirs_gflops"], "%.1f").c_str(),
-                                fmt(rec["ours_frac_sgemm_shape"].is_null() ? json(nullptr) : json(100 * rec["ours_frac_sgemm_shape"].get<double>()), "%.0f%%").c_str(),
-                                fmt(rec["theirs_frac_sgemm_shape"].is_null() ? json(nullptr) : json(100 * rec["theirs_frac_sgemm_shape"].get<double>()), "%.0f%%").c_str(),
-                                fmt(rec["ours_allocs_per_step"], "%.0f").c_str(), fmt(rec["theirs_allocs_per_step"], "%.0f").c_str());
+                    print_row(rec);
                     std::fflush(stdout);
                     records.push_back(rec);
                 }
             }
         }
     }
-    std::printf("\nratio = ours/theirs (medians); %%sg = GFLOP/s as a fraction of OpenBLAS sgemm on the shape M=B, N=G*H, K=I+H;\n"
-                "alloc = heap allocations per step (median). Peak RSS of this process: %.1f MiB (both sides; %.1f at start).\n",
+    std::printf("\nms: median (min-max); ratio = ours/theirs (medians); %%sgemm = GFLOP/s as a fraction of OpenBLAS sgemm\n"
+                "on the shape M=B, N=G*H, K=I+H and on 1024^3; allocs = heap allocations per step (median), own+OpenBLAS's.\n"
+                "Peak RSS of this process: %.1f MiB (both sides; %.1f at start).\n",
                 peak_rss_mib(), start_rss);
 
     if (rss) {

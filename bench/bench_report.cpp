@@ -36,6 +36,11 @@ std::string rss(const json& r, const std::string& side) {
     return num(r[side + "_peak_rss_mib"], "%.0f") + " (+" + num(r[side + "_rss_growth_mib"], "%.0f") + ")";
 }
 
+std::string allocs(const json& r, const std::string& side) {
+    if (r[side + "_allocs_per_step"].is_null()) return "–";
+    return num(r[side + "_own_allocs_per_step"], "%.0f") + " + " + num(r[side + "_openblas_allocs_per_step"], "%.0f");
+}
+
 std::string label(const json& r) {
     return r["config"].get<std::string>() + " " + r["cell"].get<std::string>() + " " + r["mode"].get<std::string>() + " " +
            std::to_string(r["threads"].get<int>()) + "t";
@@ -72,7 +77,8 @@ void write_markdown(std::ostream& md, const json& doc, const std::string& machin
     if (meta.contains("sgemm_1024_gflops"))
         for (auto& [t, g] : meta["sgemm_1024_gflops"].items()) md << " sgemm 1024³, " << t << " thread(s): " << num(g, "%.1f") << " GFLOP/s.";
     md << "\n";
-    md << "- allocs/step: heap allocations per steady-state step (median), counted by a malloc interposer in the benchmark executable.\n";
+    md << "- allocs/step: heap allocations per steady-state step (median), counted by a malloc interposer in the benchmark "
+          "executable, as the side's own + OpenBLAS's (its threaded GEMM driver allocates a work array per call on 2 threads).\n";
     md << "- peak RSS (MiB): one child process per record and side (`--side ours|theirs`); in parentheses its growth over the "
           "child's RSS at start, which already holds the loaded libraries (LibTorch's included, on both sides).\n";
     md << "- The host is noisy (PERF.md: 1.0–1.7× from one process to the next): read the ratios, measured interleaved, rather "
@@ -84,12 +90,12 @@ void write_markdown(std::ostream& md, const json& doc, const std::string& machin
     md << "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
     for (const json& r : recs) {
         md << "| " << r["config"].get<std::string>() << " | " << r["cell"].get<std::string>() << " | " << r["mode"].get<std::string>()
-           << " | " << r["threads"].get<int>() << " | " << timing(r, "ours") << " | " << timing(r, "theirs") << " | **"
-           << num(r["ratio_ours_over_theirs"], "%.2f") << "** | " << num(r["ours_gflops"], "%.1f") << " | "
+           << " | " << r["threads"].get<int>() << " | " << timing(r, "ours") << " | " << timing(r, "theirs") << " | "
+           << (r["ratio_ours_over_theirs"].is_null() ? std::string("–") : "**" + num(r["ratio_ours_over_theirs"], "%.2f") + "**") << " | " << num(r["ours_gflops"], "%.1f") << " | "
            << num(r["theirs_gflops"], "%.1f") << " | " << num(r["sgemm_shape_gflops"], "%.1f") << " | "
            << num(r["ours_frac_sgemm_shape"], "%.0f%%", 100) << " | " << num(r["ours_frac_sgemm_1024"], "%.0f%%", 100) << " | "
            << num(r["theirs_frac_sgemm_shape"], "%.0f%%", 100) << " | " << num(r["theirs_frac_sgemm_1024"], "%.0f%%", 100) << " | "
-           << num(r["ours_allocs_per_step"], "%.0f") << " | " << num(r["theirs_allocs_per_step"], "%.0f") << " | " << rss(r, "ours")
+           << allocs(r, "ours") << " | " << allocs(r, "theirs") << " | " << rss(r, "ours")
            << " | " << rss(r, "theirs") << " |\n";
     }
     md << "\n![ratio ours/LibTorch](latest.svg)\n";
@@ -107,7 +113,8 @@ void write_svg(std::ostream& svg, const json& doc) {
         lo = std::min(lo, v);
         hi = std::max(hi, v);
     }
-    const double l0 = std::floor(std::log2(lo)), l1 = std::ceil(std::log2(hi));
+    // A margin past the extremes leaves room for the value labels.
+    const double l0 = std::floor(std::log2(lo / 1.2)), l1 = std::ceil(std::log2(hi * 1.2));
     const int left = 190, plot_w = 560, right = 70, top = 56, row_h = 22, bottom = 54;
     const int height = top + row_h * int(std::max<std::size_t>(rows.size(), 1)) + bottom, width = left + plot_w + right;
     auto x = [&](double v) { return left + (std::log2(v) - l0) / (l1 - l0) * plot_w; };
@@ -126,6 +133,14 @@ void write_svg(std::ostream& svg, const json& doc) {
         svg << "<line x1=\"" << xv << "\" y1=\"" << top << "\" x2=\"" << xv << "\" y2=\"" << y_axis << "\" stroke=\"#ddd\"/>\n";
         svg << "<text x=\"" << xv << "\" y=\"" << y_axis + 16 << "\" text-anchor=\"middle\">" << lab << "</text>\n";
     }
+    if (l1 - l0 <= 3)  // a narrow range: also 1.5·2^e (0.75, 1.5, 3, ...)
+        for (double e = l0; e < l1; e += 1.0) {
+            const double v = 1.5 * std::exp2(e), xv = x(v);
+            char lab[32];
+            std::snprintf(lab, sizeof lab, "%.3g", v);
+            svg << "<line x1=\"" << xv << "\" y1=\"" << top << "\" x2=\"" << xv << "\" y2=\"" << y_axis << "\" stroke=\"#eee\"/>\n";
+            svg << "<text x=\"" << xv << "\" y=\"" << y_axis + 16 << "\" text-anchor=\"middle\" fill=\"#777\">" << lab << "</text>\n";
+        }
     svg << "<text x=\"" << left + plot_w / 2 << "\" y=\"" << y_axis + 36 << "\" text-anchor=\"middle\">ours / LibTorch</text>\n";
     for (std::size_t i = 0; i < rows.size(); ++i) {
         const json& r = *rows[i];

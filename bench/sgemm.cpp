@@ -33,4 +33,10 @@ double sgemm_gflops(int M, int N, int K, int threads, int samples) {
     return rates[rates.size() / 2];
 }
 
+void sgemm_touch(int M, int N, int K, int threads) {
+    openblas_set_num_threads(threads);
+    std::vector<float> a(std::size_t(M) * K, 0.5f), b(std::size_t(K) * N, 0.25f), c(std::size_t(M) * N);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, a.data(), K, b.data(), N, 0.0f, c.data(), N);
+}
+
 }  // namespace bench

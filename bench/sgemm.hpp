@@ -7,4 +7,8 @@ namespace bench {
 /// `samples` samples, each long enough (≥ ~20 ms of repeated calls) to time,
 /// with OpenBLAS on `threads` threads.
 double sgemm_gflops(int M, int N, int K, int threads, int samples = 7);
+
+/// One cblas_sgemm call of that shape on `threads` threads: OpenBLAS's work
+/// buffers are then touched, so that RSS measured afterwards holds them.
+void sgemm_touch(int M, int N, int K, int threads);
 }  // namespace bench

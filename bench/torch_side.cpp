@@ -10,7 +10,6 @@
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/modules/rnn.h>
 #include <torch/optim/adam.h>
-#include <torch/random.h>
 #include <torch/utils.h>
 #include <torch/version.h>
 
