@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages tapegrad needs, and only those that are missing.
 # Idempotent: prints nothing and touches nothing when everything is present.
+# With arguments, installs those packages instead (e.g. `setup.sh libtorch-dev`).
 set -euo pipefail
 
 packages=(
@@ -8,6 +9,7 @@ packages=(
   libxtensor-dev libxsimd-dev xtl-dev libxtensor-blas-dev libopenblas-dev
   catch2 libzip-dev libcli11-dev nlohmann-json3-dev
 )
+[ $# -gt 0 ] && packages=("$@")
 
 missing=()
 for p in "${packages[@]}"; do
