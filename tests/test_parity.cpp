@@ -176,3 +176,22 @@ TEST_CASE("recurrent layers match PyTorch in float to 1e-5", "[parity][layers]")
 TEST_CASE("optimizers follow PyTorch's trajectories in double to 1e-10", "[parity][optim]") { check_all_optimizers<double>(1e-10); }
 
 TEST_CASE("optimizers follow PyTorch's trajectories in float to 1e-5", "[parity][optim]") { check_all_optimizers<float>(1e-5); }
+
+TEST_CASE("Linear and Embedding loaded from a PyTorch state_dict match PyTorch", "[parity][layers]") {
+    const std::string path = kDir + "linear_embedding.npz";
+    const auto ref = tg::load_npz<double>(path);
+    tg::Generator gen(0);
+    tg::Embedding<double> emb(7, 4, gen);
+    tg::Linear<double> lin(4, 3, gen);
+    tg::load(emb, path, {.prefix = "embedding", .strict = false});
+    tg::load(lin, path, {.prefix = "linear", .strict = false});
+    tg::Index idx = tg::Index::from_shape({2, 3});
+    for (std::size_t i = 0; i < 6; ++i) idx.data()[i] = static_cast<std::int64_t>(ref.at("indices").data()[i]);
+    tg::Tape<double> t;
+    auto out = lin(emb(t, idx));
+    t.backward(tg::sum(out * t.constant(ref.at("r_output"))));
+    require_match("output", out.value(), ref.at("output"), 1e-10);
+    require_match("grad.embedding.weight", emb.weight.grad(), ref.at("grad.embedding.weight"), 1e-10);
+    require_match("grad.linear.weight", lin.weight.grad(), ref.at("grad.linear.weight"), 1e-10);
+    require_match("grad.linear.bias", lin.bias.grad(), ref.at("grad.linear.bias"), 1e-10);
+}

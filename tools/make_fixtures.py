@@ -74,6 +74,23 @@ def recurrent_case(name, kind, T=5, B=3, I=4, H=6, num_layers=1, bidirectional=F
     np.savez(os.path.join(OUT, name + ".npz"), **arrays)
 
 
+def linear_embedding_case(name="linear_embedding", seed=2):
+    """A state_dict with an Embedding and a Linear, as `embedding.*` and `linear.*`."""
+    torch.manual_seed(seed)
+    emb = torch.nn.Embedding(7, 4)
+    lin = torch.nn.Linear(4, 3)
+    idx = torch.tensor([[1, 6, 0], [3, 3, 5]])
+    out = lin(emb(idx))
+    r = torch.randn_like(out)
+    (r * out).sum().backward()
+    arrays = {"embedding." + k: v.detach().numpy() for k, v in emb.state_dict().items()}
+    arrays.update({"linear." + k: v.detach().numpy() for k, v in lin.state_dict().items()})
+    arrays.update(indices=idx.numpy().astype(np.float64), output=out.detach().numpy(), r_output=r.numpy(),
+                  **{"grad.embedding.weight": emb.weight.grad.numpy(), "grad.linear.weight": lin.weight.grad.numpy(),
+                     "grad.linear.bias": lin.bias.grad.numpy()})
+    np.savez(os.path.join(OUT, name + ".npz"), **arrays)
+
+
 def optimizer_case(name, make, steps=10, seed=1):
     torch.manual_seed(seed)
     params = [torch.randn(3, 4, requires_grad=True), torch.randn(5, requires_grad=True)]
@@ -99,6 +116,7 @@ def main():
     recurrent_case("gru", "gru")
     recurrent_case("gru_2layer_bidir_lengths", "gru", num_layers=2, bidirectional=True, lengths=[3, 5, 1], initial=True)
     recurrent_case("lstm_lengths", "lstm", lengths=[2, 5, 3])
+    linear_embedding_case()
 
     o = torch.optim
     optimizer_case("sgd", lambda p: o.SGD(p, lr=0.1))
