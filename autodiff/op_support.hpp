@@ -132,7 +132,7 @@ void accumulate_broadcast(Tape<T>& t, const Node<T>& n, NodeId p, const E& e) {
         accumulate(t, n, p, e);
         return;
     }
-    Tensor<T>& s = t.scratch(0);
+    Tensor<T>& s = t.scratch();
     s.resize(e.shape());
     xt::noalias(s) = e;
     add_reduced(t.grad_buffer(p).data(), to_shape(pn.value.shape()), s.data(), to_shape(s.shape()));

@@ -354,7 +354,7 @@ void Tape<T>::shrink() {
     parents_.shrink_to_fit();
     indices_.shrink_to_fit();
     param_leaves_.shrink_to_fit();
-    for (auto& s : scratch_) s = Tensor<T>();
+    scratch_ = Tensor<T>();
 }
 
 template class Tape<float>;

@@ -216,10 +216,8 @@ public:
     /// on first touch in this backward. For ops that accumulate in place
     /// (GEMM with beta = 1, slices writing into their block).
     Tensor<T>& grad_buffer(NodeId id);
-    /// Scratch tensors for backward functions (reused, never shrunk).
-    Tensor<T>& scratch(std::size_t k) { return scratch_[k]; }
-    /// Every node's position, for `audit` and tests.
-    NodeId position(Var<T> v) const { return v.id(); }
+    /// A scratch tensor for backward functions (reused, never shrunk).
+    Tensor<T>& scratch() { return scratch_; }
 
 private:
     static constexpr unsigned kChunkBits = 10;
@@ -242,7 +240,7 @@ private:
     std::vector<CustomOpRecord<T>> custom_;
     std::size_t custom_size_ = 0;
     std::vector<std::pair<Parameter<T>*, NodeId>> param_leaves_;
-    std::array<Tensor<T>, 3> scratch_;
+    Tensor<T> scratch_;
 };
 
 // ---- Var's accessors, which need the tape --------------------------------
