@@ -110,9 +110,7 @@ void accumulate(Tape<T>& t, const Node<T>& n, NodeId p, const E& e) {
     Node<T>& pn = t.node(p);
     if (!shapes_equal(e.shape(), pn.value.shape())) throw_grad_shape(t.op_name(n), to_shape(e.shape()), to_shape(pn.value.shape()));
     if (!pn.grad_live) {
-        pn.grad.resize(pn.value.shape());
-        xt::noalias(pn.grad) = e;
-        pn.grad_live = true;
+        xt::noalias(t.acquire_grad(p)) = e;
     } else {
         xt::noalias(pn.grad) += e;
     }

@@ -127,6 +127,8 @@ NodeId Tape<T>::record(const OpDef<T>* op, std::span<const Var<T>> parents, cons
     n.index_count = 0;
     n.custom = 0;
     n.grad_live = false;
+    n.grad_kept = false;
+    n.grad_released = false;
     bool rg = false;
     for (const Var<T>& p : parents) {
         parents_.push_back(p.id());
@@ -242,26 +244,61 @@ const Tensor<T>& Tape<T>::value(Var<T> v) const {
 }
 
 template <class T>
+Tensor<T>& Tape<T>::acquire_grad(NodeId id) {
+    Node<T>& n = node(id);
+    const std::size_t need = n.value.size();
+    if (n.grad.size() != need) {
+        // Exact sizes only: resizing an xarray to another size reallocates.
+        for (std::size_t k = grad_pool_size_; k-- > 0;) {
+            if (grad_pool_[k].size() != need) continue;
+            std::swap(n.grad, grad_pool_[k]);  // slot k now holds n's old buffer
+            if (grad_pool_[k].size() <= 1) std::swap(grad_pool_[k], grad_pool_[--grad_pool_size_]);  // not worth keeping
+            break;
+        }
+    }
+    n.grad.resize(n.value.shape());  // no allocation when the size already fits
+    n.grad_live = true;
+    n.grad_released = false;
+    return n.grad;
+}
+
+template <class T>
+void Tape<T>::release_grad(Node<T>& n) {
+    n.grad_live = false;
+    n.grad_released = true;
+    if (n.grad.size() <= 1) return;  // not worth pooling
+    if (grad_pool_size_ == grad_pool_.size()) grad_pool_.emplace_back();
+    std::swap(grad_pool_[grad_pool_size_++], n.grad);
+}
+
+template <class T>
 Tensor<T>& Tape<T>::grad_buffer(NodeId id) {
     Node<T>& n = node(id);
-    if (!n.grad_live) {
-        n.grad.resize(n.value.shape());
-        n.grad.fill(T(0));
-        n.grad_live = true;
-    }
+    if (!n.grad_live) acquire_grad(id).fill(T(0));
     return n.grad;
 }
 
 template <class T>
 const Tensor<T>& Tape<T>::grad(Var<T> v) {
     check(v, "Tape::grad");
+    const Node<T>& n = node(v.id());
+    if (n.grad_released)
+        throw ArgumentError("Tape::grad: the gradient of node #" + std::to_string(v.id()) + " ('" + op_name(n) +
+                            "') was released once backward had passed it; call tape.retain_grad(v) before backward, "
+                            "or pass BackwardOptions{.retain_grads = true}");
     return grad_buffer(v.id());
+}
+
+template <class T>
+void Tape<T>::retain_grad(Var<T> v) {
+    check(v, "Tape::retain_grad");
+    node(v.id()).grad_kept = true;
 }
 
 template <class T>
 bool Tape<T>::has_grad(Var<T> v) const {
     check(v, "Tape::has_grad");
-    return node(v.id()).grad_live;
+    return node(v.id()).grad_live || node(v.id()).grad_released;
 }
 
 template <class T>
@@ -301,19 +338,24 @@ void Tape<T>::run_backward(Var<T> out, const Tensor<T>* seed, BackwardOptions op
                                          std::to_string(node(id).param_version) + " -> " + std::to_string(p->version()) +
                                          "); run the forward pass again before backward");
 
-    for (std::size_t k = 0; k < size_; ++k) node(static_cast<NodeId>(k)).grad_live = false;
-    root.grad.resize(root.value.shape());
+    for (std::size_t k = 0; k < size_; ++k) {
+        Node<T>& n = node(static_cast<NodeId>(k));
+        if (n.grad_live && n.op != nullptr && !n.grad_kept) release_grad(n);  // kept from an earlier backward
+        n.grad_live = false;
+        n.grad_released = false;
+    }
+    acquire_grad(out.id());
     if (seed)
         std::memcpy(root.grad.data(), seed->data(), seed->size() * sizeof(T));
     else
         root.grad.data()[0] = T(1);
-    root.grad_live = true;
 
     for (NodeId id = out.id() + 1; id-- > 0;) {
         Node<T>& n = node(id);
         if (!n.grad_live || !n.requires_grad || n.op == nullptr) continue;
         n.op->backward(*this, n);
         if (detect_anomaly_) check_backward_anomaly(n, id);
+        if (!options.retain_grads && !n.grad_kept) release_grad(n);
     }
 
     for (const auto& [p, id] : param_leaves_) {
@@ -355,6 +397,9 @@ void Tape<T>::shrink() {
     indices_.shrink_to_fit();
     param_leaves_.shrink_to_fit();
     scratch_ = Tensor<T>();
+    grad_pool_.clear();
+    grad_pool_.shrink_to_fit();
+    grad_pool_size_ = 0;
 }
 
 template class Tape<float>;

@@ -73,6 +73,8 @@ struct Node {
     OpAttrs attrs;
     bool requires_grad = false;
     bool grad_live = false;
+    bool grad_kept = false;      // retain_grad(): keep the gradient after backward used it
+    bool grad_released = false;  // backward reached the node and gave its gradient buffer back
 };
 
 /// The inputs a custom op sees: `in[k]` is the value of its k-th input.
@@ -102,6 +104,9 @@ struct BackwardOptions {
     /// recomputes the tape's gradients from scratch and adds once more into the
     /// parameters' gradients.
     bool retain_graph = false;
+    /// Keep the gradient of every node, not just of leaves and of nodes marked
+    /// with `Tape::retain_grad` (costs one gradient buffer per node).
+    bool retain_grads = false;
 };
 
 template <class T = float>
@@ -146,9 +151,15 @@ public:
     // ---- reading ------------------------------------------------------------
     const Tensor<T>& value(Var<T> v) const;
     /// Gradient of the last backward with respect to `v`: zeros of v's shape
-    /// if none reached it. Intermediate values keep their gradients until
-    /// `clear()`, so e.g. dL/dh_t at every time step can be read.
+    /// if none reached it. Leaves (variables, parameters) keep their gradients
+    /// until `clear()`. An intermediate node's gradient buffer goes back to a
+    /// pool as soon as backward has passed through the node, so that backward
+    /// holds only the gradients still in flight; reading it afterwards throws
+    /// `ArgumentError` unless the node was marked with `retain_grad` before
+    /// backward (or backward ran with `BackwardOptions{.retain_grads = true}`).
     const Tensor<T>& grad(Var<T> v);
+    /// Keep `v`'s gradient after backward (e.g. dL/dh_t of every time step).
+    void retain_grad(Var<T> v);
     /// Whether the last backward reached `v`.
     bool has_grad(Var<T> v) const;
 
@@ -216,6 +227,9 @@ public:
     /// on first touch in this backward. For ops that accumulate in place
     /// (GEMM with beta = 1, slices writing into their block).
     Tensor<T>& grad_buffer(NodeId id);
+    /// Makes node `id`'s gradient live with its value's shape and returns it,
+    /// contents unspecified (for the first write of an op that assigns).
+    Tensor<T>& acquire_grad(NodeId id);
     /// A scratch tensor for backward functions (reused, never shrunk).
     Tensor<T>& scratch() { return scratch_; }
 
@@ -227,6 +241,7 @@ private:
     void check_backward_anomaly(const Node<T>& n, NodeId id);
     std::string describe_inputs(const Node<T>& n) const;
     void run_backward(Var<T> out, const Tensor<T>* seed, BackwardOptions options);
+    void release_grad(Node<T>& n);
 
     std::vector<std::unique_ptr<Node<T>[]>> chunks_;
     std::size_t size_ = 0;
@@ -241,6 +256,10 @@ private:
     std::size_t custom_size_ = 0;
     std::vector<std::pair<Parameter<T>*, NodeId>> param_leaves_;
     Tensor<T> scratch_;
+    // Gradient buffers that backward has finished with, reused by nodes that
+    // need one of the same size; entries at and past grad_pool_size_ are empty.
+    std::vector<Tensor<T>> grad_pool_;
+    std::size_t grad_pool_size_ = 0;
 };
 
 // ---- Var's accessors, which need the tape --------------------------------

@@ -100,6 +100,7 @@ TEST_CASE("the audit passes every node of a correct model", "[gradcheck][audit]"
     tg::Parameter<double> w1(smooth({3, 4}, 0.5), "w1"), b1(smooth({4}, 0.1), "b1"), w2(smooth({2, 3}, 0.7), "w2");
     tg::Tape<double> t;
     auto loss = model(t, w1, b1, w2, smooth({3, 3}));
+    t.retain_grad(loss);
     t.backward(loss);
     const tg::Tensor<double> g_before = t.grad(loss);
     auto r = tg::audit(t, loss);

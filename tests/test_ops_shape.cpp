@@ -313,6 +313,7 @@ TEST_CASE("select: all T = 50 steps of a (T,B,F) value get the right gradient", 
         // loss = sum(x) + sum_t (t + 1) * sum(h[t]) -> dloss/dx[t] = 1 + 2 (t + 1), dloss/dh[t] = t + 1
         auto loss = tg::sum(x);
         for (std::int64_t s = 0; s < T; ++s) loss = tg::add(loss, tg::mul_scalar(tg::sum(tg::select(h, 0, s)), double(s + 1)));
+        t.retain_grad(h);
         t.backward(loss);
         const auto& gx = x.grad();
         const auto& gh = h.grad();

@@ -8,6 +8,7 @@
 
 namespace tg = tapegrad;
 using tgtest::require_close;
+using Catch::Matchers::Message;
 
 TEST_CASE("every node's parents come before it on the tape", "[tape]") {
     tg::Tape<double> t;
@@ -45,17 +46,67 @@ TEST_CASE("parameter gradients accumulate over backward calls until zero_grad", 
     require_close(w.grad(), tg::Tensor<double>{0.0});
 }
 
-TEST_CASE("gradients of intermediate values are readable after backward", "[tape]") {
+TEST_CASE("gradients of intermediate values are readable after backward when retained", "[tape]") {
     // h_{t+1} = 0.5 * h_t, L = h_3 → dL/dh_t = 0.5^(3-t)
     tg::Tape<double> t;
-    std::vector<tg::Var<double>> h{t.variable(tg::Tensor<double>{1.0})};
+    std::vector<tg::Var<double>> h{t.variable(tg::Tensor<double>{1.0, 2.0})};
     for (int s = 0; s < 3; ++s) h.push_back(h.back() * 0.5);
+    for (int s = 1; s <= 3; ++s) t.retain_grad(h[s]);
     t.backward(tg::sum(h.back()));
-    for (int s = 0; s <= 3; ++s) require_close(t.grad(h[s]), tg::Tensor<double>{std::pow(0.5, 3 - s)});
+    for (int s = 0; s <= 3; ++s) require_close(t.grad(h[s]), tg::Tensor<double>{std::pow(0.5, 3 - s), std::pow(0.5, 3 - s)});
     // A value the loss does not depend on has a zero gradient.
     auto unused = t.variable(tg::Tensor<double>{4.0, 5.0});
     REQUIRE_FALSE(t.has_grad(unused));
     require_close(unused.grad(), tg::Tensor<double>{0.0, 0.0});
+}
+
+TEST_CASE("an intermediate gradient not retained is released, and reading it names the fix", "[tape]") {
+    tg::Tape<double> t;
+    auto x = t.variable(tg::Tensor<double>{1.0, 2.0});
+    auto h = tg::tanh(x * 3.0);
+    auto loss = tg::sum(h * h);
+    t.backward(loss);
+    REQUIRE(t.has_grad(h));  // backward reached it
+    REQUIRE_THROWS_MATCHES(t.grad(h), tg::ArgumentError,
+                           Message("Tape::grad: the gradient of node #2 ('tanh') was released once backward had passed it; "
+                                   "call tape.retain_grad(v) before backward, or pass BackwardOptions{.retain_grads = true}"));
+    // Leaves keep theirs: d/dx sum(tanh(3x)^2) = 6 tanh(3x) (1 - tanh(3x)^2)
+    const double a = std::tanh(3.0), b = std::tanh(6.0);
+    require_close(t.grad(x), tg::Tensor<double>{6 * a * (1 - a * a), 6 * b * (1 - b * b)});
+
+    SECTION("retain_grads keeps every node's gradient") {
+        tg::Tape<double> u;
+        auto x2 = u.variable(tg::Tensor<double>{1.0, 2.0});
+        auto h2 = tg::tanh(x2 * 3.0);
+        u.backward(tg::sum(h2 * h2), tg::BackwardOptions{.retain_grads = true});
+        require_close(u.grad(h2), tg::Tensor<double>{2 * a, 2 * b});
+    }
+}
+
+TEST_CASE("released gradient buffers are reused without changing any gradient", "[tape]") {
+    // The same two-layer computation, differentiated with every gradient kept
+    // and with buffers recycled through the pool, over several steps on a
+    // cleared tape: the leaf gradients must be bitwise equal.
+    const tg::Tensor<double> x0{{0.3, -0.2, 0.5}, {0.1, 0.4, -0.6}};
+    const tg::Tensor<double> w0{{0.2, -0.1}, {0.7, 0.3}, {-0.5, 0.9}};
+    auto run = [&](bool keep) {
+        tg::Tape<double> t;
+        std::vector<tg::Tensor<double>> out;
+        for (int step = 0; step < 3; ++step) {
+            auto x = t.variable(x0 * double(step + 1));
+            auto w = t.variable(w0);
+            auto h = tg::tanh(tg::matmul(x, w));
+            auto y = tg::sigmoid(tg::narrow(h, 1, 0, 1)) * tg::narrow(h, 1, 1, 1) + h;
+            t.backward(tg::sum(y * y), tg::BackwardOptions{.retain_grads = keep});
+            out.push_back(t.grad(x));
+            out.push_back(t.grad(w));
+            t.clear();
+        }
+        return out;
+    };
+    const auto kept = run(true), pooled = run(false);
+    REQUIRE(kept.size() == pooled.size());
+    for (std::size_t k = 0; k < kept.size(); ++k) require_close(pooled[k], kept[k], 0.0, 0.0);
 }
 
 TEST_CASE("no_grad records constants and restores the mode, also on exceptions", "[tape]") {

@@ -523,7 +523,7 @@ std::vector<double> hidden_grad_norms(const Options& o, const std::string& check
         Generator gen(mix_seed(o.seed ^ kEvalStream, i));
         const Batch b = make_batch(k, o, gen);
         Var<float> loss = loss_of(k, model, t, b, nullptr);
-        t.backward(loss);
+        t.backward(loss, BackwardOptions{.retain_grads = true});
         const auto& hidden = model.rnn->step_hidden().back();  // top layer
         norms.resize(hidden.size(), 0.0);
         for (std::size_t step = 0; step < hidden.size(); ++step) {
