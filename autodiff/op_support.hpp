@@ -136,10 +136,15 @@ void accumulate_broadcast(Tape<T>& t, const Node<T>& n, NodeId p, const E& e) {
     add_reduced(t.grad_buffer(p).data(), to_shape(pn.value.shape()), s.data(), to_shape(s.shape()));
 }
 
-/// Adds a contiguous buffer of p's size into p's gradient.
+/// Adds a contiguous buffer of p's size into p's gradient (a copy on first touch).
 template <class T>
 void accumulate_raw(Tape<T>& t, NodeId p, const T* g) {
-    Tensor<T>& dst = t.grad_buffer(p);
+    if (!t.node(p).grad_live) {
+        Tensor<T>& dst = t.acquire_grad(p);
+        std::memcpy(dst.data(), g, dst.size() * sizeof(T));
+        return;
+    }
+    Tensor<T>& dst = t.node(p).grad;
     T* d = dst.data();
     for (std::size_t i = 0, e = dst.size(); i < e; ++i) d[i] += g[i];
 }

@@ -92,8 +92,11 @@ template <class T> Var<T> where(Var<T> cond, Var<T> a, Var<T> b);
 /// straight into the operands' gradients (beta = 1).
 template <class T> Var<T> matmul(Var<T> a, Var<T> b);
 /// x·wᵀ (+ b), PyTorch's F.linear: x (..., I), w (O, I), b (O) → (..., O).
+/// b may also have the full output shape (..., O), as in torch.addmm: then it
+/// is the GEMM's starting value (beta = 1), which is how a recurrent cell adds
+/// its precomputed input projection without a separate add.
 /// Leading axes of x fold into the rows of one GEMM; backward accumulates into
-/// the gradients with beta = 1 and sums b's gradient over the rows.
+/// the gradients with beta = 1 and sums a 1-D b's gradient over the rows.
 template <class T> Var<T> linear(Var<T> x, Var<T> w);
 template <class T> Var<T> linear(Var<T> x, Var<T> w, Var<T> b);
 /// Swaps the last two axes; rank < 2 throws `ArgumentError`.

@@ -117,12 +117,18 @@ struct Linear {
         s.back() = outs;
         detail::resize_to(out, s);
         if (rows == 0 || outs == 0) return;
-        if (in == 0) {
-            out.fill(T(0));
-        } else {
-            gemm(false, true, rows, outs, in, x.data(), w.data(), T(0), out.data());
+        const std::int64_t bias = n.attrs.i[0];  // 0 none, 1 per feature (O), 2 full output shape
+        T beta = T(0);
+        if (bias == 2) {
+            std::memcpy(out.data(), t.parent_value(n, 2).data(), out.size() * sizeof(T));
+            beta = T(1);
         }
-        if (n.attrs.i[0]) {
+        if (in == 0) {
+            if (bias != 2) out.fill(T(0));
+        } else {
+            gemm(false, true, rows, outs, in, x.data(), w.data(), beta, out.data());
+        }
+        if (bias == 1) {
             const T* b = t.parent_value(n, 2).data();
             T* o = out.data();
             for (std::size_t r = 0; r < rows; ++r)
@@ -139,7 +145,9 @@ struct Linear {
         const T* g = n.grad.data();
         if (in != 0 && t.needs_grad(px)) gemm(false, false, rows, in, outs, g, w.data(), T(1), t.grad_buffer(px).data());
         if (in != 0 && t.needs_grad(pw)) gemm(true, false, outs, in, rows, g, x.data(), T(1), t.grad_buffer(pw).data());
-        if (n.attrs.i[0] && t.needs_grad(t.parent(n, 2))) {
+        if (n.attrs.i[0] == 2 && t.needs_grad(t.parent(n, 2))) {
+            detail::accumulate_raw(t, t.parent(n, 2), g);
+        } else if (n.attrs.i[0] == 1 && t.needs_grad(t.parent(n, 2))) {
             T* db = t.grad_buffer(t.parent(n, 2)).data();
             for (std::size_t r = 0; r < rows; ++r)
                 for (std::size_t j = 0; j < outs; ++j) db[j] += g[r * outs + j];
@@ -157,7 +165,12 @@ void check_linear(Var<T> x, Var<T> w, const Var<T>* b) {
     };
     if (w.dim() != 2) fail("weight must be 2-D (out_features, in_features)");
     if (x.dim() < 1 || x.shape()[x.dim() - 1] != w.shape()[1]) fail("input's last axis must equal the weight's in_features");
-    if (b && (b->dim() != 1 || b->shape()[0] != w.shape()[0])) fail("bias must be 1-D of size out_features");
+    if (!b) return;
+    const bool per_feature = b->dim() == 1 && b->shape()[0] == w.shape()[0];
+    bool full = b->dim() == x.dim();
+    for (std::size_t k = 0; full && k < x.dim(); ++k)
+        full = b->shape()[k] == (k + 1 == x.dim() ? w.shape()[0] : x.shape()[k]);
+    if (!per_feature && !full) fail("bias must be 1-D of size out_features, or of the output's shape");
 }
 
 template <class T>
@@ -210,7 +223,7 @@ Var<T> linear(Var<T> x, Var<T> w, Var<T> b) {
     Tape<T>& t = detail::tape_of("linear", {x, w, b});
     check_linear<T>(x, w, &b);
     OpAttrs a;
-    a.i[0] = 1;
+    a.i[0] = b.dim() == 1 && x.dim() != 1 ? 1 : 2;
     return detail::finish(t, t.record(&Linear<T>::def, {x, w, b}, a));
 }
 

@@ -43,14 +43,22 @@ Tensor<T> empty(std::size_t rows, std::size_t cols) {
 namespace detail {
 
 template <class T>
+Var<T> input_bias(CellKind kind, Tape<T>& t, CellWeights<T>& w, bool bias) {
+    if (!bias) return {};
+    if (kind == CellKind::gru) return t.param(w.bias_ih);
+    return t.param(w.bias_ih) + t.param(w.bias_hh);
+}
+
+template <class T>
 RecurrentState<T> cell_step(CellKind kind, Var<T> gi, RecurrentState<T> s, Var<T> w_hh, Var<T> b_hh) {
     const auto H = static_cast<std::int64_t>(w_hh.shape()[1]);
-    const Var<T> gh = b_hh ? linear(s.h, w_hh, b_hh) : linear(s.h, w_hh);
     switch (kind) {
-        case CellKind::rnn_tanh: return {tanh(gi + gh), {}};
-        case CellKind::rnn_relu: return {relu(gi + gh), {}};
+        // gi (B, G·H) already holds both biases: it is the starting value of
+        // the recurrent GEMM, so h·W_hhᵀ lands on it without a separate add.
+        case CellKind::rnn_tanh: return {tanh(linear(s.h, w_hh, gi)), {}};
+        case CellKind::rnn_relu: return {relu(linear(s.h, w_hh, gi)), {}};
         case CellKind::lstm: {
-            const Var<T> gates = gi + gh;
+            const Var<T> gates = linear(s.h, w_hh, gi);
             const Var<T> i = sigmoid(narrow(gates, 1, 0, H));
             const Var<T> f = sigmoid(narrow(gates, 1, H, H));
             const Var<T> g = tanh(narrow(gates, 1, 2 * H, H));
@@ -59,6 +67,8 @@ RecurrentState<T> cell_step(CellKind kind, Var<T> gi, RecurrentState<T> s, Var<T
             return {o * tanh(c), c};
         }
         case CellKind::gru: {
+            // b_hn sits inside r⊙(·), so the recurrent half keeps its own bias.
+            const Var<T> gh = b_hh ? linear(s.h, w_hh, b_hh) : linear(s.h, w_hh);
             const Var<T> r = sigmoid(narrow(gi, 1, 0, H) + narrow(gh, 1, 0, H));
             const Var<T> z = sigmoid(narrow(gi, 1, H, H) + narrow(gh, 1, H, H));
             const Var<T> n = tanh(narrow(gi, 1, 2 * H, H) + r * narrow(gh, 1, 2 * H, H));
@@ -148,8 +158,10 @@ RecurrentState<T> CellBase<T>::step(Var<T> x, RecurrentState<T> s) {
     check_state(s.h, "h");
     if (kind_ == CellKind::lstm) check_state(s.c, "c");
     Tape<T>& t = *x.tape();
-    const Var<T> gi = bias_ ? linear(x, t.param(w_.weight_ih), t.param(w_.bias_ih)) : linear(x, t.param(w_.weight_ih));
-    return detail::cell_step(kind_, gi, s, t.param(w_.weight_hh), bias_ ? t.param(w_.bias_hh) : Var<T>());
+    const Var<T> b = detail::input_bias(kind_, t, w_, bias_);
+    const Var<T> gi = b ? linear(x, t.param(w_.weight_ih), b) : linear(x, t.param(w_.weight_ih));
+    const bool gru_bias = bias_ && kind_ == CellKind::gru;
+    return detail::cell_step(kind_, gi, s, t.param(w_.weight_hh), gru_bias ? t.param(w_.bias_hh) : Var<T>());
 }
 
 template <class T>
@@ -210,8 +222,11 @@ RecurrentOutput<T> RecurrentLayer<T>::operator()(Var<T> x, const std::optional<R
         mask = t.constant(masks_);
     }
 
-    hidden_.assign(L * D, {});
-    std::vector<Var<T>> final_h, final_c, outs(steps), dir_out;
+    hidden_.resize(L * D);  // keeps the inner vectors' capacity
+    std::vector<Var<T>>&outs = outs_, &final_h = final_h_, &final_c = final_c_, &dir_out = dir_out_;
+    outs.resize(steps);
+    final_h.clear();
+    final_c.clear();
     Var<T> input = x;
     for (std::size_t l = 0; l < L; ++l) {
         dir_out.clear();
@@ -219,10 +234,10 @@ RecurrentOutput<T> RecurrentLayer<T>::operator()(Var<T> x, const std::optional<R
             detail::CellWeights<T>& w = w_[l * D + d];
             // The input projection of all steps is one GEMM; each step selects
             // its slice, and the slices share one gradient buffer.
-            const Var<T> proj = o_.bias ? linear(input, t.param(w.weight_ih), t.param(w.bias_ih))
-                                        : linear(input, t.param(w.weight_ih));
+            const Var<T> b = detail::input_bias(kind_, t, w, o_.bias);
+            const Var<T> proj = b ? linear(input, t.param(w.weight_ih), b) : linear(input, t.param(w.weight_ih));
             const Var<T> w_hh = t.param(w.weight_hh);
-            const Var<T> b_hh = o_.bias ? t.param(w.bias_hh) : Var<T>();
+            const Var<T> b_hh = o_.bias && kind_ == CellKind::gru ? t.param(w.bias_hh) : Var<T>();
             RecurrentState<T> s;
             if (initial) {
                 s.h = select(initial->h, 0, static_cast<std::int64_t>(l * D + d));
@@ -264,6 +279,8 @@ RecurrentOutput<T> RecurrentLayer<T>::operator()(Var<T> x, const std::optional<R
 
 template struct detail::CellWeights<float>;
 template struct detail::CellWeights<double>;
+template Var<float> detail::input_bias(CellKind, Tape<float>&, detail::CellWeights<float>&, bool);
+template Var<double> detail::input_bias(CellKind, Tape<double>&, detail::CellWeights<double>&, bool);
 template RecurrentState<float> detail::cell_step(CellKind, Var<float>, RecurrentState<float>, Var<float>, Var<float>);
 template RecurrentState<double> detail::cell_step(CellKind, Var<double>, RecurrentState<double>, Var<double>, Var<double>);
 template class CellBase<float>;

@@ -65,8 +65,8 @@ struct RecurrentOptions {
 
 namespace detail {
 
-/// One step of a cell given the input projection `gi` = x·W_ihᵀ + b_ih (B, G·H)
-/// and the state; `b_hh` may be an empty handle (no bias).
+/// One step of a cell given the input projection `gi` = x·W_ihᵀ + input_bias
+/// (B, G·H) and the state; `b_hh` (GRU only) may be an empty handle.
 template <class T>
 RecurrentState<T> cell_step(CellKind kind, Var<T> gi, RecurrentState<T> state, Var<T> w_hh, Var<T> b_hh);
 
@@ -78,6 +78,12 @@ struct CellWeights {
     CellWeights(CellKind kind, std::size_t input, std::size_t hidden, const RecurrentOptions& o, Generator& gen);
     void visit(ModuleVisitor<T>& v, const std::string& suffix, bool bias);
 };
+
+/// The bias of the input projection: b_ih + b_hh for RNN and LSTM, whose two
+/// biases only ever appear summed (so the sum is added once per sequence, not
+/// once per step), b_ih for GRU; an empty handle without biases.
+template <class T>
+Var<T> input_bias(CellKind kind, Tape<T>& t, CellWeights<T>& w, bool bias);
 
 }  // namespace detail
 
@@ -181,6 +187,8 @@ private:
     Dropout<T> dropout_;
     std::vector<std::vector<Var<T>>> hidden_;
     Tensor<T> masks_;  // (T, B, 1) step masks for variable lengths, reused
+    // Handle lists of the last call, kept so that a training loop allocates nothing.
+    std::vector<Var<T>> outs_, final_h_, final_c_, dir_out_;
 };
 
 /// Elman RNN with tanh (or `relu = true`).

@@ -381,6 +381,38 @@ TEST_CASE("linear: gradcheck including size-1 shapes, and shape errors", "[ops][
     REQUIRE_THROWS_AS(tg::linear(x, t.variable(tgtest::smooth({4, 3})), t.variable(tgtest::smooth({3}))), tg::ShapeError);
 }
 
+TEST_CASE("linear: a bias of the output's shape is the GEMM's starting value (addmm)", "[ops][linalg]") {
+    tg::Tape<double> t;
+    auto x = t.variable(tg::Tensor<double>{{1.0, 2.0}, {3.0, -1.0}});
+    auto w = t.variable(tg::Tensor<double>{{1.0, 0.0}, {2.0, 1.0}, {-1.0, 1.0}});
+    auto c = t.variable(tg::Tensor<double>{{0.5, 0.0, -0.5}, {1.0, 2.0, 3.0}});
+    // x·wᵀ = [[1, 4, 1], [3, 5, -4]] plus c elementwise
+    auto y = tg::linear(x, w, c);
+    tgtest::require_close(y.value(), tg::Tensor<double>{{1.5, 4.0, 0.5}, {4.0, 7.0, -1.0}});
+    t.backward(y, tg::Tensor<double>{{1.0, 0.0, 2.0}, {0.0, -1.0, 1.0}});
+    tgtest::require_close(c.grad(), tg::Tensor<double>{{1.0, 0.0, 2.0}, {0.0, -1.0, 1.0}});
+    // dx = G·w: row 0 = w[0] + 2 w[2] = [-1, 2]; row 1 = -w[1] + w[2] = [-3, 0]
+    tgtest::require_close(x.grad(), tg::Tensor<double>{{-1.0, 2.0}, {-3.0, 0.0}});
+
+    auto fn = [](tg::Tape<double>&, const std::vector<tg::Var<double>>& in) { return tg::linear(in[0], in[1], in[2]); };
+    tgtest::require_gradcheck(fn, {tgtest::smooth({4, 3}), tgtest::smooth({2, 3}, 0.5), tgtest::smooth({4, 2}, 0.3)});
+    tgtest::require_gradcheck(fn, {tgtest::smooth({2, 5, 3}), tgtest::smooth({4, 3}, 0.5), tgtest::smooth({2, 5, 4}, 0.3)});
+    tgtest::require_gradcheck(fn, {tgtest::smooth({1, 1}), tgtest::smooth({1, 1}, 0.5), tgtest::smooth({1, 1}, 0.3)});
+    // Used twice: both contributions reach c.
+    auto twice = [](tg::Tape<double>&, const std::vector<tg::Var<double>>& in) {
+        return tg::linear(in[0], in[1], tg::linear(in[0], in[1], in[2]));
+    };
+    tgtest::require_gradcheck(twice, {tgtest::smooth({3, 2}), tgtest::smooth({2, 2}, 0.5), tgtest::smooth({3, 2}, 0.3)});
+
+    // Anything else is refused by name, recording nothing.
+    auto square = t.variable(tgtest::smooth({3, 3})), row = t.variable(tgtest::smooth({1, 3}));
+    const auto before = t.size();
+    REQUIRE_THROWS_WITH(tg::linear(x, w, square),
+                        "linear: bias must be 1-D of size out_features, or of the output's shape: input (2, 2), weight (3, 2), bias (3, 3)");
+    REQUIRE_THROWS_AS(tg::linear(x, w, row), tg::ShapeError);  // no broadcasting
+    CHECK(t.size() == before);
+}
+
 TEST_CASE("Tape::full records a filled constant", "[tape]") {
     tg::Tape<float> t;
     auto z = t.full({2, 3}, 1.5f);
