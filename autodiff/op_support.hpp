@@ -14,6 +14,7 @@
 
 #include <xtensor/xnoalias.hpp>
 
+#include "kernels.hpp"
 #include "tape.hpp"
 
 namespace tapegrad::detail {
@@ -114,6 +115,17 @@ void accumulate(Tape<T>& t, const Node<T>& n, NodeId p, const E& e) {
     } else {
         xt::noalias(pn.grad) += e;
     }
+}
+
+/// The same-shape fast path of `accumulate`: adds f(i) into element i of p's
+/// gradient (assigns on first touch). The caller guarantees that f covers
+/// exactly p's number of elements.
+template <class T, class F>
+void accumulate_each(Tape<T>& t, NodeId p, F f) {
+    Node<T>& pn = t.node(p);
+    const bool first = !pn.grad_live;
+    T* g = first ? t.acquire_grad(p).data() : pn.grad.data();
+    kernels::store_or_add(g, pn.value.size(), first, f);
 }
 
 /// dst (shape `dshape`, broadcastable to `sshape`) += src summed over the

@@ -45,15 +45,34 @@ void resize_broadcast(const Tape<T>& t, const Node<T>& n, Tensor<T>& out, const 
 
 // ---- binary ------------------------------------------------------------------
 
+// Binary ops take a raw loop when both operands have the same shape (the
+// common case inside cells) and an xtensor broadcasting expression otherwise.
+template <class T>
+bool same_shapes(const Tape<T>& t, const Node<T>& n) {
+    return detail::shapes_equal(in(t, n, 0).shape(), in(t, n, 1).shape());
+}
+
 template <class T>
 struct Add {
     static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
         resize_broadcast(t, n, out, def.name);
-        xt::noalias(out) = in(t, n, 0) + in(t, n, 1);
+        if (!same_shapes(t, n)) {
+            xt::noalias(out) = in(t, n, 0) + in(t, n, 1);
+            return;
+        }
+        const T *a = in(t, n, 0).data(), *b = in(t, n, 1).data();
+        kernels::store_or_add(out.data(), out.size(), true, [=](std::size_t i) { return a[i] + b[i]; });
     }
     static void backward(Tape<T>& t, const Node<T>& n) {
-        for (std::size_t k = 0; k < 2; ++k)
-            if (t.needs_grad(t.parent(n, k))) accumulate_broadcast(t, n, t.parent(n, k), n.grad);
+        const T* g = n.grad.data();
+        for (std::size_t k = 0; k < 2; ++k) {
+            const NodeId p = t.parent(n, k);
+            if (!t.needs_grad(p)) continue;
+            if (same_shapes(t, n))
+                detail::accumulate_each(t, p, [=](std::size_t i) { return g[i]; });
+            else
+                accumulate_broadcast(t, n, p, n.grad);
+        }
     }
     static constexpr OpDef<T> def{"add", forward, backward};
 };
@@ -62,11 +81,28 @@ template <class T>
 struct Sub {
     static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
         resize_broadcast(t, n, out, def.name);
-        xt::noalias(out) = in(t, n, 0) - in(t, n, 1);
+        if (!same_shapes(t, n)) {
+            xt::noalias(out) = in(t, n, 0) - in(t, n, 1);
+            return;
+        }
+        const T *a = in(t, n, 0).data(), *b = in(t, n, 1).data();
+        kernels::store_or_add(out.data(), out.size(), true, [=](std::size_t i) { return a[i] - b[i]; });
     }
     static void backward(Tape<T>& t, const Node<T>& n) {
-        if (t.needs_grad(t.parent(n, 0))) accumulate_broadcast(t, n, t.parent(n, 0), n.grad);
-        if (t.needs_grad(t.parent(n, 1))) accumulate_broadcast(t, n, t.parent(n, 1), -n.grad);
+        const T* g = n.grad.data();
+        const bool same = same_shapes(t, n);
+        if (t.needs_grad(t.parent(n, 0))) {
+            if (same)
+                detail::accumulate_each(t, t.parent(n, 0), [=](std::size_t i) { return g[i]; });
+            else
+                accumulate_broadcast(t, n, t.parent(n, 0), n.grad);
+        }
+        if (t.needs_grad(t.parent(n, 1))) {
+            if (same)
+                detail::accumulate_each(t, t.parent(n, 1), [=](std::size_t i) { return -g[i]; });
+            else
+                accumulate_broadcast(t, n, t.parent(n, 1), -n.grad);
+        }
     }
     static constexpr OpDef<T> def{"sub", forward, backward};
 };
@@ -75,11 +111,28 @@ template <class T>
 struct Mul {
     static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
         resize_broadcast(t, n, out, def.name);
-        xt::noalias(out) = in(t, n, 0) * in(t, n, 1);
+        if (!same_shapes(t, n)) {
+            xt::noalias(out) = in(t, n, 0) * in(t, n, 1);
+            return;
+        }
+        const T *a = in(t, n, 0).data(), *b = in(t, n, 1).data();
+        kernels::store_or_add(out.data(), out.size(), true, [=](std::size_t i) { return a[i] * b[i]; });
     }
     static void backward(Tape<T>& t, const Node<T>& n) {
-        if (t.needs_grad(t.parent(n, 0))) accumulate_broadcast(t, n, t.parent(n, 0), n.grad * in(t, n, 1));
-        if (t.needs_grad(t.parent(n, 1))) accumulate_broadcast(t, n, t.parent(n, 1), n.grad * in(t, n, 0));
+        const T *g = n.grad.data(), *a = in(t, n, 0).data(), *b = in(t, n, 1).data();
+        const bool same = same_shapes(t, n);
+        if (t.needs_grad(t.parent(n, 0))) {
+            if (same)
+                detail::accumulate_each(t, t.parent(n, 0), [=](std::size_t i) { return g[i] * b[i]; });
+            else
+                accumulate_broadcast(t, n, t.parent(n, 0), n.grad * in(t, n, 1));
+        }
+        if (t.needs_grad(t.parent(n, 1))) {
+            if (same)
+                detail::accumulate_each(t, t.parent(n, 1), [=](std::size_t i) { return g[i] * a[i]; });
+            else
+                accumulate_broadcast(t, n, t.parent(n, 1), n.grad * in(t, n, 0));
+        }
     }
     static constexpr OpDef<T> def{"mul", forward, backward};
 };
@@ -240,10 +293,12 @@ template <class T>
 struct Tanh {
     static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
         resize_to(out, in(t, n, 0).shape());
-        xt::noalias(out) = xt::tanh(in(t, n, 0));
+        kernels::tanh(in(t, n, 0).data(), out.data(), out.size());
     }
     static void backward(Tape<T>& t, const Node<T>& n) {
-        if (t.needs_grad(t.parent(n, 0))) accumulate(t, n, t.parent(n, 0), n.grad * (T(1) - n.value * n.value));
+        const T *g = n.grad.data(), *y = n.value.data();
+        if (t.needs_grad(t.parent(n, 0)))
+            detail::accumulate_each(t, t.parent(n, 0), [=](std::size_t i) { return g[i] * (T(1) - y[i] * y[i]); });
     }
     static constexpr OpDef<T> def{"tanh", forward, backward};
 };
@@ -253,13 +308,13 @@ struct Sigmoid {
     // With e = exp(−|x|) ≤ 1 nothing overflows: σ(x) = 1/(1+e) for x ≥ 0 and
     // e/(1+e) for x < 0, which also keeps full relative precision for x ≪ 0.
     static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
-        const Tensor<T>& x = in(t, n, 0);
-        resize_to(out, x.shape());
-        xt::noalias(out) = xt::exp(-xt::abs(x));
-        xt::noalias(out) = xt::where(x >= T(0), T(1) / (T(1) + out), out / (T(1) + out));
+        resize_to(out, in(t, n, 0).shape());
+        kernels::sigmoid(in(t, n, 0).data(), out.data(), out.size());
     }
     static void backward(Tape<T>& t, const Node<T>& n) {
-        if (t.needs_grad(t.parent(n, 0))) accumulate(t, n, t.parent(n, 0), n.grad * n.value * (T(1) - n.value));
+        const T *g = n.grad.data(), *y = n.value.data();
+        if (t.needs_grad(t.parent(n, 0)))
+            detail::accumulate_each(t, t.parent(n, 0), [=](std::size_t i) { return g[i] * y[i] * (T(1) - y[i]); });
     }
     static constexpr OpDef<T> def{"sigmoid", forward, backward};
 };
