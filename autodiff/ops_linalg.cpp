@@ -1,11 +1,10 @@
 // Matrix products (BLAS) and axis permutations.
 
-#include <cblas.h>
-
 #include <numeric>
 
 #include <xtensor/xmanipulation.hpp>
 
+#include "blas.hpp"
 #include "ops.hpp"
 #include "op_support.hpp"
 
@@ -15,15 +14,7 @@ using detail::Dims;
 
 namespace {
 
-// C (m×n, row-major) = alpha·op(A)·op(B) + beta·C.
-void gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const float* a, const float* b, float beta, float* c) {
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m), int(n), int(k), 1.0f, a,
-                int(ta ? m : k), b, int(tb ? k : n), beta, c, int(n));
-}
-void gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const double* a, const double* b, double beta, double* c) {
-    cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m), int(n), int(k), 1.0, a,
-                int(ta ? m : k), b, int(tb ? k : n), beta, c, int(n));
-}
+using detail::gemm;
 
 // The geometry of a (possibly batched) product: `batch` products of
 // (m×k)·(k×n); a 2-D operand has batch stride 0 (shared across the batch).
@@ -94,12 +85,13 @@ struct Matmul {
                     gemm(false, true, g.m, g.k, g.n, gd + i * g.m * g.n, b.data() + i * g.stride_b, T(1), da + i * g.stride_a);
         }
         if (t.needs_grad(pb)) {
-            T* db = t.grad_buffer(pb).data();
-            if (g.stride_b == 0 && g.stride_a != 0)
-                gemm(true, false, g.k, g.n, g.batch * g.m, a.data(), gd, T(1), db);
-            else
+            if (g.stride_b == 0) {
+                t.accumulate_atb(pb, a.data(), gd, g.batch * g.m, g.k, g.n);
+            } else {
+                T* db = t.grad_buffer(pb).data();
                 for (std::size_t i = 0; i < g.batch; ++i)
                     gemm(true, false, g.k, g.n, g.m, a.data() + i * g.stride_a, gd + i * g.m * g.n, T(1), db + i * g.stride_b);
+            }
         }
     }
     static constexpr OpDef<T> def{"matmul", forward, backward};
@@ -144,7 +136,7 @@ struct Linear {
         if (rows == 0 || outs == 0) return;
         const T* g = n.grad.data();
         if (in != 0 && t.needs_grad(px)) gemm(false, false, rows, in, outs, g, w.data(), T(1), t.grad_buffer(px).data());
-        if (in != 0 && t.needs_grad(pw)) gemm(true, false, outs, in, rows, g, x.data(), T(1), t.grad_buffer(pw).data());
+        if (in != 0 && t.needs_grad(pw)) t.accumulate_atb(pw, g, x.data(), rows, outs, in);
         if (n.attrs.i[0] == 2 && t.needs_grad(t.parent(n, 2))) {
             detail::accumulate_raw(t, t.parent(n, 2), g);
         } else if (n.attrs.i[0] == 1 && t.needs_grad(t.parent(n, 2))) {

@@ -1,10 +1,13 @@
 #include "tape.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstring>
 
 #include <xtensor/xnoalias.hpp>
+
+#include "blas.hpp"
 
 namespace tapegrad {
 
@@ -271,6 +274,68 @@ void Tape<T>::release_grad(Node<T>& n) {
     std::swap(grad_pool_[grad_pool_size_++], n.grad);
 }
 
+namespace {
+// Thin: fewer rows than this. Worth gathering: a target of at least this many
+// elements (smaller weight gradients are quick either way). A gathered batch
+// is flushed once its copies reach kBatchBytes, which bounds the extra memory.
+constexpr std::size_t kThinRows = 256;
+constexpr std::size_t kBatchMinTarget = std::size_t(1) << 16;
+constexpr std::size_t kBatchBytes = std::size_t(4) << 20;
+}  // namespace
+
+template <class T>
+void Tape<T>::accumulate_atb(NodeId target, const T* a, const T* b, std::size_t rows, std::size_t m, std::size_t n) {
+    if (rows == 0 || m == 0 || n == 0) return;
+    if (!batching_ || rows >= kThinRows || m * n < kBatchMinTarget || 2 * rows * (m + n) * sizeof(T) > kBatchBytes) {
+        detail::gemm(true, false, m, n, rows, a, b, T(1), grad_buffer(target).data());
+        return;
+    }
+    GemmBatch* batch = nullptr;
+    for (std::size_t k = 0; k < open_batches_ && !batch; ++k)
+        if (batches_[k].target == target) batch = &batches_[k];
+    if (batch && (batch->rows + rows) * (m + n) * sizeof(T) > kBatchBytes) flush_batch(*batch);  // stays open, now empty
+    if (!batch) {
+        if (open_batches_ == batches_.size()) batches_.emplace_back();
+        batch = &batches_[open_batches_++];
+        batch->target = target;
+        batch->m = m;
+        batch->n = n;
+        batch->rows = 0;
+        batch_max_target_ = open_batches_ == 1 ? target : std::max(batch_max_target_, target);
+    }
+    const std::size_t at = batch->rows;
+    batch->rows += rows;
+    if (batch->a.size() < batch->rows * m) batch->a.resize(batch->rows * m);
+    if (batch->b.size() < batch->rows * n) batch->b.resize(batch->rows * n);
+    std::memcpy(batch->a.data() + at * m, a, rows * m * sizeof(T));
+    std::memcpy(batch->b.data() + at * n, b, rows * n * sizeof(T));
+}
+
+template <class T>
+void Tape<T>::flush_batch(GemmBatch& batch) {
+    if (batch.rows == 0) return;
+    detail::gemm(true, false, batch.m, batch.n, batch.rows, batch.a.data(), batch.b.data(), T(1),
+                 grad_buffer(batch.target).data());
+    batch.rows = 0;
+}
+
+template <class T>
+void Tape<T>::flush_batches_from(NodeId id) {
+    std::size_t kept = 0;
+    NodeId max_target = 0;
+    for (std::size_t k = 0; k < open_batches_; ++k) {
+        if (batches_[k].target >= id) {
+            flush_batch(batches_[k]);
+        } else {
+            if (kept != k) std::swap(batches_[kept], batches_[k]);
+            max_target = std::max(max_target, batches_[kept].target);
+            ++kept;
+        }
+    }
+    open_batches_ = kept;
+    batch_max_target_ = max_target;
+}
+
 template <class T>
 Tensor<T>& Tape<T>::grad_buffer(NodeId id) {
     Node<T>& n = node(id);
@@ -344,6 +409,16 @@ void Tape<T>::run_backward(Var<T> out, const Tensor<T>* seed, BackwardOptions op
         n.grad_live = false;
         n.grad_released = false;
     }
+    // Gathered products never outlive this call, even when a backward throws.
+    struct BatchScope {
+        Tape& t;
+        ~BatchScope() {
+            t.batching_ = false;
+            for (std::size_t k = 0; k < t.open_batches_; ++k) t.batches_[k].rows = 0;
+            t.open_batches_ = 0;
+        }
+    } scope{*this};
+    batching_ = !detect_anomaly_ && detail::blas_threads() > 1;
     acquire_grad(out.id());
     if (seed)
         std::memcpy(root.grad.data(), seed->data(), seed->size() * sizeof(T));
@@ -351,12 +426,14 @@ void Tape<T>::run_backward(Var<T> out, const Tensor<T>* seed, BackwardOptions op
         root.grad.data()[0] = T(1);
 
     for (NodeId id = out.id() + 1; id-- > 0;) {
+        if (open_batches_ != 0 && id <= batch_max_target_) flush_batches_from(id);
         Node<T>& n = node(id);
         if (!n.grad_live || !n.requires_grad || n.op == nullptr) continue;
         n.op->backward(*this, n);
         if (detect_anomaly_) check_backward_anomaly(n, id);
         if (!options.retain_grads && !n.grad_kept) release_grad(n);
     }
+    flush_batches_from(0);
 
     for (const auto& [p, id] : param_leaves_) {
         const Node<T>& leaf = node(id);
@@ -400,6 +477,8 @@ void Tape<T>::shrink() {
     grad_pool_.clear();
     grad_pool_.shrink_to_fit();
     grad_pool_size_ = 0;
+    batches_.clear();
+    batches_.shrink_to_fit();
 }
 
 template class Tape<float>;

@@ -232,6 +232,16 @@ public:
     Tensor<T>& acquire_grad(NodeId id);
     /// A scratch tensor for backward functions (reused, never shrunk).
     Tensor<T>& scratch() { return scratch_; }
+    /// Adds aᵀ·b into node `target`'s gradient (m × n), for a (rows × m) and
+    /// b (rows × n), both row-major: the weight gradient of a product. When
+    /// OpenBLAS runs on several threads, thin products (few rows, like one
+    /// time step's batch) aimed at the same large target are gathered during
+    /// `backward` and run as one GEMM over all their rows, which spreads over
+    /// the threads far better than many thin ones (on one thread the thin
+    /// ones are as fast, and run at once). A gathered sum is added before the
+    /// target's own backward runs and before `backward` returns. `a` and `b`
+    /// are copied, so they may change afterwards.
+    void accumulate_atb(NodeId target, const T* a, const T* b, std::size_t rows, std::size_t m, std::size_t n);
 
 private:
     static constexpr unsigned kChunkBits = 10;
@@ -242,6 +252,14 @@ private:
     std::string describe_inputs(const Node<T>& n) const;
     void run_backward(Var<T> out, const Tensor<T>* seed, BackwardOptions options);
     void release_grad(Node<T>& n);
+    // Thin aᵀ·b products gathered per target during backward (accumulate_atb).
+    struct GemmBatch {
+        NodeId target = 0;
+        std::size_t m = 0, n = 0, rows = 0;
+        std::vector<T> a, b;  // rows × m and rows × n, row-major
+    };
+    void flush_batch(GemmBatch& batch);
+    void flush_batches_from(NodeId id);  // every open batch whose target is at or after id
 
     std::vector<std::unique_ptr<Node<T>[]>> chunks_;
     std::size_t size_ = 0;
@@ -260,6 +278,10 @@ private:
     // need one of the same size; entries at and past grad_pool_size_ are empty.
     std::vector<Tensor<T>> grad_pool_;
     std::size_t grad_pool_size_ = 0;
+    std::vector<GemmBatch> batches_;  // the first open_batches_ are open
+    std::size_t open_batches_ = 0;
+    NodeId batch_max_target_ = 0;  // meaningful while open_batches_ > 0
+    bool batching_ = false;        // inside run_backward on several BLAS threads, not in anomaly mode
 };
 
 // ---- Var's accessors, which need the tape --------------------------------

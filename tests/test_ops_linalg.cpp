@@ -420,3 +420,47 @@ TEST_CASE("Tape::full records a filled constant", "[tape]") {
     for (float v : z.value()) REQUIRE(v == 1.5f);
     REQUIRE_FALSE(z.requires_grad());
 }
+
+extern "C" void openblas_set_num_threads(int);
+extern "C" int openblas_get_num_threads(void);
+
+TEST_CASE("weight gradients of thin products are exact whether or not backward gathers them", "[ops][linalg]") {
+    // A 256 × 300 weight used by 12 thin products (as a cell's weight is at
+    // every time step), once directly and once through a scaled copy, so the
+    // gathered GEMM must be flushed before that copy's backward. With several
+    // OpenBLAS threads backward gathers the thin products (and, at 200 rows of
+    // 556 doubles each, flushes once the 4 MiB bound is reached); on one
+    // thread it runs them one by one. Both must equal the sum by hand.
+    const std::size_t O = 256, I = 300, steps = 12;
+    const std::size_t rows[] = {4, 4, 200, 200, 200, 200, 200, 200, 7, 1, 1, 3};
+    tg::Tensor<double> w0 = tgtest::smooth({O, I}, 0.01);
+    std::vector<tg::Tensor<double>> xs, rs;
+    for (std::size_t s = 0; s < steps; ++s) {
+        xs.push_back(tgtest::smooth({rows[s], I}, 0.1 + 0.01 * double(s)));
+        rs.push_back(tgtest::smooth({rows[s], O}, 0.2 + 0.03 * double(s)));
+    }
+    // dL/dW = Σ_s (1 + [s odd]) r_sᵀ x_s, the odd steps going through 2·W.
+    tg::Tensor<double> expected = tg::Tensor<double>::from_shape({O, I});
+    expected.fill(0.0);
+    for (std::size_t s = 0; s < steps; ++s)
+        for (std::size_t r = 0; r < rows[s]; ++r)
+            for (std::size_t o = 0; o < O; ++o)
+                for (std::size_t i = 0; i < I; ++i) expected(o, i) += (s % 2 ? 2.0 : 1.0) * rs[s](r, o) * xs[s](r, i);
+    const int threads_before = openblas_get_num_threads();
+    for (int threads : {1, 2}) {
+        openblas_set_num_threads(threads);
+        tg::Tape<double> t;
+        auto w = t.variable(w0);
+        auto w2 = tg::mul_scalar(w, 2.0);
+        tg::Var<double> loss;
+        for (std::size_t s = 0; s < steps; ++s) {
+            auto y = tg::linear(t.constant(xs[s]), s % 2 ? w2 : w);
+            auto term = tg::sum(y * t.constant(rs[s]));
+            loss = s == 0 ? term : loss + term;
+        }
+        t.backward(loss);
+        INFO("OpenBLAS threads: " << threads);
+        tgtest::require_close(t.grad(w), expected, 1e-12, 1e-12);
+    }
+    openblas_set_num_threads(threads_before);
+}

@@ -1,0 +1,19 @@
+#include "blas.hpp"
+
+#include <cblas.h>
+
+namespace tapegrad::detail {
+
+void gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const float* a, const float* b, float beta, float* c) {
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m), int(n), int(k), 1.0f, a,
+                int(ta ? m : k), b, int(tb ? k : n), beta, c, int(n));
+}
+
+void gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const double* a, const double* b, double beta, double* c) {
+    cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m), int(n), int(k), 1.0, a,
+                int(ta ? m : k), b, int(tb ? k : n), beta, c, int(n));
+}
+
+int blas_threads() { return openblas_get_num_threads(); }
+
+}  // namespace tapegrad::detail
