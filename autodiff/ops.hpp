@@ -20,6 +20,7 @@
 #include <initializer_list>
 #include <optional>
 #include <type_traits>
+#include <span>
 #include <vector>
 
 #include "tape.hpp"
@@ -126,12 +127,18 @@ template <class T> std::vector<Var<T>> split(Var<T> x, const std::vector<std::in
 /// `n` equal pieces along `axis`; a size not divisible by n throws `ShapeError`.
 template <class T> std::vector<Var<T>> chunk(Var<T> x, std::int64_t n, std::int64_t axis);
 /// Joins along an existing axis; all other axes must agree.
-template <class T> Var<T> concat(const std::vector<Var<T>>& xs, std::int64_t axis);
+template <class T> Var<T> concat(std::span<const Var<T>> xs, std::int64_t axis);
 /// Joins equal shapes along a new axis inserted at `axis` (−rank−1 ≤ axis ≤ rank).
-template <class T> Var<T> stack(const std::vector<Var<T>>& xs, std::int64_t axis);
-/// `concat({a, b}, axis)` and `stack({a, b}, axis)` with a braced list.
-template <class T> Var<T> concat(std::initializer_list<Var<T>> xs, std::int64_t axis) { return concat(std::vector<Var<T>>(xs), axis); }
-template <class T> Var<T> stack(std::initializer_list<Var<T>> xs, std::int64_t axis) { return stack(std::vector<Var<T>>(xs), axis); }
+template <class T> Var<T> stack(std::span<const Var<T>> xs, std::int64_t axis);
+/// The same from a vector, or a braced list (`concat({a, b}, axis)`, no allocation).
+template <class T> Var<T> concat(const std::vector<Var<T>>& xs, std::int64_t axis) { return concat(std::span<const Var<T>>(xs), axis); }
+template <class T> Var<T> stack(const std::vector<Var<T>>& xs, std::int64_t axis) { return stack(std::span<const Var<T>>(xs), axis); }
+template <class T> Var<T> concat(std::initializer_list<Var<T>> xs, std::int64_t axis) {
+    return concat(std::span<const Var<T>>(xs.begin(), xs.size()), axis);
+}
+template <class T> Var<T> stack(std::initializer_list<Var<T>> xs, std::int64_t axis) {
+    return stack(std::span<const Var<T>>(xs.begin(), xs.size()), axis);
+}
 /// Picks `index` entries along `axis` (repeats allowed): (N,F), axis 0, k indices
 /// → (k,F). Indices must lie in [0, size) (`ArgumentError`). Backward scatters and adds.
 template <class T> Var<T> index_select(Var<T> x, std::int64_t axis, const std::vector<std::int64_t>& index);

@@ -318,8 +318,8 @@ std::vector<Var<T>> chunk(Var<T> x, std::int64_t n, std::int64_t axis) {
 }
 
 template <class T>
-Var<T> concat(const std::vector<Var<T>>& xs, std::int64_t axis) {
-    Tape<T>& t = detail::tape_of("concat", std::span<const Var<T>>(xs));
+Var<T> concat(std::span<const Var<T>> xs, std::int64_t axis) {
+    Tape<T>& t = detail::tape_of("concat", xs);
     const std::size_t a = detail::normalize_axis("concat", axis, xs[0].dim());
     for (const Var<T>& x : xs) {
         bool ok = x.dim() == xs[0].dim();
@@ -330,19 +330,19 @@ Var<T> concat(const std::vector<Var<T>>& xs, std::int64_t axis) {
     }
     OpAttrs at;
     at.i[0] = static_cast<std::int64_t>(a);
-    return detail::finish(t, t.record(&Concat<T>::def, std::span<const Var<T>>(xs), at));
+    return detail::finish(t, t.record(&Concat<T>::def, xs, at));
 }
 
 template <class T>
-Var<T> stack(const std::vector<Var<T>>& xs, std::int64_t axis) {
-    Tape<T>& t = detail::tape_of("stack", std::span<const Var<T>>(xs));
+Var<T> stack(std::span<const Var<T>> xs, std::int64_t axis) {
+    Tape<T>& t = detail::tape_of("stack", xs);
     const std::size_t a = detail::normalize_axis("stack", axis, xs[0].dim() + 1);
     for (const Var<T>& x : xs)
         if (!detail::shapes_equal(x.shape(), xs[0].shape()))
             throw ShapeError("stack: shapes " + shape_str(xs[0].shape()) + " and " + shape_str(x.shape()) + " differ");
     OpAttrs at;
     at.i[0] = static_cast<std::int64_t>(a);
-    return detail::finish(t, t.record(&Stack<T>::def, std::span<const Var<T>>(xs), at));
+    return detail::finish(t, t.record(&Stack<T>::def, xs, at));
 }
 
 template <class T>
@@ -394,8 +394,8 @@ Var<T> gather(Var<T> x, std::int64_t axis, const Index& index) {
     template Var<T> select(Var<T>, std::int64_t, std::int64_t);                                       \
     template std::vector<Var<T>> split(Var<T>, const std::vector<std::int64_t>&, std::int64_t);       \
     template std::vector<Var<T>> chunk(Var<T>, std::int64_t, std::int64_t);                           \
-    template Var<T> concat(const std::vector<Var<T>>&, std::int64_t);                                 \
-    template Var<T> stack(const std::vector<Var<T>>&, std::int64_t);                                  \
+    template Var<T> concat(std::span<const Var<T>>, std::int64_t);                                    \
+    template Var<T> stack(std::span<const Var<T>>, std::int64_t);                                     \
     template Var<T> index_select(Var<T>, std::int64_t, const std::vector<std::int64_t>&);             \
     template Var<T> gather(Var<T>, std::int64_t, const Index&);
 TAPEGRAD_INSTANTIATE(float)

@@ -45,20 +45,39 @@ namespace detail {
 template <class T>
 Var<T> input_bias(CellKind kind, Tape<T>& t, CellWeights<T>& w, bool bias) {
     if (!bias) return {};
-    if (kind == CellKind::gru) return t.param(w.bias_ih);
-    return t.param(w.bias_ih) + t.param(w.bias_hh);
+    const Var<T> b_hh = t.param(w.bias_hh);
+    if (kind != CellKind::gru) return t.param(w.bias_ih) + b_hh;
+    const std::size_t H = w.weight_hh.shape()[1];
+    const auto h = static_cast<std::int64_t>(H);
+    return t.param(w.bias_ih) + concat({narrow(b_hh, 0, 0, 2 * h), t.full({H}, T(0))}, 0);
 }
 
 template <class T>
-RecurrentState<T> cell_step(CellKind kind, Var<T> gi, RecurrentState<T> s, Var<T> w_hh, Var<T> b_hh) {
-    const auto H = static_cast<std::int64_t>(w_hh.shape()[1]);
+StepWeights<T> step_weights(CellKind kind, Tape<T>& t, CellWeights<T>& w, bool bias) {
+    StepWeights<T> s;
+    const Var<T> w_hh = t.param(w.weight_hh);
+    if (kind != CellKind::gru) {
+        s.w_hh = w_hh;
+        return s;
+    }
+    const auto H = static_cast<std::int64_t>(w.weight_hh.shape()[1]);
+    s.w_rz = narrow(w_hh, 0, 0, 2 * H);
+    s.w_n = narrow(w_hh, 0, 2 * H, H);
+    if (bias) s.b_n = narrow(t.param(w.bias_hh), 0, 2 * H, H);
+    return s;
+}
+
+template <class T>
+RecurrentState<T> cell_step(CellKind kind, Var<T> gi, RecurrentState<T> s, const StepWeights<T>& w) {
+    const auto H = static_cast<std::int64_t>(s.h.shape()[1]);
     switch (kind) {
-        // gi (B, G·H) already holds both biases: it is the starting value of
-        // the recurrent GEMM, so h·W_hhᵀ lands on it without a separate add.
-        case CellKind::rnn_tanh: return {tanh(linear(s.h, w_hh, gi)), {}};
-        case CellKind::rnn_relu: return {relu(linear(s.h, w_hh, gi)), {}};
+        // gi (B, G·H) already holds the biases that are only ever summed: it is
+        // the starting value of the recurrent GEMM, so h·W_hhᵀ lands on it
+        // without a separate add.
+        case CellKind::rnn_tanh: return {tanh(linear(s.h, w.w_hh, gi)), {}};
+        case CellKind::rnn_relu: return {relu(linear(s.h, w.w_hh, gi)), {}};
         case CellKind::lstm: {
-            const Var<T> gates = linear(s.h, w_hh, gi);
+            const Var<T> gates = linear(s.h, w.w_hh, gi);
             const Var<T> i = sigmoid(narrow(gates, 1, 0, H));
             const Var<T> f = sigmoid(narrow(gates, 1, H, H));
             const Var<T> g = tanh(narrow(gates, 1, 2 * H, H));
@@ -67,11 +86,13 @@ RecurrentState<T> cell_step(CellKind kind, Var<T> gi, RecurrentState<T> s, Var<T
             return {o * tanh(c), c};
         }
         case CellKind::gru: {
-            // b_hn sits inside r⊙(·), so the recurrent half keeps its own bias.
-            const Var<T> gh = b_hh ? linear(s.h, w_hh, b_hh) : linear(s.h, w_hh);
-            const Var<T> r = sigmoid(narrow(gi, 1, 0, H) + narrow(gh, 1, 0, H));
-            const Var<T> z = sigmoid(narrow(gi, 1, H, H) + narrow(gh, 1, H, H));
-            const Var<T> n = tanh(narrow(gi, 1, 2 * H, H) + r * narrow(gh, 1, 2 * H, H));
+            // r and z: one GEMM seeded with their input projection and biases.
+            const Var<T> rz = sigmoid(linear(s.h, w.w_rz, narrow(gi, 1, 0, 2 * H)));
+            const Var<T> r = narrow(rz, 1, 0, H);
+            const Var<T> z = narrow(rz, 1, H, H);
+            // n: r multiplies W_hn·h + b_hn, so this part is a GEMM of its own.
+            const Var<T> gh_n = w.b_n ? linear(s.h, w.w_n, w.b_n) : linear(s.h, w.w_n);
+            const Var<T> n = tanh(narrow(gi, 1, 2 * H, H) + r * gh_n);
             return {n + z * (s.h - n), {}};  // (1 − z)⊙n + z⊙h
         }
     }
@@ -160,8 +181,7 @@ RecurrentState<T> CellBase<T>::step(Var<T> x, RecurrentState<T> s) {
     Tape<T>& t = *x.tape();
     const Var<T> b = detail::input_bias(kind_, t, w_, bias_);
     const Var<T> gi = b ? linear(x, t.param(w_.weight_ih), b) : linear(x, t.param(w_.weight_ih));
-    const bool gru_bias = bias_ && kind_ == CellKind::gru;
-    return detail::cell_step(kind_, gi, s, t.param(w_.weight_hh), gru_bias ? t.param(w_.bias_hh) : Var<T>());
+    return detail::cell_step(kind_, gi, s, detail::step_weights(kind_, t, w_, bias_));
 }
 
 template <class T>
@@ -236,8 +256,7 @@ RecurrentOutput<T> RecurrentLayer<T>::operator()(Var<T> x, const std::optional<R
             // its slice, and the slices share one gradient buffer.
             const Var<T> b = detail::input_bias(kind_, t, w, o_.bias);
             const Var<T> proj = b ? linear(input, t.param(w.weight_ih), b) : linear(input, t.param(w.weight_ih));
-            const Var<T> w_hh = t.param(w.weight_hh);
-            const Var<T> b_hh = o_.bias && kind_ == CellKind::gru ? t.param(w.bias_hh) : Var<T>();
+            const detail::StepWeights<T> sw = detail::step_weights(kind_, t, w, o_.bias);
             RecurrentState<T> s;
             if (initial) {
                 s.h = select(initial->h, 0, static_cast<std::int64_t>(l * D + d));
@@ -251,7 +270,7 @@ RecurrentOutput<T> RecurrentLayer<T>::operator()(Var<T> x, const std::optional<R
             for (std::size_t k = 0; k < steps; ++k) {
                 const std::size_t step = d == 0 ? k : steps - 1 - k;
                 const auto si = static_cast<std::int64_t>(step);
-                RecurrentState<T> next = detail::cell_step(kind_, select(proj, 0, si), s, w_hh, b_hh);
+                RecurrentState<T> next = detail::cell_step(kind_, select(proj, 0, si), s, sw);
                 if (mask) {
                     const Var<T> m = select(mask, 0, si);
                     outs[step] = next.h * m;
@@ -281,8 +300,10 @@ template struct detail::CellWeights<float>;
 template struct detail::CellWeights<double>;
 template Var<float> detail::input_bias(CellKind, Tape<float>&, detail::CellWeights<float>&, bool);
 template Var<double> detail::input_bias(CellKind, Tape<double>&, detail::CellWeights<double>&, bool);
-template RecurrentState<float> detail::cell_step(CellKind, Var<float>, RecurrentState<float>, Var<float>, Var<float>);
-template RecurrentState<double> detail::cell_step(CellKind, Var<double>, RecurrentState<double>, Var<double>, Var<double>);
+template detail::StepWeights<float> detail::step_weights(CellKind, Tape<float>&, detail::CellWeights<float>&, bool);
+template detail::StepWeights<double> detail::step_weights(CellKind, Tape<double>&, detail::CellWeights<double>&, bool);
+template RecurrentState<float> detail::cell_step(CellKind, Var<float>, RecurrentState<float>, const detail::StepWeights<float>&);
+template RecurrentState<double> detail::cell_step(CellKind, Var<double>, RecurrentState<double>, const detail::StepWeights<double>&);
 template class CellBase<float>;
 template class CellBase<double>;
 template class RNNCell<float>;

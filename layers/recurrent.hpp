@@ -65,10 +65,21 @@ struct RecurrentOptions {
 
 namespace detail {
 
-/// One step of a cell given the input projection `gi` = x·W_ihᵀ + input_bias
-/// (B, G·H) and the state; `b_hh` (GRU only) may be an empty handle.
 template <class T>
-RecurrentState<T> cell_step(CellKind kind, Var<T> gi, RecurrentState<T> state, Var<T> w_hh, Var<T> b_hh);
+struct CellWeights;
+
+/// The recurrent weights as one step uses them, recorded once per sequence:
+/// `w_hh` for RNN and LSTM; for GRU the r,z rows and the n rows of W_hh
+/// apart (b_hn multiplies with r, so the n part needs its own GEMM and bias).
+template <class T>
+struct StepWeights {
+    Var<T> w_hh, w_rz, w_n, b_n;
+};
+
+/// One step of a cell given the input projection `gi` = x·W_ihᵀ + input_bias
+/// (B, G·H) and the state.
+template <class T>
+RecurrentState<T> cell_step(CellKind kind, Var<T> gi, RecurrentState<T> state, const StepWeights<T>& w);
 
 /// The four parameters of one cell (or one layer and direction), initialized.
 template <class T>
@@ -80,10 +91,14 @@ struct CellWeights {
 };
 
 /// The bias of the input projection: b_ih + b_hh for RNN and LSTM, whose two
-/// biases only ever appear summed (so the sum is added once per sequence, not
-/// once per step), b_ih for GRU; an empty handle without biases.
+/// biases only ever appear summed, and b_ih + (b_hr, b_hz, 0) for GRU (so the
+/// sum is added once per sequence, not once per step); an empty handle
+/// without biases.
 template <class T>
 Var<T> input_bias(CellKind kind, Tape<T>& t, CellWeights<T>& w, bool bias);
+/// The handles `cell_step` needs, recorded on `t`.
+template <class T>
+StepWeights<T> step_weights(CellKind kind, Tape<T>& t, CellWeights<T>& w, bool bias);
 
 }  // namespace detail
 
