@@ -180,11 +180,15 @@ GradcheckResult gradcheck(const std::function<Var<double>(Tape<double>&)>& fn, c
 
 std::string AuditResult::report() const {
     std::ostringstream os;
+    const std::string skipped =
+        nodes_skipped == 0 ? ""
+                           : "; " + std::to_string(nodes_skipped) +
+                                 " nodes skipped because an input's value was dropped (record with tape.set_keep_values(true) to audit them)";
     if (ok) {
-        os << "audit passed: " << nodes_checked << " nodes checked, every backward agrees with finite differences";
+        os << "audit passed: " << nodes_checked << " nodes checked, every backward agrees with finite differences" << skipped;
         return os.str();
     }
-    os << "audit failed: " << failures.size() << " of " << nodes_checked << " nodes disagree";
+    os << "audit failed: " << failures.size() << " of " << nodes_checked << " nodes disagree" << skipped;
     for (const AuditFinding& f : failures) {
         os << "\n  node " << f.node << " '" << f.op << "' (input " << f.input << " of shapes ";
         for (std::size_t k = 0; k < f.input_shapes.size(); ++k) os << (k ? ", " : "") << shape_str(f.input_shapes[k]);
@@ -217,6 +221,12 @@ AuditResult audit(Tape<T>& tape, Var<T> upto, const AuditOptions& options) {
             }
         }
         if (distinct.empty()) continue;
+        bool dropped = false;
+        for (std::size_t k = 0; k < n.parents_count; ++k) dropped = dropped || tape.node(tape.parent(n, k)).value_dropped;
+        if (dropped) {
+            ++result.nodes_skipped;
+            continue;
+        }
         ++result.nodes_checked;
 
         // Analytic: this node's backward alone, with output gradient r. The

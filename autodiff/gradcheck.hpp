@@ -79,6 +79,10 @@ struct AuditFinding {
 struct AuditResult {
     bool ok = true;
     std::size_t nodes_checked = 0;
+    /// Nodes that could not be re-run because an input's value was dropped
+    /// (`Tape::drop_value`, as recurrent layers do); record with
+    /// `tape.set_keep_values(true)` to audit them too.
+    std::size_t nodes_skipped = 0;
     std::vector<AuditFinding> failures;  ///< in tape order; the first is the earliest
     explicit operator bool() const { return ok; }
     /// e.g. "node 1184 'softsign' (input 0 of shapes (20, 128)): backward

@@ -2,6 +2,11 @@
 
 namespace tapegrad::detail {
 
+void throw_dropped_input(const char* op, NodeId id, const std::string& shape) {
+    throw ArgumentError(std::string(op) + ": input node #" + std::to_string(id) + " of shape " + shape +
+                        " had its value dropped (Tape::drop_value); it can no longer be used by new ops");
+}
+
 void throw_grad_shape(const char* op, const Dims& grad, const Dims& input) {
     throw ShapeError(std::string("backward of '") + op + "': gradient of shape " + shape_str(grad) +
                      " for an input of shape " + shape_str(input));

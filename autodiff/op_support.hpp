@@ -24,12 +24,17 @@ namespace tapegrad::detail {
 using Dims = Tensor<float>::shape_type;
 
 /// The tape shared by all operands, each checked against its epoch.
+[[noreturn]] void throw_dropped_input(const char* op, NodeId id, const std::string& shape);
+
 template <class T>
 Tape<T>& tape_of(const char* op, std::span<const Var<T>> xs) {
     if (xs.empty()) throw ArgumentError(std::string(op) + ": needs at least one operand");
     Tape<T>* t = xs[0].tape();
     if (t == nullptr) throw StaleVarError(std::string(op) + ": empty handle (default-constructed Var)");
-    for (const Var<T>& x : xs) t->check(x, op);
+    for (const Var<T>& x : xs) {
+        t->check(x, op);
+        if (t->node(x.id()).value_dropped) throw_dropped_input(op, x.id(), shape_str(x.shape()));
+    }
     return *t;
 }
 template <class T>
@@ -124,8 +129,8 @@ template <class T, class F>
 void accumulate_each(Tape<T>& t, NodeId p, F f) {
     Node<T>& pn = t.node(p);
     const bool first = !pn.grad_live;
-    T* g = first ? t.acquire_grad(p).data() : pn.grad.data();
-    kernels::store_or_add(g, pn.value.size(), first, f);
+    Tensor<T>& g = first ? t.acquire_grad(p) : pn.grad;
+    kernels::store_or_add(g.data(), g.size(), first, f);
 }
 
 /// dst (shape `dshape`, broadcastable to `sshape`) += src summed over the
@@ -165,6 +170,15 @@ void accumulate_raw(Tape<T>& t, NodeId p, const T* g) {
 template <class T, class S>
 void resize_to(Tensor<T>& out, const S& shape) {
     if (!shapes_equal(out.shape(), shape)) out.resize(typename Tensor<T>::shape_type(shape.begin(), shape.end()));
+}
+/// An op's output: like the above, taking storage from the tape's pool of
+/// dropped values when `out`'s own does not fit.
+template <class T, class S>
+void resize_to(const Tape<T>& t, Tensor<T>& out, const S& shape) {
+    std::size_t need = 1;
+    for (std::size_t d : shape) need *= d;
+    if (shapes_equal(out.shape(), shape) && out.storage().size() == need) return;
+    t.fit_value(out, std::span<const std::size_t>(shape.data(), shape.size()));
 }
 
 }  // namespace tapegrad::detail

@@ -40,7 +40,7 @@ template <class T>
 void resize_broadcast(const Tape<T>& t, const Node<T>& n, Tensor<T>& out, const char* op) {
     Dims s = detail::to_shape(in(t, n, 0).shape());
     for (std::size_t k = 1; k < n.parents_count; ++k) s = detail::broadcast_shapes(op, s, in(t, n, k).shape());
-    resize_to(out, s);
+    resize_to(t, out, s);
 }
 
 // ---- binary ------------------------------------------------------------------
@@ -74,7 +74,7 @@ struct Add {
                 accumulate_broadcast(t, n, p, n.grad);
         }
     }
-    static constexpr OpDef<T> def{"add", forward, backward};
+    static constexpr OpDef<T> def{"add", forward, backward, kReadsNothing};
 };
 
 template <class T>
@@ -104,7 +104,7 @@ struct Sub {
                 accumulate_broadcast(t, n, t.parent(n, 1), -n.grad);
         }
     }
-    static constexpr OpDef<T> def{"sub", forward, backward};
+    static constexpr OpDef<T> def{"sub", forward, backward, kReadsNothing};
 };
 
 template <class T>
@@ -134,7 +134,7 @@ struct Mul {
                 accumulate_broadcast(t, n, t.parent(n, 1), n.grad * in(t, n, 0));
         }
     }
-    static constexpr OpDef<T> def{"mul", forward, backward};
+    static constexpr OpDef<T> def{"mul", forward, backward, reads_input(0) | reads_input(1)};
 };
 
 template <class T>
@@ -167,43 +167,43 @@ OpAttrs scalar_attrs(double s, double s2 = 0) {
 template <class T>
 struct AddScalar {
     static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
-        resize_to(out, in(t, n, 0).shape());
+        resize_to(t, out, in(t, n, 0).shape());
         xt::noalias(out) = in(t, n, 0) + scalar(n);
     }
     static void backward(Tape<T>& t, const Node<T>& n) {
         if (t.needs_grad(t.parent(n, 0))) accumulate(t, n, t.parent(n, 0), n.grad);
     }
-    static constexpr OpDef<T> def{"add_scalar", forward, backward};
+    static constexpr OpDef<T> def{"add_scalar", forward, backward, kReadsNothing};
 };
 
 template <class T>
 struct MulScalar {
     static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
-        resize_to(out, in(t, n, 0).shape());
+        resize_to(t, out, in(t, n, 0).shape());
         xt::noalias(out) = in(t, n, 0) * scalar(n);
     }
     static void backward(Tape<T>& t, const Node<T>& n) {
         if (t.needs_grad(t.parent(n, 0))) accumulate(t, n, t.parent(n, 0), n.grad * scalar(n));
     }
-    static constexpr OpDef<T> def{"mul_scalar", forward, backward};
+    static constexpr OpDef<T> def{"mul_scalar", forward, backward, kReadsNothing};
 };
 
 template <class T>
 struct DivScalar {
     static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
-        resize_to(out, in(t, n, 0).shape());
+        resize_to(t, out, in(t, n, 0).shape());
         xt::noalias(out) = in(t, n, 0) / scalar(n);
     }
     static void backward(Tape<T>& t, const Node<T>& n) {
         if (t.needs_grad(t.parent(n, 0))) accumulate(t, n, t.parent(n, 0), n.grad / scalar(n));
     }
-    static constexpr OpDef<T> def{"div_scalar", forward, backward};
+    static constexpr OpDef<T> def{"div_scalar", forward, backward, kReadsNothing};
 };
 
 template <class T>
 struct RdivScalar {
     static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
-        resize_to(out, in(t, n, 0).shape());
+        resize_to(t, out, in(t, n, 0).shape());
         xt::noalias(out) = scalar(n) / in(t, n, 0);
     }
     // d(s/x)/dx = −s/x² = −y/x.
@@ -218,31 +218,31 @@ struct RdivScalar {
 template <class T>
 struct Neg {
     static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
-        resize_to(out, in(t, n, 0).shape());
+        resize_to(t, out, in(t, n, 0).shape());
         xt::noalias(out) = -in(t, n, 0);
     }
     static void backward(Tape<T>& t, const Node<T>& n) {
         if (t.needs_grad(t.parent(n, 0))) accumulate(t, n, t.parent(n, 0), -n.grad);
     }
-    static constexpr OpDef<T> def{"neg", forward, backward};
+    static constexpr OpDef<T> def{"neg", forward, backward, kReadsNothing};
 };
 
 template <class T>
 struct Exp {
     static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
-        resize_to(out, in(t, n, 0).shape());
+        resize_to(t, out, in(t, n, 0).shape());
         xt::noalias(out) = xt::exp(in(t, n, 0));
     }
     static void backward(Tape<T>& t, const Node<T>& n) {
         if (t.needs_grad(t.parent(n, 0))) accumulate(t, n, t.parent(n, 0), n.grad * n.value);
     }
-    static constexpr OpDef<T> def{"exp", forward, backward};
+    static constexpr OpDef<T> def{"exp", forward, backward, kReadsOutput};
 };
 
 template <class T>
 struct Log {
     static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
-        resize_to(out, in(t, n, 0).shape());
+        resize_to(t, out, in(t, n, 0).shape());
         xt::noalias(out) = xt::log(in(t, n, 0));
     }
     static void backward(Tape<T>& t, const Node<T>& n) {
@@ -254,19 +254,19 @@ struct Log {
 template <class T>
 struct Sqrt {
     static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
-        resize_to(out, in(t, n, 0).shape());
+        resize_to(t, out, in(t, n, 0).shape());
         xt::noalias(out) = xt::sqrt(in(t, n, 0));
     }
     static void backward(Tape<T>& t, const Node<T>& n) {
         if (t.needs_grad(t.parent(n, 0))) accumulate(t, n, t.parent(n, 0), n.grad / (T(2) * n.value));
     }
-    static constexpr OpDef<T> def{"sqrt", forward, backward};
+    static constexpr OpDef<T> def{"sqrt", forward, backward, kReadsOutput};
 };
 
 template <class T>
 struct Pow {
     static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
-        resize_to(out, in(t, n, 0).shape());
+        resize_to(t, out, in(t, n, 0).shape());
         xt::noalias(out) = xt::pow(in(t, n, 0), scalar(n));
     }
     static void backward(Tape<T>& t, const Node<T>& n) {
@@ -280,7 +280,7 @@ struct Pow {
 template <class T>
 struct Abs {
     static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
-        resize_to(out, in(t, n, 0).shape());
+        resize_to(t, out, in(t, n, 0).shape());
         xt::noalias(out) = xt::abs(in(t, n, 0));
     }
     static void backward(Tape<T>& t, const Node<T>& n) {
@@ -292,7 +292,7 @@ struct Abs {
 template <class T>
 struct Tanh {
     static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
-        resize_to(out, in(t, n, 0).shape());
+        resize_to(t, out, in(t, n, 0).shape());
         kernels::tanh(in(t, n, 0).data(), out.data(), out.size());
     }
     static void backward(Tape<T>& t, const Node<T>& n) {
@@ -300,7 +300,7 @@ struct Tanh {
         if (t.needs_grad(t.parent(n, 0)))
             detail::accumulate_each(t, t.parent(n, 0), [=](std::size_t i) { return g[i] * (T(1) - y[i] * y[i]); });
     }
-    static constexpr OpDef<T> def{"tanh", forward, backward};
+    static constexpr OpDef<T> def{"tanh", forward, backward, kReadsOutput};
 };
 
 template <class T>
@@ -308,7 +308,7 @@ struct Sigmoid {
     // With e = exp(−|x|) ≤ 1 nothing overflows: σ(x) = 1/(1+e) for x ≥ 0 and
     // e/(1+e) for x < 0, which also keeps full relative precision for x ≪ 0.
     static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
-        resize_to(out, in(t, n, 0).shape());
+        resize_to(t, out, in(t, n, 0).shape());
         kernels::sigmoid(in(t, n, 0).data(), out.data(), out.size());
     }
     static void backward(Tape<T>& t, const Node<T>& n) {
@@ -316,26 +316,26 @@ struct Sigmoid {
         if (t.needs_grad(t.parent(n, 0)))
             detail::accumulate_each(t, t.parent(n, 0), [=](std::size_t i) { return g[i] * y[i] * (T(1) - y[i]); });
     }
-    static constexpr OpDef<T> def{"sigmoid", forward, backward};
+    static constexpr OpDef<T> def{"sigmoid", forward, backward, kReadsOutput};
 };
 
 template <class T>
 struct Relu {
     static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
-        resize_to(out, in(t, n, 0).shape());
+        resize_to(t, out, in(t, n, 0).shape());
         xt::noalias(out) = xt::maximum(in(t, n, 0), T(0));
     }
     static void backward(Tape<T>& t, const Node<T>& n) {
         if (t.needs_grad(t.parent(n, 0)))
             accumulate(t, n, t.parent(n, 0), xt::where(in(t, n, 0) > T(0), n.grad, T(0)));
     }
-    static constexpr OpDef<T> def{"relu", forward, backward};
+    static constexpr OpDef<T> def{"relu", forward, backward, reads_input(0)};
 };
 
 template <class T>
 struct Clamp {
     static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
-        resize_to(out, in(t, n, 0).shape());
+        resize_to(t, out, in(t, n, 0).shape());
         xt::noalias(out) = xt::clip(in(t, n, 0), static_cast<T>(n.attrs.d[0]), static_cast<T>(n.attrs.d[1]));
     }
     static void backward(Tape<T>& t, const Node<T>& n) {
@@ -357,7 +357,7 @@ struct Where {
         if (t.needs_grad(t.parent(n, 1))) accumulate_broadcast(t, n, t.parent(n, 1), xt::where(chosen, n.grad, T(0)));
         if (t.needs_grad(t.parent(n, 2))) accumulate_broadcast(t, n, t.parent(n, 2), xt::where(chosen, T(0), n.grad));
     }
-    static constexpr OpDef<T> def{"where", forward, backward};
+    static constexpr OpDef<T> def{"where", forward, backward, reads_input(0)};
 };
 
 }  // namespace

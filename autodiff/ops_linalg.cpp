@@ -50,9 +50,9 @@ struct Matmul {
         const Tensor<T>& b = t.parent_value(n, 1);
         const MatmulGeometry g = matmul_geometry(a.shape(), b.shape());
         if (a.dimension() == 3 || b.dimension() == 3)
-            detail::resize_to(out, Dims{g.batch, g.m, g.n});
+            detail::resize_to(t, out, Dims{g.batch, g.m, g.n});
         else
-            detail::resize_to(out, Dims{g.m, g.n});
+            detail::resize_to(t, out, Dims{g.m, g.n});
         if (g.k == 0) {
             out.fill(T(0));
             return;
@@ -94,7 +94,7 @@ struct Matmul {
             }
         }
     }
-    static constexpr OpDef<T> def{"matmul", forward, backward};
+    static constexpr OpDef<T> def{"matmul", forward, backward, reads_input(0) | reads_input(1)};
 };
 
 
@@ -107,7 +107,7 @@ struct Linear {
         const std::size_t in = w.shape()[1], outs = w.shape()[0], rows = in ? x.size() / in : 0;
         Dims s(x.shape().begin(), x.shape().end());
         s.back() = outs;
-        detail::resize_to(out, s);
+        detail::resize_to(t, out, s);
         if (rows == 0 || outs == 0) return;
         const std::int64_t bias = n.attrs.i[0];  // 0 none, 1 per feature (O), 2 full output shape
         T beta = T(0);
@@ -145,7 +145,7 @@ struct Linear {
                 for (std::size_t j = 0; j < outs; ++j) db[j] += g[r * outs + j];
         }
     }
-    static constexpr OpDef<T> def{"linear", forward, backward};
+    static constexpr OpDef<T> def{"linear", forward, backward, reads_input(0) | reads_input(1)};
 };
 
 template <class T>
@@ -180,7 +180,7 @@ struct Permute {
         const auto p = perm_of(n, x.dimension());
         Dims s(x.dimension());
         for (std::size_t k = 0; k < s.size(); ++k) s[k] = x.shape()[p[k]];
-        detail::resize_to(out, s);
+        detail::resize_to(t, out, s);
         xt::noalias(out) = xt::transpose(x, p);
     }
     static void backward(Tape<T>& t, const Node<T>& n) {

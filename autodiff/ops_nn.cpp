@@ -49,7 +49,7 @@ template <class T>
 struct Softmax {
     static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
         const Tensor<T>& x = t.parent_value(n, 0);
-        detail::resize_to(out, x.shape());
+        detail::resize_to(t, out, x.shape());
         const AxisGeometry g = line_geometry(n, x);
         for_each_line(g, [&](std::size_t b, std::size_t s) {
             const LogSumExp<T> l = logsumexp_line(x.data() + b, g.n, s);
@@ -76,7 +76,7 @@ template <class T>
 struct LogSoftmax {
     static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
         const Tensor<T>& x = t.parent_value(n, 0);
-        detail::resize_to(out, x.shape());
+        detail::resize_to(t, out, x.shape());
         const AxisGeometry g = line_geometry(n, x);
         for_each_line(g, [&](std::size_t b, std::size_t s) {
             const LogSumExp<T> l = logsumexp_line(x.data() + b, g.n, s);
@@ -105,7 +105,7 @@ struct MseLoss {
     static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
         const Tensor<T>& p = t.parent_value(n, 0);
         const Tensor<T>& y = t.parent_value(n, 1);
-        detail::resize_to(out, Dims{});
+        detail::resize_to(t, out, Dims{});
         double s = 0;  // accumulated in double: a float loss over many elements drifts
         for (std::size_t i = 0; i < p.size(); ++i) {
             const double d = double(p.data()[i]) - double(y.data()[i]);
@@ -148,7 +148,7 @@ struct CrossEntropy {
             const LogSumExp<T> l = logsumexp_line(line, classes, 1);
             s += double(w) * (double(l.log_s) - double(line[target[r]] - l.m));
         }
-        detail::resize_to(out, Dims{});
+        detail::resize_to(t, out, Dims{});
         out.data()[0] = static_cast<T>(s / total_weight(t, n, rows));
     }
     // dx[r,c] = g · w_r / W · (softmax(x_r)_c − [c = target_r])
@@ -190,7 +190,7 @@ struct BceWithLogits {
             const double xi = x.data()[i], zi = z.data()[i];
             s += wi * (std::max(xi, 0.0) - xi * zi + std::log1p(std::exp(-std::abs(xi))));
         }
-        detail::resize_to(out, Dims{});
+        detail::resize_to(t, out, Dims{});
         out.data()[0] = static_cast<T>(s / w);
     }
     // dx = (σ(x) − z)·w/W·g, dz = −x·w/W·g
@@ -220,7 +220,7 @@ template <class T>
 struct Detach {
     static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
         const Tensor<T>& x = t.parent_value(n, 0);
-        detail::resize_to(out, x.shape());
+        detail::resize_to(t, out, x.shape());
         std::memcpy(out.data(), x.data(), x.size() * sizeof(T));
     }
     static void backward(Tape<T>&, const Node<T>&) {}  // never runs: a detached node needs no gradient

@@ -38,14 +38,14 @@ template <class T>
 struct Reshape {
     static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
         const auto dims = t.indices(n);
-        resize_to(out, Dims(dims.begin(), dims.end()));
+        resize_to(t, out, Dims(dims.begin(), dims.end()));
         const Tensor<T>& x = t.parent_value(n, 0);
         std::memcpy(out.data(), x.data(), x.size() * sizeof(T));
     }
     static void backward(Tape<T>& t, const Node<T>& n) {
         if (t.needs_grad(t.parent(n, 0))) detail::accumulate_raw(t, t.parent(n, 0), n.grad.data());
     }
-    static constexpr OpDef<T> def{"reshape", forward, backward};
+    static constexpr OpDef<T> def{"reshape", forward, backward, kReadsNothing};
 };
 
 // attrs: i[0] axis, i[1] start, i[2] length, i[3] 1 if the axis is dropped (select).
@@ -60,7 +60,7 @@ struct Narrow {
             s.erase(s.begin() + static_cast<std::ptrdiff_t>(axis));
         else
             s[axis] = len;
-        resize_to(out, s);
+        resize_to(t, out, s);
         const AxisGeometry g = axis_geometry(x.shape(), axis);
         copy_blocks(out.data(), len, 0, x.data(), g.n, start, g.outer, len, g.inner, false);
     }
@@ -73,7 +73,7 @@ struct Narrow {
         const AxisGeometry g = axis_geometry(gx.shape(), axis);
         copy_blocks(gx.data(), g.n, start, n.grad.data(), len, 0, g.outer, len, g.inner, true);
     }
-    static constexpr OpDef<T> def{"narrow", forward, backward};
+    static constexpr OpDef<T> def{"narrow", forward, backward, kReadsNothing};
 };
 
 template <class T>
@@ -83,7 +83,7 @@ struct Concat {
         Dims s = detail::to_shape(t.parent_value(n, 0).shape());
         s[axis] = 0;
         for (std::size_t k = 0; k < n.parents_count; ++k) s[axis] += t.parent_value(n, k).shape()[axis];
-        resize_to(out, s);
+        resize_to(t, out, s);
         const AxisGeometry g = axis_geometry(s, axis);
         std::size_t off = 0;
         for (std::size_t k = 0; k < n.parents_count; ++k) {
@@ -104,7 +104,7 @@ struct Concat {
             off += len;
         }
     }
-    static constexpr OpDef<T> def{"concat", forward, backward};
+    static constexpr OpDef<T> def{"concat", forward, backward, kReadsNothing};
 };
 
 template <class T>
@@ -114,7 +114,7 @@ struct Stack {
         const Tensor<T>& x0 = t.parent_value(n, 0);
         Dims s = detail::to_shape(x0.shape());
         s.insert(s.begin() + static_cast<std::ptrdiff_t>(axis), n.parents_count);
-        resize_to(out, s);
+        resize_to(t, out, s);
         const AxisGeometry g = axis_geometry(s, axis);
         for (std::size_t k = 0; k < n.parents_count; ++k)
             copy_blocks(out.data(), g.n, k, t.parent_value(n, k).data(), 1, 0, g.outer, 1, g.inner, false);
@@ -127,7 +127,7 @@ struct Stack {
             if (t.needs_grad(p)) copy_blocks(t.grad_buffer(p).data(), 1, 0, n.grad.data(), g.n, k, g.outer, 1, g.inner, true);
         }
     }
-    static constexpr OpDef<T> def{"stack", forward, backward};
+    static constexpr OpDef<T> def{"stack", forward, backward, kReadsNothing};
 };
 
 // attrs: i[0] axis; indices on the tape.
@@ -139,7 +139,7 @@ struct IndexSelect {
         const auto idx = t.indices(n);
         Dims s = detail::to_shape(x.shape());
         s[axis] = idx.size();
-        resize_to(out, s);
+        resize_to(t, out, s);
         const AxisGeometry g = axis_geometry(x.shape(), axis);
         for (std::size_t j = 0; j < idx.size(); ++j)
             copy_blocks(out.data(), idx.size(), j, x.data(), g.n, static_cast<std::size_t>(idx[j]), g.outer, 1, g.inner, false);
@@ -187,7 +187,7 @@ struct Gather {
         const Tensor<T>& x = t.parent_value(n, 0);
         const auto rank = static_cast<std::size_t>(n.attrs.i[1]);
         const auto all = t.indices(n);
-        resize_to(out, Dims(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(rank)));
+        resize_to(t, out, Dims(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(rank)));
         T* o = out.data();
         const T* xd = x.data();
         for_each_gather(t, n, x, [&](std::size_t k, std::size_t off) { o[k] = xd[off]; });

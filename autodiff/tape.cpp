@@ -12,6 +12,11 @@
 namespace tapegrad {
 
 namespace {
+template <class S>
+bool detail_shape_equal(const S& a, std::span<const std::size_t> b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin());
+}
+
 // Epochs come from one process-wide counter, so a tape constructed at the
 // address of a destroyed one never accepts the old tape's handles.
 std::atomic<std::uint32_t> g_next_epoch{1};
@@ -132,6 +137,7 @@ NodeId Tape<T>::record(const OpDef<T>* op, std::span<const Var<T>> parents, cons
     n.grad_live = false;
     n.grad_kept = false;
     n.grad_released = false;
+    n.value_dropped = false;
     bool rg = false;
     for (const Var<T>& p : parents) {
         parents_.push_back(p.id());
@@ -243,13 +249,61 @@ Var<T> Tape<T>::param(Parameter<T>& p) {
 template <class T>
 const Tensor<T>& Tape<T>::value(Var<T> v) const {
     check(v, "Tape::value");
-    return node(v.id()).value;
+    const Node<T>& n = node(v.id());
+    if (n.value_dropped)
+        throw ArgumentError("Tape::value: the value of node #" + std::to_string(v.id()) + " ('" + op_name(n) + "', shape " +
+                            shape_str(n.value.shape()) + ") was dropped (Tape::drop_value); use set_keep_values(true) to keep it");
+    return n.value;
+}
+
+template <class T>
+const typename Tensor<T>::shape_type& Tape<T>::shape(Var<T> v) const {
+    check(v, "Tape::shape");
+    return node(v.id()).value.shape();
+}
+
+template <class T>
+void Tape<T>::drop_value(Var<T> v) {
+    check(v, "Tape::drop_value");
+    Node<T>& n = node(v.id());
+    if (keep_values_ || n.op == nullptr || n.value_dropped) return;
+    if (n.requires_grad && (n.op->backward_reads & kReadsOutput)) return;
+    for (std::size_t u = v.id() + 1; u < size_; ++u) {
+        const Node<T>& user = node(static_cast<NodeId>(u));
+        if (!user.requires_grad) continue;  // its backward never runs
+        for (std::size_t k = 0; k < user.parents_count; ++k)
+            if (parent(user, k) == v.id() && (k >= 31 || (user.op->backward_reads & reads_input(unsigned(k))))) return;
+    }
+    if (n.value.storage().size() > 1) {
+        if (value_pool_size_ == value_pool_.size()) value_pool_.emplace_back();
+        std::swap(value_pool_[value_pool_size_++], n.value.storage());  // the shape stays
+    }
+    n.value_dropped = true;
+}
+
+template <class T>
+void Tape<T>::fit_value(Tensor<T>& out, std::span<const std::size_t> shape) const {
+    std::size_t need = 1;
+    for (std::size_t d : shape) need *= d;
+    auto& storage = out.storage();
+    if (storage.size() != need) {
+        // Exact sizes only, as for gradients: a resize to another size reallocates.
+        for (std::size_t k = value_pool_size_; k-- > 0;) {
+            if (value_pool_[k].size() != need) continue;
+            std::swap(storage, value_pool_[k]);  // slot k now holds out's old storage
+            if (value_pool_[k].size() <= 1) std::swap(value_pool_[k], value_pool_[--value_pool_size_]);
+            break;
+        }
+    }
+    if (!detail_shape_equal(out.shape(), shape) || storage.size() != need)
+        out.resize(typename Tensor<T>::shape_type(shape.begin(), shape.end()), true);  // forced: a dropped value keeps its shape
 }
 
 template <class T>
 Tensor<T>& Tape<T>::acquire_grad(NodeId id) {
     Node<T>& n = node(id);
-    const std::size_t need = n.value.size();
+    std::size_t need = 1;  // from the shape: a dropped value has no elements
+    for (std::size_t d : n.value.shape()) need *= d;
     if (n.grad.size() != need) {
         // Exact sizes only: resizing an xarray to another size reallocates.
         for (std::size_t k = grad_pool_size_; k-- > 0;) {
@@ -388,7 +442,7 @@ void Tape<T>::run_backward(Var<T> out, const Tensor<T>* seed, BackwardOptions op
         if (seed->shape() != root.value.shape())
             throw ShapeError("backward: seed gradient of shape " + shape_str(seed->shape()) +
                              " does not match the output's shape " + shape_str(root.value.shape()));
-    } else if (root.value.size() != 1) {
+    } else if (shape_size(root.value.shape()) != 1) {
         throw NonScalarError("backward: output of shape " + shape_str(root.value.shape()) +
                              " is not a scalar; reduce it (e.g. sum or mean) or pass a seed gradient of that shape");
     }
@@ -477,6 +531,9 @@ void Tape<T>::shrink() {
     grad_pool_.clear();
     grad_pool_.shrink_to_fit();
     grad_pool_size_ = 0;
+    value_pool_.clear();
+    value_pool_.shrink_to_fit();
+    value_pool_size_ = 0;
     batches_.clear();
     batches_.shrink_to_fit();
 }

@@ -51,11 +51,22 @@ struct OpAttrs {
 /// `backward(tape, node)` reads `node.grad` (the gradient of the output) and
 /// adds each parent's vector-Jacobian product into that parent with
 /// `accumulate()` (see op_support.hpp), only for parents that `needs_grad`.
+///
+/// `backward_reads` says which values the backward reads: bit k for input k
+/// (k < 31), `kReadsOutput` for the node's own value. It lets the tape drop
+/// values nobody will read (`Tape::drop_value`); the default, `kReadsAll`, is
+/// always safe. Shapes stay readable after a drop; only the elements go.
+inline constexpr std::uint32_t kReadsOutput = 1u << 31;
+inline constexpr std::uint32_t kReadsAll = ~0u;
+inline constexpr std::uint32_t kReadsNothing = 0;
+constexpr std::uint32_t reads_input(unsigned k) { return 1u << k; }
+
 template <class T>
 struct OpDef {
     const char* name;
     void (*forward)(const Tape<T>& tape, const Node<T>& node, Tensor<T>& out);
     void (*backward)(Tape<T>& tape, const Node<T>& node);
+    std::uint32_t backward_reads = kReadsAll;
 };
 
 /// One recorded value. Op writers read it through the tape's accessors.
@@ -75,6 +86,7 @@ struct Node {
     bool grad_live = false;
     bool grad_kept = false;      // retain_grad(): keep the gradient after backward used it
     bool grad_released = false;  // backward reached the node and gave its gradient buffer back
+    bool value_dropped = false;  // drop_value() took the elements; the shape remains
 };
 
 /// The inputs a custom op sees: `in[k]` is the value of its k-th input.
@@ -162,6 +174,29 @@ public:
     void retain_grad(Var<T> v);
     /// Whether the last backward reached `v`.
     bool has_grad(Var<T> v) const;
+
+    /// The shape of `v`'s value (also after `drop_value`).
+    const typename Tensor<T>::shape_type& shape(Var<T> v) const;
+
+    // ---- memory ---------------------------------------------------------------
+    /// Declares that the caller will not read `v`'s value again, nor record new
+    /// ops on it. Unless the backward of `v`'s own op or of an op recorded on
+    /// `v` needs the elements (say, sigmoid's output or mul's inputs), they go
+    /// back to the tape's pool, where the next value of that size takes them:
+    /// a recurrent layer drops each step's temporaries (the step's slice of
+    /// the input projection, the gate pre-activations) and records the whole
+    /// sequence in less memory. Reading a dropped value, or recording an op on
+    /// it, throws `ArgumentError`; its shape stays readable. Leaves are kept.
+    /// Scans the nodes recorded after `v` for its users, so call it soon after.
+    /// No-op while `keep_values()` is on.
+    void drop_value(Var<T> v);
+    /// Keep every value (make `drop_value` a no-op), so that `audit` can re-run
+    /// every node; off by default.
+    void set_keep_values(bool on) { keep_values_ = on; }
+    bool keep_values() const { return keep_values_; }
+    /// Gives `out` storage for `shape`, from the pool of dropped values when
+    /// its own does not fit (for op forwards; see `detail::resize_to`).
+    void fit_value(Tensor<T>& out, std::span<const std::size_t> shape) const;
 
     // ---- lifetime -----------------------------------------------------------
     /// Forgets every node (handles become stale) but keeps the buffers.
@@ -278,6 +313,11 @@ private:
     // need one of the same size; entries at and past grad_pool_size_ are empty.
     std::vector<Tensor<T>> grad_pool_;
     std::size_t grad_pool_size_ = 0;
+    // Storage of dropped values (see drop_value); entries at and past
+    // value_pool_size_ are empty. Mutable: op forwards get a const tape.
+    mutable std::vector<typename Tensor<T>::storage_type> value_pool_;
+    mutable std::size_t value_pool_size_ = 0;
+    bool keep_values_ = false;
     std::vector<GemmBatch> batches_;  // the first open_batches_ are open
     std::size_t open_batches_ = 0;
     NodeId batch_max_target_ = 0;  // meaningful while open_batches_ > 0
@@ -296,6 +336,19 @@ template <class T>
 const Tensor<T>& Var<T>::grad() const {
     if (!tape_) throw StaleVarError("Var::grad: empty handle");
     return tape_->grad(*this);
+}
+
+template <class T>
+const typename Tensor<T>::shape_type& Var<T>::shape() const {
+    if (!tape_) throw StaleVarError("Var::shape: empty handle");
+    return tape_->shape(*this);
+}
+
+template <class T>
+std::size_t Var<T>::size() const {
+    std::size_t n = 1;
+    for (std::size_t d : shape()) n *= d;
+    return n;
 }
 
 template <class T>

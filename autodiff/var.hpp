@@ -38,9 +38,9 @@ public:
     /// The single element of a one-element value; `ShapeError` otherwise.
     T item() const;
 
-    const typename Tensor<T>::shape_type& shape() const { return value().shape(); }
-    std::size_t size() const { return value().size(); }
-    std::size_t dim() const { return value().dimension(); }
+    const typename Tensor<T>::shape_type& shape() const;
+    std::size_t size() const;
+    std::size_t dim() const { return shape().size(); }
     /// Whether gradients flow into this value in `backward`.
     bool requires_grad() const;
 

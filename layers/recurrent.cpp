@@ -69,31 +69,56 @@ StepWeights<T> step_weights(CellKind kind, Tape<T>& t, CellWeights<T>& w, bool b
 
 template <class T>
 RecurrentState<T> cell_step(CellKind kind, Var<T> gi, RecurrentState<T> s, const StepWeights<T>& w) {
+    Tape<T>& t = *gi.tape();
     const auto H = static_cast<std::int64_t>(s.h.shape()[1]);
+    // The step's temporaries are seen by nobody else, so each is dropped once
+    // recorded: the tape frees those whose backward reads nothing of them
+    // (slices, pre-activations, sums) and keeps the rest; under NoGradGuard it
+    // frees them all. A sequence then holds a few (B, H) values per step.
+    auto drop = [&t](std::initializer_list<Var<T>> vs) {
+        for (const Var<T>& v : vs) t.drop_value(v);
+    };
     switch (kind) {
         // gi (B, G·H) already holds the biases that are only ever summed: it is
         // the starting value of the recurrent GEMM, so h·W_hhᵀ lands on it
         // without a separate add.
-        case CellKind::rnn_tanh: return {tanh(linear(s.h, w.w_hh, gi)), {}};
-        case CellKind::rnn_relu: return {relu(linear(s.h, w.w_hh, gi)), {}};
+        case CellKind::rnn_tanh:
+        case CellKind::rnn_relu: {
+            const Var<T> pre = linear(s.h, w.w_hh, gi);
+            const Var<T> h = kind == CellKind::rnn_tanh ? tanh(pre) : relu(pre);
+            drop({gi, pre});
+            return {h, {}};
+        }
         case CellKind::lstm: {
             const Var<T> gates = linear(s.h, w.w_hh, gi);
-            const Var<T> i = sigmoid(narrow(gates, 1, 0, H));
-            const Var<T> f = sigmoid(narrow(gates, 1, H, H));
-            const Var<T> g = tanh(narrow(gates, 1, 2 * H, H));
-            const Var<T> o = sigmoid(narrow(gates, 1, 3 * H, H));
-            const Var<T> c = f * s.c + i * g;
-            return {o * tanh(c), c};
+            const Var<T> ai = narrow(gates, 1, 0, H), af = narrow(gates, 1, H, H);
+            const Var<T> ag = narrow(gates, 1, 2 * H, H), ao = narrow(gates, 1, 3 * H, H);
+            const Var<T> i = sigmoid(ai), f = sigmoid(af), g = tanh(ag), o = sigmoid(ao);
+            const Var<T> fc = f * s.c, ig = i * g;
+            const Var<T> c = fc + ig;
+            const Var<T> tc = tanh(c);
+            const Var<T> h = o * tc;
+            drop({gi, gates, ai, af, ag, ao, i, f, g, o, fc, ig, tc});
+            return {h, c};
         }
         case CellKind::gru: {
             // r and z: one GEMM seeded with their input projection and biases.
-            const Var<T> rz = sigmoid(linear(s.h, w.w_rz, narrow(gi, 1, 0, 2 * H)));
+            const Var<T> gi_rz = narrow(gi, 1, 0, 2 * H);
+            const Var<T> pre_rz = linear(s.h, w.w_rz, gi_rz);
+            const Var<T> rz = sigmoid(pre_rz);
             const Var<T> r = narrow(rz, 1, 0, H);
             const Var<T> z = narrow(rz, 1, H, H);
             // n: r multiplies W_hn·h + b_hn, so this part is a GEMM of its own.
             const Var<T> gh_n = w.b_n ? linear(s.h, w.w_n, w.b_n) : linear(s.h, w.w_n);
-            const Var<T> n = tanh(narrow(gi, 1, 2 * H, H) + r * gh_n);
-            return {n + z * (s.h - n), {}};  // (1 − z)⊙n + z⊙h
+            const Var<T> gi_n = narrow(gi, 1, 2 * H, H);
+            const Var<T> rg = r * gh_n;
+            const Var<T> pre_n = gi_n + rg;
+            const Var<T> n = tanh(pre_n);
+            const Var<T> d = s.h - n;
+            const Var<T> zd = z * d;
+            const Var<T> h = n + zd;  // (1 − z)⊙n + z⊙h
+            drop({gi, gi_rz, pre_rz, rz, r, z, gh_n, gi_n, rg, pre_n, n, d, zd});
+            return {h, {}};
         }
     }
     throw ArgumentError("cell_step: unknown cell kind");
@@ -282,6 +307,7 @@ RecurrentOutput<T> RecurrentLayer<T>::operator()(Var<T> x, const std::optional<R
                 s = next;
                 hid[step] = s.h;
             }
+            t.drop_value(proj);  // the steps' slices were its only readers
             final_h.push_back(s.h);
             if (lstm) final_c.push_back(s.c);
             dir_out.push_back(stack(outs, 0));
