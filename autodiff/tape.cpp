@@ -263,6 +263,25 @@ const typename Tensor<T>::shape_type& Tape<T>::shape(Var<T> v) const {
 }
 
 template <class T>
+void Tape<T>::take_storage(Storage& storage, std::size_t need) const {
+    if (storage.size() == need) return;
+    // Exact sizes only: resizing a buffer to another size reallocates.
+    for (std::size_t k = pool_size_; k-- > 0;) {
+        if (pool_[k].size() != need) continue;
+        std::swap(storage, pool_[k]);  // slot k now holds the old storage
+        if (pool_[k].size() <= 1) std::swap(pool_[k], pool_[--pool_size_]);  // not worth keeping
+        return;
+    }
+}
+
+template <class T>
+void Tape<T>::give_storage(Storage& storage) const {
+    if (storage.size() <= 1) return;  // not worth pooling
+    if (pool_size_ == pool_.size()) pool_.emplace_back();
+    std::swap(pool_[pool_size_++], storage);
+}
+
+template <class T>
 void Tape<T>::drop_value(Var<T> v) {
     check(v, "Tape::drop_value");
     Node<T>& n = node(v.id());
@@ -274,10 +293,7 @@ void Tape<T>::drop_value(Var<T> v) {
         for (std::size_t k = 0; k < user.parents_count; ++k)
             if (parent(user, k) == v.id() && (k >= 31 || (user.op->backward_reads & reads_input(unsigned(k))))) return;
     }
-    if (n.value.storage().size() > 1) {
-        if (value_pool_size_ == value_pool_.size()) value_pool_.emplace_back();
-        std::swap(value_pool_[value_pool_size_++], n.value.storage());  // the shape stays
-    }
+    give_storage(n.value.storage());  // the shape stays
     n.value_dropped = true;
 }
 
@@ -285,17 +301,8 @@ template <class T>
 void Tape<T>::fit_value(Tensor<T>& out, std::span<const std::size_t> shape) const {
     std::size_t need = 1;
     for (std::size_t d : shape) need *= d;
-    auto& storage = out.storage();
-    if (storage.size() != need) {
-        // Exact sizes only, as for gradients: a resize to another size reallocates.
-        for (std::size_t k = value_pool_size_; k-- > 0;) {
-            if (value_pool_[k].size() != need) continue;
-            std::swap(storage, value_pool_[k]);  // slot k now holds out's old storage
-            if (value_pool_[k].size() <= 1) std::swap(value_pool_[k], value_pool_[--value_pool_size_]);
-            break;
-        }
-    }
-    if (!detail_shape_equal(out.shape(), shape) || storage.size() != need)
+    take_storage(out.storage(), need);
+    if (!detail_shape_equal(out.shape(), shape) || out.storage().size() != need)
         out.resize(typename Tensor<T>::shape_type(shape.begin(), shape.end()), true);  // forced: a dropped value keeps its shape
 }
 
@@ -304,16 +311,8 @@ Tensor<T>& Tape<T>::acquire_grad(NodeId id) {
     Node<T>& n = node(id);
     std::size_t need = 1;  // from the shape: a dropped value has no elements
     for (std::size_t d : n.value.shape()) need *= d;
-    if (n.grad.size() != need) {
-        // Exact sizes only: resizing an xarray to another size reallocates.
-        for (std::size_t k = grad_pool_size_; k-- > 0;) {
-            if (grad_pool_[k].size() != need) continue;
-            std::swap(n.grad, grad_pool_[k]);  // slot k now holds n's old buffer
-            if (grad_pool_[k].size() <= 1) std::swap(grad_pool_[k], grad_pool_[--grad_pool_size_]);  // not worth keeping
-            break;
-        }
-    }
-    n.grad.resize(n.value.shape());  // no allocation when the size already fits
+    take_storage(n.grad.storage(), need);
+    n.grad.resize(n.value.shape(), true);  // no allocation when the size already fits
     n.grad_live = true;
     n.grad_released = false;
     return n.grad;
@@ -323,9 +322,7 @@ template <class T>
 void Tape<T>::release_grad(Node<T>& n) {
     n.grad_live = false;
     n.grad_released = true;
-    if (n.grad.size() <= 1) return;  // not worth pooling
-    if (grad_pool_size_ == grad_pool_.size()) grad_pool_.emplace_back();
-    std::swap(grad_pool_[grad_pool_size_++], n.grad);
+    give_storage(n.grad.storage());
 }
 
 namespace {
@@ -528,12 +525,9 @@ void Tape<T>::shrink() {
     indices_.shrink_to_fit();
     param_leaves_.shrink_to_fit();
     scratch_ = Tensor<T>();
-    grad_pool_.clear();
-    grad_pool_.shrink_to_fit();
-    grad_pool_size_ = 0;
-    value_pool_.clear();
-    value_pool_.shrink_to_fit();
-    value_pool_size_ = 0;
+    pool_.clear();
+    pool_.shrink_to_fit();
+    pool_size_ = 0;
     batches_.clear();
     batches_.shrink_to_fit();
 }

@@ -194,7 +194,7 @@ public:
     /// every node; off by default.
     void set_keep_values(bool on) { keep_values_ = on; }
     bool keep_values() const { return keep_values_; }
-    /// Gives `out` storage for `shape`, from the pool of dropped values when
+    /// Gives `out` storage for `shape`, from the tape's pool of buffers when
     /// its own does not fit (for op forwards; see `detail::resize_to`).
     void fit_value(Tensor<T>& out, std::span<const std::size_t> shape) const;
 
@@ -309,14 +309,15 @@ private:
     std::size_t custom_size_ = 0;
     std::vector<std::pair<Parameter<T>*, NodeId>> param_leaves_;
     Tensor<T> scratch_;
-    // Gradient buffers that backward has finished with, reused by nodes that
-    // need one of the same size; entries at and past grad_pool_size_ are empty.
-    std::vector<Tensor<T>> grad_pool_;
-    std::size_t grad_pool_size_ = 0;
-    // Storage of dropped values (see drop_value); entries at and past
-    // value_pool_size_ are empty. Mutable: op forwards get a const tape.
-    mutable std::vector<typename Tensor<T>::storage_type> value_pool_;
-    mutable std::size_t value_pool_size_ = 0;
+    // One pool of element buffers for values and gradients alike: gradients
+    // backward has finished with, and dropped values, wait here for the next
+    // value or gradient of their size. Entries at and past pool_size_ are
+    // empty. Mutable: op forwards get a const tape.
+    using Storage = typename Tensor<T>::storage_type;
+    void take_storage(Storage& storage, std::size_t need) const;
+    void give_storage(Storage& storage) const;
+    mutable std::vector<Storage> pool_;
+    mutable std::size_t pool_size_ = 0;
     bool keep_values_ = false;
     std::vector<GemmBatch> batches_;  // the first open_batches_ are open
     std::size_t open_batches_ = 0;

@@ -105,9 +105,8 @@ RecurrentState<T> cell_step(CellKind kind, Var<T> gi, RecurrentState<T> s, const
             // r and z: one GEMM seeded with their input projection and biases.
             const Var<T> gi_rz = narrow(gi, 1, 0, 2 * H);
             const Var<T> pre_rz = linear(s.h, w.w_rz, gi_rz);
-            const Var<T> rz = sigmoid(pre_rz);
-            const Var<T> r = narrow(rz, 1, 0, H);
-            const Var<T> z = narrow(rz, 1, H, H);
+            const Var<T> pre_r = narrow(pre_rz, 1, 0, H), pre_z = narrow(pre_rz, 1, H, H);
+            const Var<T> r = sigmoid(pre_r), z = sigmoid(pre_z);
             // n: r multiplies W_hn·h + b_hn, so this part is a GEMM of its own.
             const Var<T> gh_n = w.b_n ? linear(s.h, w.w_n, w.b_n) : linear(s.h, w.w_n);
             const Var<T> gi_n = narrow(gi, 1, 2 * H, H);
@@ -117,7 +116,7 @@ RecurrentState<T> cell_step(CellKind kind, Var<T> gi, RecurrentState<T> s, const
             const Var<T> d = s.h - n;
             const Var<T> zd = z * d;
             const Var<T> h = n + zd;  // (1 − z)⊙n + z⊙h
-            drop({gi, gi_rz, pre_rz, rz, r, z, gh_n, gi_n, rg, pre_n, n, d, zd});
+            drop({gi, gi_rz, pre_rz, pre_r, pre_z, r, z, gh_n, gi_n, rg, pre_n, n, d, zd});
             return {h, {}};
         }
     }
