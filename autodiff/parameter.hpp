@@ -25,11 +25,9 @@ template <class T>
 class Parameter {
 public:
     Parameter() = default;
-    /// Takes the value; the gradient starts as zeros of the same shape.
-    explicit Parameter(Tensor<T> value, std::string name = {})
-        : value_(std::move(value)), grad_(Tensor<T>::from_shape(value_.shape())), name_(std::move(name)) {
-        grad_.fill(T(0));
-    }
+    /// Takes the value. The gradient is zeros of the same shape, allocated on
+    /// first use (a model used only for inference never holds gradients).
+    explicit Parameter(Tensor<T> value, std::string name = {}) : value_(std::move(value)), name_(std::move(name)) {}
 
     const Tensor<T>& value() const { return value_; }
     /// Write access to the value; counts as a modification (bumps the version).
@@ -44,15 +42,32 @@ public:
         const bool reshaped = v.shape() != value_.shape();
         value_ = v;
         if (reshaped) {
-            grad_ = Tensor<T>::from_shape(value_.shape());
-            grad_.fill(T(0));
+            grad_ = Tensor<T>();
+            has_grad_ = false;
         }
     }
 
-    const Tensor<T>& grad() const { return grad_; }
+    /// The accumulated gradient (zeros until a backward adds into it). The
+    /// first call allocates it, so do not make that first call from two
+    /// threads at once.
+    const Tensor<T>& grad() const {
+        if (!has_grad_) {
+            grad_ = Tensor<T>::from_shape(value_.shape());
+            grad_.fill(T(0));
+            has_grad_ = true;
+        }
+        return grad_;
+    }
     /// Write access to the gradient (optimizers, clipping, gradient surgery).
-    Tensor<T>& mutable_grad() { return grad_; }
-    void zero_grad() { grad_.fill(T(0)); }
+    Tensor<T>& mutable_grad() {
+        grad();
+        return grad_;
+    }
+    /// Whether the gradient has been allocated yet.
+    bool has_grad() const { return has_grad_; }
+    void zero_grad() {
+        if (has_grad_) grad_.fill(T(0));
+    }
 
     const std::string& name() const { return name_; }
     void set_name(std::string n) { name_ = std::move(n); }
@@ -63,7 +78,8 @@ public:
 
 private:
     Tensor<T> value_;
-    Tensor<T> grad_;
+    mutable Tensor<T> grad_;  // allocated by the first grad()
+    mutable bool has_grad_ = false;
     std::string name_;
     std::uint64_t version_ = 0;
 };

@@ -22,7 +22,7 @@ Adagrad<T>::Adagrad(std::vector<Parameter<T>*> params, AdagradOptions options)
 
 template <class T>
 void Adagrad<T>::step() {
-    this->check_shapes();
+    this->prepare_step();
     ++this->steps_;
     const AdagradOptions& o = options_;
     const double clr = this->lr_ / (1 + static_cast<double>(this->steps_ - 1) * o.lr_decay);

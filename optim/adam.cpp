@@ -86,7 +86,7 @@ Adam<T>::Adam(std::vector<Parameter<T>*> params, AdamOptions options)
 
 template <class T>
 void Adam<T>::step() {
-    this->check_shapes();
+    this->prepare_step();
     ++this->steps_;
     const AdamOptions& o = options_;
     const AdamConfig c{this->lr_, o.beta1, o.beta2, o.eps, o.weight_decay, false, o.amsgrad};
@@ -105,7 +105,7 @@ AdamW<T>::AdamW(std::vector<Parameter<T>*> params, AdamWOptions options)
 
 template <class T>
 void AdamW<T>::step() {
-    this->check_shapes();
+    this->prepare_step();
     ++this->steps_;
     const AdamWOptions& o = options_;
     const AdamConfig c{this->lr_, o.beta1, o.beta2, o.eps, o.weight_decay, true, o.amsgrad};

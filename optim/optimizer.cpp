@@ -67,24 +67,36 @@ void Optimizer<T>::set_lr(double lr) {
 
 template <class T>
 std::size_t Optimizer<T>::add_buffer(std::string name, T init) {
-    Buffer b{std::move(name), {}};
-    b.tensors.reserve(params_.size());
-    for (Parameter<T>* p : params_) {
-        b.tensors.push_back(Tensor<T>::from_shape(p->shape()));
-        b.tensors.back().fill(init);
-    }
+    Buffer b;
+    b.name = std::move(name);
+    b.init = init;
     buffers_.push_back(std::move(b));
     return buffers_.size() - 1;
 }
 
+namespace {
+template <class T, class B, class P>
+void allocate(B& b, const std::vector<P*>& params) {
+    b.tensors.clear();
+    b.tensors.reserve(params.size());
+    for (P* p : params) {
+        b.tensors.push_back(Tensor<T>::from_shape(p->shape()));
+        b.tensors.back().fill(b.init);
+    }
+    b.allocated = true;
+}
+}  // namespace
+
 template <class T>
-void Optimizer<T>::check_shapes() const {
-    for (const Buffer& b : buffers_)
+void Optimizer<T>::prepare_step() {
+    for (Buffer& b : buffers_) {
+        if (!b.allocated) allocate<T>(b, params_);
         for (std::size_t i = 0; i < params_.size(); ++i)
             if (!shapes_match(b.tensors[i].shape(), params_[i]->shape()))
                 throw ShapeError(name_ + "::step: " + param_label(params_, i) + " has shape " +
                                  shape_str(params_[i]->shape()) + " but its state '" + b.name + "' has shape " +
                                  shape_str(b.tensors[i].shape()) + " (reshaped after the optimizer was built?)");
+    }
 }
 
 template <class T>
@@ -94,9 +106,13 @@ StateDict Optimizer<T>::state_dict() const {
     out["step"] = scalar_tensor(static_cast<double>(steps_));
     for (const Buffer& b : buffers_)
         for (std::size_t i = 0; i < params_.size(); ++i) {
-            const Tensor<T>& src = b.tensors[i];
-            Tensor<double> t = Tensor<double>::from_shape(src.shape());
-            for (std::size_t j = 0; j < src.size(); ++j) t.data()[j] = static_cast<double>(src.data()[j]);
+            Tensor<double> t = Tensor<double>::from_shape(b.allocated ? b.tensors[i].shape() : params_[i]->shape());
+            if (b.allocated) {
+                const Tensor<T>& src = b.tensors[i];
+                for (std::size_t j = 0; j < src.size(); ++j) t.data()[j] = static_cast<double>(src.data()[j]);
+            } else {
+                t.fill(static_cast<double>(b.init));  // what the first step would start from
+            }
             out[std::to_string(i) + "." + b.name] = std::move(t);
         }
     return out;
@@ -145,7 +161,8 @@ void Optimizer<T>::load_state_dict(const StateDict& state) {
 
     lr_ = lr;
     steps_ = static_cast<long>(step);
-    for (Buffer& b : buffers_)
+    for (Buffer& b : buffers_) {
+        if (!b.allocated) allocate<T>(b, params_);
         for (std::size_t i = 0; i < params_.size(); ++i) {
             const Tensor<double>& src = state.at(std::to_string(i) + "." + b.name);
             Tensor<T>& dst = b.tensors[i];
@@ -153,6 +170,7 @@ void Optimizer<T>::load_state_dict(const StateDict& state) {
             if (!shapes_match(dst.shape(), src.shape())) dst = Tensor<T>::from_shape(src.shape());
             for (std::size_t j = 0; j < src.size(); ++j) dst.data()[j] = static_cast<T>(src.data()[j]);
         }
+    }
 }
 
 template class Optimizer<float>;

@@ -64,13 +64,18 @@ protected:
     /// an optimizer copies its state.
     struct Buffer {
         std::string name;
-        std::vector<Tensor<T>> tensors;  ///< one per parameter, same order
+        T init = T(0);
+        bool allocated = false;
+        std::vector<Tensor<T>> tensors;  ///< one per parameter, same order, once allocated
     };
-    /// Allocates a buffer kind filled with `init` (so `step()` never allocates);
-    /// returns its position in `buffers_`.
+    /// Declares a buffer kind starting at `init`; returns its position in
+    /// `buffers_`. Like PyTorch's, the state is allocated by the first
+    /// `step()` (or `load_state_dict`), so an optimizer that never steps
+    /// holds nothing, and later steps allocate nothing.
     std::size_t add_buffer(std::string name, T init);
-    /// Throws `ShapeError` if a parameter no longer has the shape of its buffers.
-    void check_shapes() const;
+    /// For `step()`: allocates the buffers on the first call; throws
+    /// `ShapeError` if a parameter no longer has the shape of its buffers.
+    void prepare_step();
 
     std::vector<Parameter<T>*> params_;
     double lr_;

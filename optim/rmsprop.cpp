@@ -23,7 +23,7 @@ RMSprop<T>::RMSprop(std::vector<Parameter<T>*> params, RMSpropOptions options)
 
 template <class T>
 void RMSprop<T>::step() {
-    this->check_shapes();
+    this->prepare_step();
     ++this->steps_;
     const RMSpropOptions& o = options_;
     const T alpha = T(o.alpha), one_minus_alpha = T(1 - o.alpha), eps = T(o.eps);

@@ -33,7 +33,7 @@ SGD<T>::SGD(std::vector<Parameter<T>*> params, SGDOptions options)
 
 template <class T>
 void SGD<T>::step() {
-    this->check_shapes();
+    this->prepare_step();
     const SGDOptions& o = options_;
     const T weight_decay = T(o.weight_decay), momentum = T(o.momentum), keep = T(1 - o.dampening),
             neg_lr = T(-this->lr_);

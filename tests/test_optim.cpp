@@ -587,18 +587,41 @@ TEST_CASE("a bad state is refused by key and changes nothing", "[optim]") {
     }
 }
 
-TEST_CASE("a parameter reshaped after construction stops step, changing nothing", "[optim]") {
+TEST_CASE("a parameter reshaped after the first step stops step, changing nothing", "[optim]") {
     Setup<double> s;
     tg::Adam<double> opt(s.ptrs, {});
     s.set_grads(0);
+    opt.step();  // allocates the state, shaped like the parameters
+    s.set_grads(1);
     const tg::Tensor<double> p0 = s.params[0].value();
     const tg::StateDict before = opt.state_dict();
     s.params[1].set_value(tg::Tensor<double>::from_shape({5}));
     REQUIRE_THROWS_AS(opt.step(), tg::ShapeError);
     REQUIRE_THROWS_WITH(opt.step(), Catch::Matchers::Contains("p1") && Catch::Matchers::Contains("(5,)"));
     REQUIRE(bitwise_equal(s.params[0].value(), p0));
-    REQUIRE(opt.steps() == 0);
+    REQUIRE(opt.steps() == 1);
     require_same_state(opt.state_dict(), before);
+}
+
+TEST_CASE("optimizer state and parameter gradients are allocated on first use", "[optim]") {
+    Setup<double> s;
+    for (auto& p : s.params) REQUIRE_FALSE(p.has_grad());
+    tg::Adam<double> opt(s.ptrs, {});
+    // Before any step the state reads as its starting value, shaped like the parameters.
+    const tg::StateDict fresh = opt.state_dict();
+    REQUIRE(fresh.at("0.exp_avg").shape() == s.params[0].value().shape());
+    for (double v : fresh.at("1.exp_avg_sq")) REQUIRE(v == 0.0);
+    // A reshape before the first step is no error: the state takes the new shape.
+    s.params[1].set_value(tg::Tensor<double>::from_shape({5}));
+    s.params[1].mutable_value().fill(1.0);
+    REQUIRE(s.params[1].grad().shape() == std::vector<std::size_t>{5});
+    for (double v : s.params[1].grad()) REQUIRE(v == 0.0);
+    REQUIRE_NOTHROW(opt.step());
+    REQUIRE(opt.state_dict().at("1.exp_avg").shape() == std::vector<std::size_t>{5});
+    // zero_grad on a parameter that never had a gradient allocates nothing.
+    tg::Parameter<double> q(tg::Tensor<double>{1.0, 2.0});
+    q.zero_grad();
+    REQUIRE_FALSE(q.has_grad());
 }
 
 // ---- the base class ---------------------------------------------------------------------------
