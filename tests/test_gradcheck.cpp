@@ -139,3 +139,30 @@ TEST_CASE("the audit works on float tapes with float tolerances", "[gradcheck][a
     REQUIRE(r.ok);
     REQUIRE(r.nodes_checked == 4);
 }
+
+TEST_CASE("the audit skips nodes whose inputs were dropped, and checks them all with keep_values", "[gradcheck][audit]") {
+    std::size_t all = 0;
+    for (bool keep : {true, false}) {
+        INFO("keep_values " << keep);
+        tg::Generator gen(5);
+        tg::LSTM<double> lstm({.input_size = 2, .hidden_size = 3}, gen);
+        tg::Tensor<double> xv = tg::Tensor<double>::from_shape({4, 2, 2});
+        tg::uniform_(xv, -1, 1, gen);
+        tg::Tape<double> t;
+        t.set_keep_values(keep);
+        auto [y, state] = lstm(t.constant(xv));
+        auto loss = tg::sum(y * y);
+        auto r = tg::audit(t, loss);
+        INFO(r.report());
+        REQUIRE(r.ok);
+        if (keep) {
+            REQUIRE(r.nodes_skipped == 0);
+            REQUIRE(r.nodes_checked >= 4 * 14);  // 14 ops per LSTM step
+            all = r.nodes_checked;
+        } else {
+            REQUIRE(r.nodes_skipped > 0);
+            REQUIRE(r.nodes_checked + r.nodes_skipped == all);
+            REQUIRE_THAT(r.report(), Contains("nodes skipped because an input's value was dropped"));
+        }
+    }
+}

@@ -2,6 +2,8 @@
 // accumulation, intermediate gradients, no_grad, detach, seeds, clear/reuse,
 // long chains, several tapes and threads.
 
+#include <memory>
+#include <optional>
 #include <thread>
 
 #include "test_util.hpp"
@@ -227,4 +229,91 @@ TEST_CASE("several tapes coexist and threads with their own tapes agree with a s
     require_close(par_a, seq_a, 0.0, 0.0);
     require_close(par_b, seq_b, 0.0, 0.0);
     REQUIRE_FALSE(std::equal(seq_a.begin(), seq_a.end(), seq_b.begin()));
+}
+
+// ---- drop_value ---------------------------------------------------------------
+
+TEST_CASE("drop_value frees what no backward reads and keeps the rest", "[tape]") {
+    tg::Tape<double> t;
+    auto x = t.variable(tg::Tensor<double>{{0.5, -1.0, 2.0}, {1.5, 0.25, -0.75}});
+    auto w = t.variable(tg::Tensor<double>{{1.0, 0.5, -0.5}, {0.0, 2.0, 1.0}});
+    auto pre = tg::narrow(x, 1, 0, 2);  // narrow's backward reads nothing
+    auto s = tg::sigmoid(pre);          // sigmoid's reads its own output
+    auto p = s * tg::narrow(w, 1, 1, 2);  // mul's reads both inputs
+    auto loss = tg::sum(p + pre);       // add's reads nothing
+    t.drop_value(pre);
+    t.drop_value(s);
+    REQUIRE_THROWS_MATCHES(pre.value(), tg::ArgumentError,
+                           Message("Tape::value: the value of node #2 ('narrow', shape (2, 2)) was dropped (Tape::drop_value); "
+                                   "use set_keep_values(true) to keep it"));
+    REQUIRE(pre.shape() == std::vector<std::size_t>{2, 2});  // the shape stays
+    REQUIRE(pre.size() == 4);
+    REQUIRE_NOTHROW(s.value());  // kept: its own backward and mul's read it
+    REQUIRE_THROWS_MATCHES(tg::tanh(pre), tg::ArgumentError,
+                           Message("tanh: input node #2 of shape (2, 2) had its value dropped (Tape::drop_value); "
+                                   "it can no longer be used by new ops"));
+    // Backward is unchanged by the drop: compare with a tape that keeps everything.
+    t.backward(loss);
+    tg::Tape<double> k;
+    k.set_keep_values(true);
+    auto kx = k.variable(x.value()), kw = k.variable(w.value());
+    auto kpre = tg::narrow(kx, 1, 0, 2);
+    auto kloss = tg::sum(tg::sigmoid(kpre) * tg::narrow(kw, 1, 1, 2) + kpre);
+    k.drop_value(kpre);  // a no-op while keep_values is on
+    REQUIRE_NOTHROW(kpre.value());
+    k.backward(kloss);
+    require_close(x.grad(), kx.grad(), 0.0, 0.0);
+    require_close(w.grad(), kw.grad(), 0.0, 0.0);
+}
+
+TEST_CASE("under no_grad every dropped value is freed, and the buffers are reused", "[tape]") {
+    tg::Tape<float> t;
+    tg::Tensor<float> xv = tg::Tensor<float>::from_shape({64, 32});
+    xv.fill(0.5f);
+    auto x = t.variable(xv);
+    const float* first = nullptr;
+    {
+        tg::NoGradGuard ng;
+        auto a = tg::sigmoid(x * 2.0f);
+        first = a.value().data();
+        auto b = a * a;  // mul would read a, but never runs backward here
+        t.drop_value(a);
+        auto c = tg::tanh(b);  // same size as a: takes a's buffer
+        REQUIRE(c.value().data() == first);
+    }
+}
+
+TEST_CASE("a dropped value's buffer serves a later gradient, and gradients stay exact", "[tape][layers]") {
+    // Dropping inside an LSTM and a GRU (as the layers do) against the same
+    // layers on a tape that keeps every value: identical gradients, bit for bit.
+    for (bool lstm : {true, false}) {
+        INFO((lstm ? "LSTM" : "GRU"));
+        auto grads = [&](bool keep) {
+            tg::Generator gen(3);
+            const tg::RecurrentOptions o{.input_size = 3, .hidden_size = 5, .num_layers = 2, .bidirectional = true};
+            std::unique_ptr<tg::RecurrentLayer<double>> rnn;
+            if (lstm)
+                rnn = std::make_unique<tg::LSTM<double>>(o, gen);
+            else
+                rnn = std::make_unique<tg::GRU<double>>(o, gen);
+            tg::Tensor<double> xv = tg::Tensor<double>::from_shape({6, 2, 3});
+            tg::uniform_(xv, -1, 1, gen);
+            tg::Tape<double> t;
+            t.set_keep_values(keep);
+            std::vector<tg::Tensor<double>> out;
+            for (int step = 0; step < 2; ++step) {  // the second step runs on pooled buffers
+                rnn->zero_grad();
+                auto x = t.variable(xv);
+                auto [y, state] = (*rnn)(x, std::nullopt, {6, 4});
+                t.backward(tg::sum(y * y) + tg::sum(state.h));
+                out.push_back(x.grad());
+                for (auto* p : rnn->parameters()) out.push_back(p->grad());
+                t.clear();
+            }
+            return out;
+        };
+        const auto kept = grads(true), dropped = grads(false);
+        REQUIRE(kept.size() == dropped.size());
+        for (std::size_t k = 0; k < kept.size(); ++k) require_close(dropped[k], kept[k], 0.0, 0.0);
+    }
 }
