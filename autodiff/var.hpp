@@ -32,8 +32,8 @@ public:
     /// The recorded value. Throws `StaleVarError` if the tape was cleared.
     const Tensor<T>& value() const;
     /// The gradient of the last `backward` with respect to this value (zeros
-    /// if no gradient reached it). Works for any recorded value, intermediate
-    /// ones included. Throws `StaleVarError` if the tape was cleared.
+    /// if no gradient reached it): see `Tape::grad` for intermediate values.
+    /// Throws `StaleVarError` if the tape was cleared.
     const Tensor<T>& grad() const;
     /// The single element of a one-element value; `ShapeError` otherwise.
     T item() const;

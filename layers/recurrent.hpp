@@ -180,7 +180,9 @@ public:
 
     /// The hidden state h_t of every layer and direction at every step of the
     /// last call, as used in the recurrence: `step_hidden()[l·D + d][t]`, each
-    /// (B, H). After `backward`, `tape.grad(step_hidden()[0][t])` is ∂L/∂h_t.
+    /// (B, H). After `backward` with `BackwardOptions{.retain_grads = true}`
+    /// (or `tape.retain_grad` on these handles first),
+    /// `tape.grad(step_hidden()[0][t])` is ∂L/∂h_t.
     const std::vector<std::vector<Var<T>>>& step_hidden() const { return hidden_; }
 
     const RecurrentOptions& options() const { return o_; }
