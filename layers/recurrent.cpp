@@ -55,15 +55,13 @@ Var<T> input_bias(CellKind kind, Tape<T>& t, CellWeights<T>& w, bool bias) {
 template <class T>
 StepWeights<T> step_weights(CellKind kind, Tape<T>& t, CellWeights<T>& w, bool bias) {
     StepWeights<T> s;
-    const Var<T> w_hh = t.param(w.weight_hh);
-    if (kind != CellKind::gru) {
-        s.w_hh = w_hh;
-        return s;
+    s.w_hh = t.param(w.weight_hh);
+    if (kind == CellKind::gru && bias) {
+        const std::size_t H = w.weight_hh.shape()[1];
+        s.b_hh = concat({t.full({2 * H}, T(0)), narrow(t.param(w.bias_hh), 0, 2 * static_cast<std::int64_t>(H),
+                                                       static_cast<std::int64_t>(H))},
+                        0);
     }
-    const auto H = static_cast<std::int64_t>(w.weight_hh.shape()[1]);
-    s.w_rz = narrow(w_hh, 0, 0, 2 * H);
-    s.w_n = narrow(w_hh, 0, 2 * H, H);
-    if (bias) s.b_n = narrow(t.param(w.bias_hh), 0, 2 * H, H);
     return s;
 }
 
@@ -102,13 +100,14 @@ RecurrentState<T> cell_step(CellKind kind, Var<T> gi, RecurrentState<T> s, const
             return {h, c};
         }
         case CellKind::gru: {
-            // r and z: one GEMM seeded with their input projection and biases.
-            const Var<T> gi_rz = narrow(gi, 1, 0, 2 * H);
-            const Var<T> pre_rz = linear(s.h, w.w_rz, gi_rz);
+            // One GEMM for all three gates; r and z take their summed
+            // biases from gi, n takes b_hn inside r⊙(·) from the GEMM's bias.
+            const Var<T> gh = w.b_hh ? linear(s.h, w.w_hh, w.b_hh) : linear(s.h, w.w_hh);
+            const Var<T> gi_rz = narrow(gi, 1, 0, 2 * H), gh_rz = narrow(gh, 1, 0, 2 * H);
+            const Var<T> pre_rz = gi_rz + gh_rz;
             const Var<T> pre_r = narrow(pre_rz, 1, 0, H), pre_z = narrow(pre_rz, 1, H, H);
             const Var<T> r = sigmoid(pre_r), z = sigmoid(pre_z);
-            // n: r multiplies W_hn·h + b_hn, so this part is a GEMM of its own.
-            const Var<T> gh_n = w.b_n ? linear(s.h, w.w_n, w.b_n) : linear(s.h, w.w_n);
+            const Var<T> gh_n = narrow(gh, 1, 2 * H, H);
             const Var<T> gi_n = narrow(gi, 1, 2 * H, H);
             const Var<T> rg = r * gh_n;
             const Var<T> pre_n = gi_n + rg;
@@ -116,7 +115,7 @@ RecurrentState<T> cell_step(CellKind kind, Var<T> gi, RecurrentState<T> s, const
             const Var<T> d = s.h - n;
             const Var<T> zd = z * d;
             const Var<T> h = n + zd;  // (1 − z)⊙n + z⊙h
-            drop({gi, gi_rz, pre_rz, pre_r, pre_z, r, z, gh_n, gi_n, rg, pre_n, n, d, zd});
+            drop({gi, gh, gi_rz, gh_rz, pre_rz, pre_r, pre_z, r, z, gh_n, gi_n, rg, pre_n, n, d, zd});
             return {h, {}};
         }
     }

@@ -69,11 +69,11 @@ template <class T>
 struct CellWeights;
 
 /// The recurrent weights as one step uses them, recorded once per sequence:
-/// `w_hh` for RNN and LSTM; for GRU the r,z rows and the n rows of W_hh
-/// apart (b_hn multiplies with r, so the n part needs its own GEMM and bias).
+/// W_hh, and for GRU the recurrent GEMM's bias (0, 0, b_hn) (b_hn multiplies
+/// with r, so it cannot join the input projection like the others).
 template <class T>
 struct StepWeights {
-    Var<T> w_hh, w_rz, w_n, b_n;
+    Var<T> w_hh, b_hh;
 };
 
 /// One step of a cell given the input projection `gi` = x·W_ihᵀ + input_bias
