@@ -166,10 +166,13 @@ void accumulate_raw(Tape<T>& t, NodeId p, const T* g) {
     for (std::size_t i = 0, e = dst.size(); i < e; ++i) d[i] += g[i];
 }
 
-/// Resizes `out` to `shape` (no allocation when the size is unchanged).
+/// Resizes `out` to `shape` (no allocation when the size is unchanged). The
+/// storage is checked too: a node's value dropped in an earlier epoch keeps
+/// its shape but not its elements.
 template <class T, class S>
 void resize_to(Tensor<T>& out, const S& shape) {
-    if (!shapes_equal(out.shape(), shape)) out.resize(typename Tensor<T>::shape_type(shape.begin(), shape.end()));
+    if (!shapes_equal(out.shape(), shape) || out.storage().size() != shape_size(shape))
+        out.resize(typename Tensor<T>::shape_type(shape.begin(), shape.end()), true);
 }
 /// An op's output: like the above, taking storage from the tape's pool of
 /// dropped values when `out`'s own does not fit.

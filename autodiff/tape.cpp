@@ -22,11 +22,6 @@ bool detail_shape_equal(const S& a, std::span<const std::size_t> b) {
 std::atomic<std::uint32_t> g_next_epoch{1};
 std::uint32_t fresh_epoch() { return g_next_epoch.fetch_add(1, std::memory_order_relaxed); }
 
-template <class T>
-void copy_into(Tensor<T>& dst, const Tensor<T>& src) {
-    dst.resize(src.shape());  // keeps the buffer when the size is unchanged
-    std::memcpy(dst.data(), src.data(), src.size() * sizeof(T));
-}
 }  // namespace
 
 template <class T>
@@ -201,7 +196,12 @@ template <class T>
 NodeId Tape<T>::push_leaf(const Tensor<T>* value, bool requires_grad) {
     const NodeId id = record(nullptr, std::span<const Var<T>>{});
     Node<T>& n = node(id);
-    if (value) copy_into(n.value, *value);
+    if (value) {
+        // Through the pool: this slot's buffer may have been dropped (or given
+        // away) in an earlier epoch while its shape stayed.
+        fit_value(n.value, std::span<const std::size_t>(value->shape().data(), value->shape().size()));
+        std::memcpy(n.value.data(), value->data(), value->size() * sizeof(T));
+    }
     n.requires_grad = requires_grad;
     return id;
 }
@@ -215,7 +215,7 @@ template <class T>
 Var<T> Tape<T>::constant(T value) {
     const NodeId id = push_leaf(nullptr, false);
     Tensor<T>& v = node(id).value;
-    v.resize(typename Tensor<T>::shape_type{});
+    fit_value(v, {});
     v.data()[0] = value;
     return Var<T>(this, id, epoch_);
 }
@@ -224,7 +224,7 @@ template <class T>
 Var<T> Tape<T>::full(std::span<const std::size_t> shape, T value) {
     const NodeId id = push_leaf(nullptr, false);
     Tensor<T>& v = node(id).value;
-    v.resize(typename Tensor<T>::shape_type(shape.begin(), shape.end()));
+    fit_value(v, shape);
     v.fill(value);
     return Var<T>(this, id, epoch_);
 }

@@ -317,3 +317,31 @@ TEST_CASE("a dropped value's buffer serves a later gradient, and gradients stay 
         for (std::size_t k = 0; k < kept.size(); ++k) require_close(dropped[k], kept[k], 0.0, 0.0);
     }
 }
+
+TEST_CASE("a slot whose value was dropped in an earlier epoch is refilled safely by any op", "[tape]") {
+    // Epoch 1 drops a (2, 2) value in slot 1; epoch 2 puts a leaf, a filled
+    // constant and a reduction of that same shape into slot 1 in turn. Each
+    // must get real storage (the slot's shape matches, its elements are gone).
+    tg::Tape<double> t;
+    auto record_and_drop = [&] {
+        auto x = t.variable(tg::Tensor<double>{{1.0, 2.0, 3.0}, {4.0, 5.0, 6.0}});
+        t.drop_value(tg::narrow(x, 1, 0, 2));
+        t.clear();
+    };
+    const tg::Tensor<double> c{{7.0, 8.0}, {9.0, 10.0}};
+    // Slot 0 takes the pooled 4-element buffer first, so slot 1 finds none.
+    const tg::Tensor<double> four{0.0, 0.0, 0.0, 0.0};
+    record_and_drop();
+    t.variable(four);
+    require_close(t.constant(c).value(), c, 0.0, 0.0);
+    t.clear();
+    record_and_drop();
+    t.variable(four);
+    auto f = t.full({2, 2}, 3.5);
+    require_close(f.value(), tg::Tensor<double>{{3.5, 3.5}, {3.5, 3.5}}, 0.0, 0.0);
+    t.clear();
+    record_and_drop();
+    auto x3 = t.variable(tg::Tensor<double>{{{1.0, 2.0}, {3.0, 4.0}}, {{5.0, 6.0}, {7.0, 8.0}}});
+    auto s = tg::sum(x3, 2);  // (2, 2), through the reduction's own resize
+    require_close(s.value(), tg::Tensor<double>{{3.0, 7.0}, {11.0, 15.0}}, 0.0, 0.0);
+}
