@@ -65,9 +65,6 @@ struct RecurrentOptions {
 
 namespace detail {
 
-template <class T>
-struct CellWeights;
-
 /// The recurrent weights as one step uses them, recorded once per sequence:
 /// W_hh, and for GRU the recurrent GEMM's bias (0, 0, b_hn) (b_hn multiplies
 /// with r, so it cannot join the input projection like the others).
