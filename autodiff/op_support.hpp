@@ -158,7 +158,7 @@ template <class T>
 void accumulate_raw(Tape<T>& t, NodeId p, const T* g) {
     if (!t.node(p).grad_live) {
         Tensor<T>& dst = t.acquire_grad(p);
-        std::memcpy(dst.data(), g, dst.size() * sizeof(T));
+        if (dst.size() != 0) std::memcpy(dst.data(), g, dst.size() * sizeof(T));
         return;
     }
     Tensor<T>& dst = t.node(p).grad;

@@ -98,13 +98,21 @@ struct Matmul {
 };
 
 
+// Rows of the GEMM: every axis of x but the last (also when that one is 0).
+template <class T>
+std::size_t rows_of(const Tensor<T>& x) {
+    std::size_t r = 1;
+    for (std::size_t k = 0; k + 1 < x.dimension(); ++k) r *= x.shape()[k];
+    return r;
+}
+
 // attrs: i[0] 1 when a bias is the third parent.
 template <class T>
 struct Linear {
     static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
         const Tensor<T>& x = t.parent_value(n, 0);
         const Tensor<T>& w = t.parent_value(n, 1);
-        const std::size_t in = w.shape()[1], outs = w.shape()[0], rows = in ? x.size() / in : 0;
+        const std::size_t in = w.shape()[1], outs = w.shape()[0], rows = rows_of(x);
         Dims s(x.shape().begin(), x.shape().end());
         s.back() = outs;
         detail::resize_to(t, out, s);
@@ -132,7 +140,7 @@ struct Linear {
         const NodeId px = t.parent(n, 0), pw = t.parent(n, 1);
         const Tensor<T>& x = t.node(px).value;
         const Tensor<T>& w = t.node(pw).value;
-        const std::size_t in = w.shape()[1], outs = w.shape()[0], rows = in ? x.size() / in : 0;
+        const std::size_t in = w.shape()[1], outs = w.shape()[0], rows = rows_of(x);
         if (rows == 0 || outs == 0) return;
         const T* g = n.grad.data();
         if (in != 0 && t.needs_grad(px)) gemm(false, false, rows, in, outs, g, w.data(), T(1), t.grad_buffer(px).data());

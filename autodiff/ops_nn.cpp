@@ -221,7 +221,7 @@ struct Detach {
     static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
         const Tensor<T>& x = t.parent_value(n, 0);
         detail::resize_to(t, out, x.shape());
-        std::memcpy(out.data(), x.data(), x.size() * sizeof(T));
+        if (x.size() != 0) std::memcpy(out.data(), x.data(), x.size() * sizeof(T));
     }
     static void backward(Tape<T>&, const Node<T>&) {}  // never runs: a detached node needs no gradient
     static constexpr OpDef<T> def{"detach", forward, backward};

@@ -40,7 +40,7 @@ struct Reshape {
         const auto dims = t.indices(n);
         resize_to(t, out, Dims(dims.begin(), dims.end()));
         const Tensor<T>& x = t.parent_value(n, 0);
-        std::memcpy(out.data(), x.data(), x.size() * sizeof(T));
+        if (x.size() != 0) std::memcpy(out.data(), x.data(), x.size() * sizeof(T));
     }
     static void backward(Tape<T>& t, const Node<T>& n) {
         if (t.needs_grad(t.parent(n, 0))) detail::accumulate_raw(t, t.parent(n, 0), n.grad.data());

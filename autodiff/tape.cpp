@@ -200,7 +200,7 @@ NodeId Tape<T>::push_leaf(const Tensor<T>* value, bool requires_grad) {
         // Through the pool: this slot's buffer may have been dropped (or given
         // away) in an earlier epoch while its shape stayed.
         fit_value(n.value, std::span<const std::size_t>(value->shape().data(), value->shape().size()));
-        std::memcpy(n.value.data(), value->data(), value->size() * sizeof(T));
+        if (value->size() != 0) std::memcpy(n.value.data(), value->data(), value->size() * sizeof(T));
     }
     n.requires_grad = requires_grad;
     return id;

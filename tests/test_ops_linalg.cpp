@@ -464,3 +464,17 @@ TEST_CASE("weight gradients of thin products are exact whether or not backward g
     }
     openblas_set_num_threads(threads_before);
 }
+
+TEST_CASE("linear with zero in_features gives the bias, and the bias its gradient", "[ops][linalg]") {
+    tg::Tape<double> t;
+    auto x = t.variable(tg::Tensor<double>::from_shape({2, 0}));
+    auto w = t.variable(tg::Tensor<double>::from_shape({3, 0}));
+    auto b = t.variable(tg::Tensor<double>{0.5, -1.0, 2.0});
+    auto y = tg::linear(x, w, b);
+    tgtest::require_close(y.value(), tg::Tensor<double>{{0.5, -1.0, 2.0}, {0.5, -1.0, 2.0}}, 0.0, 0.0);
+    tgtest::require_close(tg::linear(x, w).value(), tg::Tensor<double>{{0.0, 0.0, 0.0}, {0.0, 0.0, 0.0}}, 0.0, 0.0);
+    t.backward(y, tg::Tensor<double>{{1.0, 2.0, 3.0}, {4.0, 5.0, 6.0}});
+    tgtest::require_close(b.grad(), tg::Tensor<double>{5.0, 7.0, 9.0}, 0.0, 0.0);
+    REQUIRE(x.grad().size() == 0);
+    REQUIRE(w.grad().size() == 0);
+}
