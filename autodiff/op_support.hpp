@@ -178,9 +178,7 @@ void resize_to(Tensor<T>& out, const S& shape) {
 /// dropped values when `out`'s own does not fit.
 template <class T, class S>
 void resize_to(const Tape<T>& t, Tensor<T>& out, const S& shape) {
-    std::size_t need = 1;
-    for (std::size_t d : shape) need *= d;
-    if (shapes_equal(out.shape(), shape) && out.storage().size() == need) return;
+    if (shapes_equal(out.shape(), shape) && out.storage().size() == shape_size(shape)) return;
     t.fit_value(out, std::span<const std::size_t>(shape.data(), shape.size()));
 }
 

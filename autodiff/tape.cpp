@@ -12,11 +12,6 @@
 namespace tapegrad {
 
 namespace {
-template <class S>
-bool detail_shape_equal(const S& a, std::span<const std::size_t> b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin());
-}
-
 // Epochs come from one process-wide counter, so a tape constructed at the
 // address of a destroyed one never accepts the old tape's handles.
 std::atomic<std::uint32_t> g_next_epoch{1};
@@ -299,18 +294,16 @@ void Tape<T>::drop_value(Var<T> v) {
 
 template <class T>
 void Tape<T>::fit_value(Tensor<T>& out, std::span<const std::size_t> shape) const {
-    std::size_t need = 1;
-    for (std::size_t d : shape) need *= d;
+    const std::size_t need = shape_size(shape);
     take_storage(out.storage(), need);
-    if (!detail_shape_equal(out.shape(), shape) || out.storage().size() != need)
+    if (!std::ranges::equal(out.shape(), shape) || out.storage().size() != need)
         out.resize(typename Tensor<T>::shape_type(shape.begin(), shape.end()), true);  // forced: a dropped value keeps its shape
 }
 
 template <class T>
 Tensor<T>& Tape<T>::acquire_grad(NodeId id) {
     Node<T>& n = node(id);
-    std::size_t need = 1;  // from the shape: a dropped value has no elements
-    for (std::size_t d : n.value.shape()) need *= d;
+    const std::size_t need = shape_size(n.value.shape());  // from the shape: a dropped value has no elements
     take_storage(n.grad.storage(), need);
     n.grad.resize(n.value.shape(), true);  // no allocation when the size already fits
     n.grad_live = true;
