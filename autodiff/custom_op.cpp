@@ -15,18 +15,34 @@ CustomInputs<T> inputs_of(const Tape<T>& t, const Node<T>& n) {
 
 // One op definition serves every custom op; the node's record holds the
 // user's name and functions.
+// "No gradient for this input" (see custom_op.hpp): a gradient without
+// elements, or a default-constructed Tensor<T>() — 0-d, holding 0 — for an
+// input that is not 0-d. A 0-d non-zero value there stays a shape error: it is
+// more likely a mistakenly reduced gradient than a request for none.
+template <class T>
+bool means_no_gradient(const Tensor<T>& grad, const Tensor<T>& input) {
+    return grad.size() == 0 || (grad.dimension() == 0 && input.dimension() != 0 && grad.data()[0] == T(0));
+}
+
 template <class T>
 struct CustomOp {
-    static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) { out = t.custom(n).forward(inputs_of(t, n)); }
+    static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
+        out = t.custom(n).forward(inputs_of(t, n));
+        // The user's tensor may carry a shape whose product wrapped around.
+        if (out.storage().size() != shape_size(out.shape()))
+            throw ShapeError("custom op '" + t.custom(n).name + "': forward returned a tensor of shape " + shape_str(out.shape()) +
+                             " holding " + std::to_string(out.storage().size()) + " elements");
+    }
     static void backward(Tape<T>& t, const Node<T>& n) {
         const CustomOpRecord<T>& r = t.custom(n);
         const std::vector<Tensor<T>> grads = r.backward(inputs_of(t, n), n.value, n.grad);
         if (grads.size() != n.parents_count)
             throw ShapeError("custom op '" + r.name + "': backward returned " + std::to_string(grads.size()) +
-                             " gradients for " + std::to_string(n.parents_count) + " inputs");
+                             " gradients for " + std::to_string(n.parents_count) +
+                             " inputs (return one per input, in a list; an empty tensor for none)");
         for (std::size_t k = 0; k < grads.size(); ++k) {
             const NodeId p = t.parent(n, k);
-            if (!t.needs_grad(p) || (grads[k].size() == 0 && grads[k].dimension() > 0)) continue;
+            if (!t.needs_grad(p) || means_no_gradient(grads[k], t.parent_value(n, k))) continue;
             detail::accumulate(t, n, p, grads[k]);
         }
     }

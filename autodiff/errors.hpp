@@ -50,6 +50,15 @@ struct ParameterModifiedError : Error {
     using Error::Error;
 };
 
+/// A parameter was used after its lifetime ended: `backward` on a tape that
+/// read a `Parameter` since destroyed, an optimizer's `step`/`zero_grad`/
+/// `params` over a destroyed parameter, or any call on a moved-from
+/// `Parameter`. The message names the parameter (name, shape, and for an
+/// optimizer its position) and what still referred to it.
+struct LifetimeError : Error {
+    using Error::Error;
+};
+
 /// `backward` called a second time on a tape whose graph was consumed by the
 /// first call (pass `retain_graph` to the first call to allow it).
 struct TapeConsumedError : Error {
@@ -61,6 +70,14 @@ struct TapeConsumedError : Error {
 /// NaN or infinity. The message names the op, its position on the tape, its
 /// input shapes and the first bad element.
 struct AnomalyError : Error {
+    using Error::Error;
+};
+
+/// A tape was used from a second thread while the thread that recorded on it
+/// since its last `clear()` still owns it (a tape is single-threaded: use one
+/// tape per thread, or `clear()` it before handing it over). The message names
+/// both thread ids.
+struct ConcurrentUseError : Error {
     using Error::Error;
 };
 

@@ -261,7 +261,8 @@ AuditResult audit(Tape<T>& tape, Var<T> upto, const AuditOptions& options) {
             n.op->forward(tape, n, fplus);
             perturb(x, -1);
             n.op->forward(tape, n, fminus);
-            std::memcpy(x.data(), orig.data(), orig.size() * sizeof(T));
+            // memcpy from a zero-element tensor's null data() is undefined, even for 0 bytes.
+            if (orig.size() != 0) std::memcpy(x.data(), orig.data(), orig.size() * sizeof(T));
             double s = 0;
             for (std::size_t i = 0; i < r.size(); ++i) s += double(r.data()[i]) * (double(fplus.data()[i]) - double(fminus.data()[i]));
             return s / (2 * eps);

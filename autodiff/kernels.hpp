@@ -17,6 +17,9 @@ void sigmoid(const T* x, T* y, std::size_t n);
 /// y = tanh(x).
 template <class T>
 void tanh(const T* x, T* y, std::size_t n);
+/// y = eˣ (inf above the overflow threshold, 0 below the underflow one, NaN for NaN).
+template <class T>
+void exp(const T* x, T* y, std::size_t n);
 
 /// dst[i] = f(i) when `assign`, else dst[i] += f(i).
 template <class T, class F>

@@ -42,13 +42,30 @@ Tape<T>& tape_of(const char* op, std::initializer_list<Var<T>> xs) {
     return tape_of(op, std::span<const Var<T>>(xs.begin(), xs.size()));
 }
 
+/// Rethrows a failure of node `id`'s forward as a tapegrad error naming its op
+/// (a shape too large, memory exhausted) after removing the node.
+template <class T>
+[[noreturn]] void fail_forward(Tape<T>& t, NodeId id, const std::string& what) {
+    const std::string op = t.op_name(t.node(id));
+    t.truncate(id);
+    throw ShapeError(op + ": " + what);
+}
+
 /// Runs the op's forward into the node just recorded; on an exception the node
-/// is removed again, so a failing op leaves the tape unchanged.
+/// is removed again, so a failing op leaves the tape unchanged. Only tapegrad
+/// errors leave: an output shape too large (`shape_size`) or an allocation
+/// that failed becomes a `ShapeError` naming the op.
 template <class T>
 Var<T> finish(Tape<T>& t, NodeId id) {
     Node<T>& n = t.node(id);
     try {
         n.op->forward(t, n, n.value);
+    } catch (const TensorTooLarge& e) {
+        fail_forward(t, id, e.what() + ("; " + t.describe_inputs(n)));
+    } catch (const std::bad_alloc&) {
+        fail_forward(t, id, "out of memory computing an output from " + t.describe_inputs(n));
+    } catch (const std::length_error&) {
+        fail_forward(t, id, "out of memory computing an output from " + t.describe_inputs(n));
     } catch (...) {
         t.truncate(id);
         throw;
@@ -115,9 +132,12 @@ template <class T, class E>
 void accumulate(Tape<T>& t, const Node<T>& n, NodeId p, const E& e) {
     Node<T>& pn = t.node(p);
     if (!shapes_equal(e.shape(), pn.value.shape())) throw_grad_shape(t.op_name(n), to_shape(e.shape()), to_shape(pn.value.shape()));
+    // An empty gradient is only made live: xtensor's strided assignment can
+    // step through the outer axes of an empty (2^40, 0) tensor one by one.
     if (!pn.grad_live) {
-        xt::noalias(t.acquire_grad(p)) = e;
-    } else {
+        Tensor<T>& g = t.acquire_grad(p);
+        if (g.size() != 0) xt::noalias(g) = e;
+    } else if (pn.grad.size() != 0) {
         xt::noalias(pn.grad) += e;
     }
 }
@@ -147,8 +167,12 @@ void accumulate_broadcast(Tape<T>& t, const Node<T>& n, NodeId p, const E& e) {
         accumulate(t, n, p, e);
         return;
     }
+    if (shape_size(e.shape()) == 0) {  // nothing to sum: p's gradient is zeros (no loop over empty rows)
+        t.grad_buffer(p);
+        return;
+    }
     Tensor<T>& s = t.scratch();
-    s.resize(e.shape());
+    if (!shapes_equal(s.shape(), e.shape())) resize_tensor(s, e.shape());
     xt::noalias(s) = e;
     add_reduced(t.grad_buffer(p).data(), to_shape(pn.value.shape()), s.data(), to_shape(s.shape()));
 }
@@ -171,8 +195,7 @@ void accumulate_raw(Tape<T>& t, NodeId p, const T* g) {
 /// its shape but not its elements.
 template <class T, class S>
 void resize_to(Tensor<T>& out, const S& shape) {
-    if (!shapes_equal(out.shape(), shape) || out.storage().size() != shape_size(shape))
-        out.resize(typename Tensor<T>::shape_type(shape.begin(), shape.end()), true);
+    if (!shapes_equal(out.shape(), shape) || out.storage().size() != shape_size(shape)) resize_tensor(out, shape);
 }
 /// An op's output: like the above, taking storage from the tape's pool of
 /// dropped values when `out`'s own does not fit.

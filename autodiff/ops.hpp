@@ -69,7 +69,8 @@ template <class T> Var<T> exp(Var<T> x);
 template <class T> Var<T> log(Var<T> x);
 /// √x. Backward: g / (2√x), reading the output.
 template <class T> Var<T> sqrt(Var<T> x);
-/// xᵖ for a scalar exponent p. Backward: g·p·xᵖ⁻¹.
+/// xᵖ for a scalar exponent p. Backward: g·(p·xᵖ⁻¹), as PyTorch: exactly 0 for
+/// p = 0 (also at x = 0), 1 for p = 1, ±inf at x = 0 for p < 1.
 template <class T> Var<T> pow(Var<T> x, Scalar_t<T> p);
 /// |x|. Backward: g·sign(x), 0 at x = 0.
 template <class T> Var<T> abs(Var<T> x);
@@ -174,12 +175,15 @@ template <class T> Var<T> log_softmax(Var<T> x, std::int64_t axis = -1);
 template <class T> Var<T> mse_loss(Var<T> pred, Var<T> target);
 /// Cross-entropy of logits (N,C) against class indices (N) in [0, C) → 0-d,
 /// the mean over the batch. With a mask (N), row n is weighted by mask[n] and
-/// the mean is over sum(mask) (a mask summing to 0 throws ArgumentError).
+/// the mean is over sum(mask). Weights must be finite and >= 0, summing to a
+/// finite number above 0; otherwise ArgumentError names the first bad element.
 template <class T> Var<T> cross_entropy(Var<T> logits, const Index& targets, const Mask_t<T>& mask = std::nullopt);
 /// Binary cross-entropy of logits against targets in [0,1] of the same shape,
 /// log-sum-exp stable, mean over elements (or over sum(mask), mask of the same
-/// shape; a mask summing to 0 throws ArgumentError). Both logits and targets
-/// receive gradients.
+/// shape and weights as for cross_entropy). Both logits and targets receive
+/// gradients. At infinite logits the loss is its limit: inf for a confidently
+/// wrong logit (+inf against 0, −inf against 1), 0 for a right one (PyTorch
+/// gives NaN there); the logits' gradient σ(x) − z stays finite.
 template <class T> Var<T> binary_cross_entropy_with_logits(Var<T> logits, Var<T> targets, const Mask_t<T>& mask = std::nullopt);
 
 // ---- graph -------------------------------------------------------------------

@@ -35,7 +35,9 @@ const Tensor<T>& in(const Tape<T>& t, const Node<T>& n, std::size_t k) {
     return t.parent_value(n, k);
 }
 
-// Sizes `out` to the broadcast shape of the node's parents.
+// Sizes `out` to the broadcast shape of the node's parents. Callers skip the
+// assignment when it is empty: xtensor's strided assignment steps through the
+// outer axes of an empty (2^40, 0) broadcast one row at a time.
 template <class T>
 void resize_broadcast(const Tape<T>& t, const Node<T>& n, Tensor<T>& out, const char* op) {
     Dims s = detail::to_shape(in(t, n, 0).shape());
@@ -57,7 +59,7 @@ struct Add {
     static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
         resize_broadcast(t, n, out, def.name);
         if (!same_shapes(t, n)) {
-            xt::noalias(out) = in(t, n, 0) + in(t, n, 1);
+            if (out.size() != 0) xt::noalias(out) = in(t, n, 0) + in(t, n, 1);  // see `resize_broadcast`
             return;
         }
         const T *a = in(t, n, 0).data(), *b = in(t, n, 1).data();
@@ -82,7 +84,7 @@ struct Sub {
     static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
         resize_broadcast(t, n, out, def.name);
         if (!same_shapes(t, n)) {
-            xt::noalias(out) = in(t, n, 0) - in(t, n, 1);
+            if (out.size() != 0) xt::noalias(out) = in(t, n, 0) - in(t, n, 1);  // see `resize_broadcast`
             return;
         }
         const T *a = in(t, n, 0).data(), *b = in(t, n, 1).data();
@@ -112,7 +114,7 @@ struct Mul {
     static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
         resize_broadcast(t, n, out, def.name);
         if (!same_shapes(t, n)) {
-            xt::noalias(out) = in(t, n, 0) * in(t, n, 1);
+            if (out.size() != 0) xt::noalias(out) = in(t, n, 0) * in(t, n, 1);  // see `resize_broadcast`
             return;
         }
         const T *a = in(t, n, 0).data(), *b = in(t, n, 1).data();
@@ -141,7 +143,7 @@ template <class T>
 struct Div {
     static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
         resize_broadcast(t, n, out, def.name);
-        xt::noalias(out) = in(t, n, 0) / in(t, n, 1);
+        if (out.size() != 0) xt::noalias(out) = in(t, n, 0) / in(t, n, 1);
     }
     // d(a/b)/da = 1/b; d(a/b)/db = −a/b² = −y/b.
     static void backward(Tape<T>& t, const Node<T>& n) {
@@ -231,7 +233,7 @@ template <class T>
 struct Exp {
     static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
         resize_to(t, out, in(t, n, 0).shape());
-        xt::noalias(out) = xt::exp(in(t, n, 0));
+        kernels::exp(in(t, n, 0).data(), out.data(), out.size());  // not xt::exp: see kernels.cpp
     }
     static void backward(Tape<T>& t, const Node<T>& n) {
         if (t.needs_grad(t.parent(n, 0))) accumulate(t, n, t.parent(n, 0), n.grad * n.value);
@@ -271,8 +273,14 @@ struct Pow {
     }
     static void backward(Tape<T>& t, const Node<T>& n) {
         const T p = scalar(n);
-        if (t.needs_grad(t.parent(n, 0)))
-            accumulate(t, n, t.parent(n, 0), n.grad * p * xt::pow(in(t, n, 0), p - T(1)));
+        if (!t.needs_grad(t.parent(n, 0))) return;
+        // x^0 is constant: its gradient is exactly 0 (PyTorch's convention),
+        // not p · x^-1 = 0 · inf = NaN at x = 0.
+        if (p == T(0)) {
+            accumulate(t, n, t.parent(n, 0), xt::zeros_like(n.grad));
+            return;
+        }
+        accumulate(t, n, t.parent(n, 0), n.grad * (p * xt::pow(in(t, n, 0), p - T(1))));
     }
     static constexpr OpDef<T> def{"pow", forward, backward};
 };
@@ -350,7 +358,7 @@ template <class T>
 struct Where {
     static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
         resize_broadcast(t, n, out, def.name);
-        xt::noalias(out) = xt::where(xt::not_equal(in(t, n, 0), T(0)), in(t, n, 1), in(t, n, 2));
+        if (out.size() != 0) xt::noalias(out) = xt::where(xt::not_equal(in(t, n, 0), T(0)), in(t, n, 1), in(t, n, 2));
     }
     static void backward(Tape<T>& t, const Node<T>& n) {
         const auto chosen = xt::not_equal(in(t, n, 0), T(0));

@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <string>
 
 #include "ops.hpp"
 #include "op_support.hpp"
@@ -23,6 +24,7 @@ AxisGeometry line_geometry(const Node<T>& n, const Tensor<T>& x) {
 // Calls f(base, stride) for every line along the axis: elements base + j·stride.
 template <class F>
 void for_each_line(const AxisGeometry& g, F f) {
+    if (g.n == 0 || g.inner == 0) return;  // empty lines, or none: no loop over (2^40, 0)'s rows
     for (std::size_t o = 0; o < g.outer; ++o)
         for (std::size_t i = 0; i < g.inner; ++i) f(o * g.n * g.inner + i, g.inner);
 }
@@ -178,6 +180,14 @@ struct CrossEntropy {
 // −z·log σ(x) − (1−z)·log(1−σ(x)).
 template <class T>
 struct BceWithLogits {
+    // max(x,0) − x·z written as x·(1−z) for x ≥ 0 and −x·z for x < 0, with a
+    // zero coefficient giving 0 even at x = ±inf (the limit; inf·0 is NaN):
+    // (+inf, 0) and (−inf, 1) lose inf, (+inf, 1) and (−inf, 0) lose 0.
+    static double element_loss(double x, double z) {
+        const double c = x >= 0 ? 1.0 - z : -z;
+        const double linear = c == 0 ? 0.0 : x * c;
+        return linear + std::log1p(std::exp(-std::abs(x)));
+    }
     static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
         const Tensor<T>& x = t.parent_value(n, 0);
         const Tensor<T>& z = t.parent_value(n, 1);
@@ -187,8 +197,7 @@ struct BceWithLogits {
             const double wi = m ? double(m[i]) : 1.0;
             w += wi;
             if (wi == 0) continue;
-            const double xi = x.data()[i], zi = z.data()[i];
-            s += wi * (std::max(xi, 0.0) - xi * zi + std::log1p(std::exp(-std::abs(xi))));
+            s += wi * element_loss(x.data()[i], z.data()[i]);
         }
         detail::resize_to(t, out, Dims{});
         out.data()[0] = static_cast<T>(s / w);
@@ -206,6 +215,7 @@ struct BceWithLogits {
         T* gz = t.needs_grad(pz) ? t.grad_buffer(pz).data() : nullptr;
         for (std::size_t i = 0; i < x.size(); ++i) {
             const T k = scale * (m ? m[i] : T(1));
+            if (k == T(0)) continue;  // a masked-out element: 0, even for x = ±inf
             const T xi = x.data()[i];
             const T e = std::exp(-std::abs(xi));
             const T sig = xi >= 0 ? T(1) / (T(1) + e) : e / (T(1) + e);
@@ -226,6 +236,25 @@ struct Detach {
     static void backward(Tape<T>&, const Node<T>&) {}  // never runs: a detached node needs no gradient
     static constexpr OpDef<T> def{"detach", forward, backward};
 };
+
+// Sums a loss mask's weights, refusing any weight that is negative, infinite
+// or NaN (it would silently flip or poison the loss) and a total that is not
+// a positive finite number.
+template <class T>
+double checked_mask_weight(const char* op, const Tensor<T>& mask) {
+    double w = 0;
+    for (std::size_t i = 0; i < mask.size(); ++i) {
+        const T m = mask.data()[i];
+        if (!(std::isfinite(m) && m >= T(0)))
+            throw ArgumentError(std::string(op) + ": mask weight " + std::to_string(double(m)) + " at element " +
+                                std::to_string(i) + " is not a finite number >= 0");
+        w += double(m);
+    }
+    if (!(w > 0) || !std::isfinite(w))
+        throw ArgumentError(std::string(op) + ": the mask's weights sum to " + std::to_string(w) +
+                            ", not a finite number above 0");
+    return w;
+}
 
 template <class Op, class T>
 Var<T> along_axis(Var<T> x, std::int64_t axis) {
@@ -269,9 +298,7 @@ Var<T> cross_entropy(Var<T> logits, const Index& targets, const Mask_t<T>& mask)
         if (mask->dimension() != 1 || mask->size() != rows)
             throw ShapeError("cross_entropy: mask of shape " + shape_str(mask->shape()) + " does not match logits " +
                              shape_str(logits.shape()) + " (expected (" + std::to_string(rows) + ",))");
-        double w = 0;
-        for (std::size_t r = 0; r < rows; ++r) w += mask->data()[r];
-        if (!(w > 0)) throw ArgumentError("cross_entropy: the mask's weights sum to " + std::to_string(w) + ", not above 0");
+        checked_mask_weight("cross_entropy", *mask);
     }
     OpAttrs a;
     a.i[0] = mask ? 1 : 0;
@@ -296,11 +323,7 @@ Var<T> binary_cross_entropy_with_logits(Var<T> logits, Var<T> targets, const Mas
         if (!detail::shapes_equal(mask->shape(), logits.shape()))
             throw ShapeError("binary_cross_entropy_with_logits: mask of shape " + shape_str(mask->shape()) +
                              " and logits of shape " + shape_str(logits.shape()) + " differ");
-        double w = 0;
-        for (std::size_t i = 0; i < mask->size(); ++i) w += mask->data()[i];
-        if (!(w > 0))
-            throw ArgumentError("binary_cross_entropy_with_logits: the mask's weights sum to " + std::to_string(w) +
-                                ", not above 0");
+        checked_mask_weight("binary_cross_entropy_with_logits", *mask);
     }
     OpAttrs a;
     a.i[0] = mask ? 1 : 0;

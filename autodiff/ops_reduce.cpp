@@ -44,6 +44,11 @@ void resize_reduced(const Node<T>& n, const Tensor<T>& x, Tensor<T>& out) {
 // out[o,i] = scale · Σ_j x[o,j,i]
 template <class T>
 void sum_lines(const Tensor<T>& x, const AxisGeometry& g, T scale, T* out) {
+    if (g.outer == 0 || g.inner == 0) return;  // an empty output: no loop over (2^40, 0)'s rows
+    if (g.n == 0) {                            // empty lines: 0 · scale (NaN for a mean)
+        for (std::size_t i = 0, e = g.outer * g.inner; i < e; ++i) out[i] = T(0) * scale;
+        return;
+    }
     const T* xd = x.data();
     for (std::size_t o = 0; o < g.outer; ++o) {
         T* od = out + o * g.inner;
@@ -59,6 +64,7 @@ void sum_lines(const Tensor<T>& x, const AxisGeometry& g, T scale, T* out) {
 // gx[o,j,i] += scale · g[o,i]
 template <class T>
 void spread_lines(T* gx, const AxisGeometry& g, T scale, const T* grad) {
+    if (g.outer == 0 || g.n == 0 || g.inner == 0) return;  // an empty input: nothing to spread into
     for (std::size_t o = 0; o < g.outer; ++o)
         for (std::size_t j = 0; j < g.n; ++j) {
             T* row = gx + (o * g.n + j) * g.inner;
@@ -118,6 +124,7 @@ struct Max {
         const Tensor<T>& x = t.parent_value(n, 0);
         resize_reduced(n, x, out);
         const AxisGeometry g = geometry(n, x);
+        if (out.size() == 0) return;  // no loop over the rows of an empty output
         const T* xd = x.data();
         T* od = out.data();
         for (std::size_t o = 0; o < g.outer; ++o)
@@ -137,6 +144,7 @@ struct Max {
         const Tensor<T>& x = t.node(px).value;
         T* gx = t.grad_buffer(px).data();
         const AxisGeometry g = geometry(n, x);
+        if (n.value.size() == 0) return;
         const T* xd = x.data();
         for (std::size_t o = 0; o < g.outer; ++o)
             for (std::size_t i = 0; i < g.inner; ++i) {

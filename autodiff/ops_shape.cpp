@@ -24,6 +24,7 @@ template <class T>
 void copy_blocks(T* dst, std::size_t dn, std::size_t doff, const T* src, std::size_t sn, std::size_t soff, std::size_t outer,
                  std::size_t len, std::size_t inner, bool add) {
     const std::size_t block = len * inner;
+    if (block == 0) return;  // no per-row loop over an empty (2^40, 0) block
     for (std::size_t o = 0; o < outer; ++o) {
         T* d = dst + (o * dn + doff) * inner;
         const T* s = src + (o * sn + soff) * inner;
@@ -210,12 +211,54 @@ Var<T> record_narrow(Var<T> x, std::size_t axis, std::size_t start, std::size_t 
     return detail::finish(t, t.record(&Narrow<T>::def, {x}, a));
 }
 
+// split and chunk record one node per piece: refuse more pieces than the tape
+// can still hold before allocating anything for them.
+template <class T>
+void check_piece_count(const Tape<T>& t, const char* op, std::uint64_t pieces) {
+    const std::uint64_t room = kMaxTapeNodes - t.size();
+    if (pieces > room)
+        throw ArgumentError(std::string(op) + ": " + std::to_string(pieces) + " pieces would exceed the tape's limit of 2^32 - 1 nodes (" +
+                            std::to_string(t.size()) + " recorded)");
+}
+
+// Records `count` consecutive narrows of x along axis a, piece k of size
+// size_of(k) (sizes already checked to sum to the axis): all or none.
+template <class T, class F>
+std::vector<Var<T>> record_pieces(Var<T> x, const char* op, std::size_t a, std::size_t count, F size_of) {
+    Tape<T>& t = *x.tape();
+    const std::size_t first = t.size();
+    const auto out_of_memory = [&] {
+        return ArgumentError(std::string(op) + ": out of memory recording " + std::to_string(count) + " pieces of " +
+                             shape_str(x.shape()));
+    };
+    try {
+        std::vector<Var<T>> out;
+        out.reserve(count);
+        std::size_t start = 0;
+        for (std::size_t k = 0; k < count; ++k) {
+            out.push_back(record_narrow(x, a, start, size_of(k), false));
+            start += size_of(k);
+        }
+        return out;
+    } catch (const std::bad_alloc&) {  // from the vector of handles
+        t.truncate(static_cast<NodeId>(first));
+        throw out_of_memory();
+    } catch (const std::length_error&) {
+        t.truncate(static_cast<NodeId>(first));
+        throw out_of_memory();
+    } catch (...) {
+        t.truncate(static_cast<NodeId>(first));
+        throw;
+    }
+}
+
 }  // namespace
 
 template <class T>
 Var<T> reshape(Var<T> x, const std::vector<std::int64_t>& shape) {
     Tape<T>& t = detail::tape_of("reshape", {x});
     std::size_t known = 1;
+    bool overflow = false;
     int inferred = -1;
     std::string wanted;
     for (std::size_t k = 0; k < shape.size(); ++k) {
@@ -226,9 +269,12 @@ Var<T> reshape(Var<T> x, const std::vector<std::int64_t>& shape) {
         } else if (shape[k] < 0) {
             throw ArgumentError("reshape: negative size in (" + wanted + ")");
         } else {
-            known *= static_cast<std::size_t>(shape[k]);
+            overflow = overflow || !checked_mul(known, static_cast<std::size_t>(shape[k]), known);
         }
     }
+    // A wrapped product could equal x's size, e.g. (2^63 - 1)^2 = 1 mod 2^64.
+    if (overflow) throw ShapeError("reshape: cannot reshape " + shape_str(x.shape()) + " to (" + wanted + "): " +
+                                   detail::too_large_message("(" + wanted + ")"));
     std::vector<std::int64_t> dims = shape;
     const std::size_t total = x.size();
     if (inferred >= 0) {
@@ -240,6 +286,8 @@ Var<T> reshape(Var<T> x, const std::vector<std::int64_t>& shape) {
         throw ShapeError("reshape: cannot reshape " + shape_str(x.shape()) + " (" + std::to_string(total) + " elements) to (" +
                          wanted + ") (" + std::to_string(known) + " elements)");
     }
+    // A zero may hide a huge dimension, e.g. (2^62, 0, 4) for an empty x.
+    shape_size("reshape", dims);
     const NodeId id = t.record(&Reshape<T>::def, {x});
     std::int64_t* d = t.add_indices(id, dims.size());
     std::copy(dims.begin(), dims.end(), d);
@@ -250,10 +298,11 @@ template <class T>
 Var<T> narrow(Var<T> x, std::int64_t axis, std::int64_t start, std::int64_t length) {
     detail::tape_of("narrow", {x});
     const std::size_t a = detail::normalize_axis("narrow", axis, x.dim());
-    const auto size = static_cast<std::int64_t>(x.shape()[a]);
-    if (start < 0 || length < 0 || start + length > size)
-        throw ArgumentError("narrow: [" + std::to_string(start) + ", " + std::to_string(start + length) + ") along axis " +
-                            std::to_string(axis) + " is outside a tensor of shape " + shape_str(x.shape()));
+    const auto size = static_cast<std::int64_t>(x.shape()[a]);  // <= 2^60 (shape_size)
+    // Compared without forming start + length, which may overflow.
+    if (start < 0 || length < 0 || start > size || length > size - start)
+        throw ArgumentError("narrow: start " + std::to_string(start) + " and length " + std::to_string(length) +
+                            " along axis " + std::to_string(axis) + " are outside a tensor of shape " + shape_str(x.shape()));
     return record_narrow(x, a, static_cast<std::size_t>(start), static_cast<std::size_t>(length), false);
 }
 
@@ -283,26 +332,24 @@ Var<T> select(Var<T> x, std::int64_t axis, std::int64_t index) {
 
 template <class T>
 std::vector<Var<T>> split(Var<T> x, const std::vector<std::int64_t>& sizes, std::int64_t axis) {
-    detail::tape_of("split", {x});
+    Tape<T>& t = detail::tape_of("split", {x});
     const std::size_t a = detail::normalize_axis("split", axis, x.dim());
+    check_piece_count(t, "split", sizes.size());
     std::int64_t total = 0;
-    std::string given;
+    bool overflow = false;
     for (auto s : sizes) {
         if (s < 0) throw ArgumentError("split: negative piece size " + std::to_string(s));
-        total += s;
-        given += (given.empty() ? "" : ", ") + std::to_string(s);
+        overflow = overflow || !checked_add(total, s, total);
     }
-    if (total != static_cast<std::int64_t>(x.shape()[a]))
-        throw ShapeError("split: sizes (" + given + ") sum to " + std::to_string(total) + ", but axis " + std::to_string(axis) +
-                         " of " + shape_str(x.shape()) + " has size " + std::to_string(x.shape()[a]));
-    std::vector<Var<T>> out;
-    out.reserve(sizes.size());
-    std::size_t start = 0;
-    for (auto s : sizes) {
-        out.push_back(record_narrow(x, a, start, static_cast<std::size_t>(s), false));
-        start += static_cast<std::size_t>(s);
+    if (overflow || total != static_cast<std::int64_t>(x.shape()[a])) {
+        std::string given;  // at most the first 16 sizes: the list may be long
+        for (std::size_t k = 0; k < sizes.size() && k < 16; ++k) given += (k ? ", " : "") + std::to_string(sizes[k]);
+        if (sizes.size() > 16) given += ", ... (" + std::to_string(sizes.size()) + " sizes)";
+        throw ShapeError("split: sizes (" + given + ") sum to " + (overflow ? std::string("more than 2^63") : std::to_string(total)) +
+                         ", but axis " + std::to_string(axis) + " of " + shape_str(x.shape()) + " has size " +
+                         std::to_string(x.shape()[a]));
     }
-    return out;
+    return record_pieces(x, "split", a, sizes.size(), [&](std::size_t k) { return static_cast<std::size_t>(sizes[k]); });
 }
 
 template <class T>
@@ -310,24 +357,35 @@ std::vector<Var<T>> chunk(Var<T> x, std::int64_t n, std::int64_t axis) {
     detail::tape_of("chunk", {x});
     const std::size_t a = detail::normalize_axis("chunk", axis, x.dim());
     if (n <= 0) throw ArgumentError("chunk: number of chunks must be positive, got " + std::to_string(n));
+    check_piece_count(*x.tape(), "chunk", static_cast<std::uint64_t>(n));
     const auto size = static_cast<std::int64_t>(x.shape()[a]);
     if (size % n != 0)
         throw ShapeError("chunk: axis " + std::to_string(axis) + " of " + shape_str(x.shape()) + " does not divide into " +
                          std::to_string(n) + " equal chunks");
-    return split(x, std::vector<std::int64_t>(static_cast<std::size_t>(n), size / n), axis);
+    const auto piece = static_cast<std::size_t>(size / n);
+    return record_pieces(x, "chunk", a, static_cast<std::size_t>(n), [=](std::size_t) { return piece; });
 }
 
 template <class T>
 Var<T> concat(std::span<const Var<T>> xs, std::int64_t axis) {
     Tape<T>& t = detail::tape_of("concat", xs);
     const std::size_t a = detail::normalize_axis("concat", axis, xs[0].dim());
+    Dims joined = detail::to_shape(xs[0].shape());
+    joined[a] = 0;
+    bool overflow = false;
     for (const Var<T>& x : xs) {
         bool ok = x.dim() == xs[0].dim();
         for (std::size_t d = 0; ok && d < x.dim(); ++d) ok = d == a || x.shape()[d] == xs[0].shape()[d];
         if (!ok)
             throw ShapeError("concat: shapes " + shape_str(xs[0].shape()) + " and " + shape_str(x.shape()) +
                              " differ outside axis " + std::to_string(axis));
+        overflow = overflow || !checked_add(joined[a], x.shape()[a], joined[a]);
     }
+    // The forward sums the same sizes; checked here, it cannot wrap there.
+    if (overflow)
+        throw ShapeError("concat: the sizes along axis " + std::to_string(axis) + " of " + std::to_string(xs.size()) +
+                         " operands of shapes like " + shape_str(xs[0].shape()) + " sum to more than 2^64");
+    shape_size("concat", joined);
     OpAttrs at;
     at.i[0] = static_cast<std::int64_t>(a);
     return detail::finish(t, t.record(&Concat<T>::def, xs, at));
@@ -372,6 +430,10 @@ Var<T> gather(Var<T> x, std::int64_t axis, const Index& index) {
         if (d != a && index.shape()[d] > x.shape()[d])
             throw ShapeError("gather: index of shape " + shape_str(index.shape()) + " is larger than x " + shape_str(x.shape()) +
                              " along axis " + std::to_string(d));
+    // The index's shape sizes the output: it must not wrap around either.
+    if (index.storage().size() != shape_size("gather", index.shape()))
+        throw ShapeError("gather: an index of shape " + shape_str(index.shape()) + " holds " +
+                         std::to_string(index.storage().size()) + " elements");
     const auto size = static_cast<std::int64_t>(x.shape()[a]);
     for (std::size_t k = 0; k < index.size(); ++k)
         if (index.data()[k] < 0 || index.data()[k] >= size)

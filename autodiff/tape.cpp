@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <sstream>
 
 #include <xtensor/xnoalias.hpp>
 
@@ -12,6 +13,11 @@
 namespace tapegrad {
 
 namespace {
+template <class T>
+std::span<const std::size_t> dims_of(const Tensor<T>& t) {
+    return {t.shape().data(), t.shape().size()};
+}
+
 // Epochs come from one process-wide counter, so a tape constructed at the
 // address of a destroyed one never accepts the old tape's handles.
 std::atomic<std::uint32_t> g_next_epoch{1};
@@ -110,7 +116,10 @@ void Tape<T>::check_backward_anomaly(const Node<T>& n, NodeId id) {
 
 template <class T>
 NodeId Tape<T>::record(const OpDef<T>* op, std::span<const Var<T>> parents, const OpAttrs& attrs) {
-    if (size_ >= (std::size_t(1) << 32) - 1) throw Error("Tape::record: more than 2^32 - 1 nodes on one tape");
+    check_thread("Tape::record");
+    if (size_ >= kMaxTapeNodes) throw Error("Tape::record: more than 2^32 - 1 nodes on one tape");
+    if (parents.size() > kMaxTapeNodes - parents_.size())  // parents_begin and parents_count are 32-bit
+        throw ArgumentError("Tape::record: " + std::to_string(parents.size()) + " inputs would exceed the tape's limit of 2^32 - 1 inputs in all");
     const NodeId id = static_cast<NodeId>(size_);
     if ((id >> kChunkBits) >= chunks_.size()) chunks_.push_back(std::make_unique<Node<T>[]>(std::size_t(1) << kChunkBits));
     Node<T>& n = node(id);
@@ -166,7 +175,22 @@ template <class T>
 std::int64_t* Tape<T>::add_indices(NodeId id, std::size_t count) {
     Node<T>& n = node(id);
     const std::size_t at = indices_.size();
-    indices_.resize(at + count);
+    // index_begin and index_count are 32-bit: a larger count would wrap and
+    // misplace the node's integers. Called right after record(), so a refusal
+    // removes the node, as a failing op must.
+    if (count > kMaxTapeNodes - at) {
+        const std::string op = op_name(n);
+        truncate(id);
+        throw ArgumentError(op + ": " + std::to_string(count) + " indices would exceed the tape's limit of 2^32 - 1 indices in all (" +
+                            std::to_string(at) + " recorded)");
+    }
+    try {
+        indices_.resize(at + count);
+    } catch (const std::bad_alloc&) {
+        const std::string op = op_name(n);
+        truncate(id);
+        throw ShapeError(op + ": cannot allocate " + std::to_string(count) + " indices");
+    }
     n.index_count += static_cast<std::uint32_t>(count);
     return indices_.data() + at;
 }
@@ -188,56 +212,63 @@ const char* Tape<T>::op_name(const Node<T>& n) const {
 }
 
 template <class T>
-NodeId Tape<T>::push_leaf(const Tensor<T>* value, bool requires_grad) {
+NodeId Tape<T>::push_leaf(const char* who, std::span<const std::size_t> shape, const Tensor<T>* value, bool requires_grad) {
+    // A user's tensor may carry a shape whose product wrapped around (xtensor
+    // allocates the wrapped count): its storage must hold exactly the checked count.
+    const std::size_t count = shape_size(who, shape);
+    if (value && value->storage().size() != count)
+        throw ShapeError(std::string(who) + ": a tensor of shape " + shape_str(shape) + " holds " +
+                         std::to_string(value->storage().size()) + " elements, not " + std::to_string(count));
     const NodeId id = record(nullptr, std::span<const Var<T>>{});
     Node<T>& n = node(id);
-    if (value) {
+    try {
         // Through the pool: this slot's buffer may have been dropped (or given
         // away) in an earlier epoch while its shape stayed.
-        fit_value(n.value, std::span<const std::size_t>(value->shape().data(), value->shape().size()));
-        if (value->size() != 0) std::memcpy(n.value.data(), value->data(), value->size() * sizeof(T));
+        fit_value(n.value, shape);
+    } catch (const detail::TensorTooLarge& e) {
+        truncate(id);
+        throw ShapeError(std::string(who) + ": " + e.what());
     }
+    if (value && count != 0) std::memcpy(n.value.data(), value->data(), count * sizeof(T));
     n.requires_grad = requires_grad;
     return id;
 }
 
 template <class T>
 Var<T> Tape<T>::constant(const Tensor<T>& value) {
-    return Var<T>(this, push_leaf(&value, false), epoch_);
+    return Var<T>(this, push_leaf("Tape::constant", dims_of(value), &value, false), epoch_);
 }
 
 template <class T>
 Var<T> Tape<T>::constant(T value) {
-    const NodeId id = push_leaf(nullptr, false);
-    Tensor<T>& v = node(id).value;
-    fit_value(v, {});
-    v.data()[0] = value;
+    const NodeId id = push_leaf("Tape::constant", {}, nullptr, false);
+    node(id).value.data()[0] = value;
     return Var<T>(this, id, epoch_);
 }
 
 template <class T>
 Var<T> Tape<T>::full(std::span<const std::size_t> shape, T value) {
-    const NodeId id = push_leaf(nullptr, false);
-    Tensor<T>& v = node(id).value;
-    fit_value(v, shape);
-    v.fill(value);
+    const NodeId id = push_leaf("Tape::full", shape, nullptr, false);
+    node(id).value.fill(value);
     return Var<T>(this, id, epoch_);
 }
 
 template <class T>
 Var<T> Tape<T>::variable(const Tensor<T>& value) {
-    return Var<T>(this, push_leaf(&value, true), epoch_);
+    return Var<T>(this, push_leaf("Tape::variable", dims_of(value), &value, true), epoch_);
 }
 
 template <class T>
 Var<T> Tape<T>::param(Parameter<T>& p) {
-    for (const auto& [pp, id] : param_leaves_)
-        if (pp == &p) return Var<T>(this, id, epoch_);
-    const NodeId id = push_leaf(&p.value(), true);
+    const std::shared_ptr<ParameterState<T>>& state = p.state();  // LifetimeError if p was moved from
+    for (const auto& [s, id] : param_leaves_)
+        if (s == state) return Var<T>(this, id, epoch_);
+    if (param_leaves_.size() == param_leaves_.capacity()) param_leaves_.reserve(2 * param_leaves_.size() + 8);
+    const NodeId id = push_leaf("Tape::param", dims_of(state->value()), &state->value(), true);
     Node<T>& n = node(id);
-    n.param = &p;
-    n.param_version = p.version();
-    param_leaves_.emplace_back(&p, id);
+    n.param = state.get();
+    n.param_version = state->version();
+    param_leaves_.emplace_back(state, id);  // cannot throw: capacity reserved above
     return Var<T>(this, id, epoch_);
 }
 
@@ -294,10 +325,9 @@ void Tape<T>::drop_value(Var<T> v) {
 
 template <class T>
 void Tape<T>::fit_value(Tensor<T>& out, std::span<const std::size_t> shape) const {
-    const std::size_t need = shape_size(shape);
+    const std::size_t need = shape_size(shape);  // refuses a shape too large (TensorTooLarge)
     take_storage(out.storage(), need);
-    if (!std::ranges::equal(out.shape(), shape) || out.storage().size() != need)
-        out.resize(typename Tensor<T>::shape_type(shape.begin(), shape.end()), true);  // forced: a dropped value keeps its shape
+    if (!std::ranges::equal(out.shape(), shape) || out.storage().size() != need) detail::resize_tensor(out, shape);
 }
 
 template <class T>
@@ -305,7 +335,7 @@ Tensor<T>& Tape<T>::acquire_grad(NodeId id) {
     Node<T>& n = node(id);
     const std::size_t need = shape_size(n.value.shape());  // from the shape: a dropped value has no elements
     take_storage(n.grad.storage(), need);
-    n.grad.resize(n.value.shape(), true);  // no allocation when the size already fits
+    detail::resize_tensor(n.grad, n.value.shape());  // no allocation when the size already fits
     n.grad_live = true;
     n.grad_released = false;
     return n.grad;
@@ -421,7 +451,28 @@ void Tape<T>::backward(Var<T> out, const Tensor<T>& seed, BackwardOptions option
 }
 
 template <class T>
+void Tape<T>::check_param_leaves() const {
+    for (const auto& [p, id] : param_leaves_) {
+        const Node<T>& leaf = node(id);
+        if (!p->alive())
+            throw LifetimeError("backward: parameter " + p->describe() + " was destroyed after the forward pass read it");
+        if (p->version() != leaf.param_version)
+            throw ParameterModifiedError("backward: parameter " + p->describe() +
+                                         " was modified after the forward pass read it (version " +
+                                         std::to_string(leaf.param_version) + " -> " + std::to_string(p->version()) +
+                                         "); run the forward pass again before backward");
+        // Same version but another shape: resized through a reference kept from an earlier mutable_value().
+        if (p->shape() != leaf.value.shape())
+            throw ParameterModifiedError("backward: parameter " + p->describe() + " was reshaped after the forward pass read it as " +
+                                         shape_str(leaf.value.shape()) + "; run the forward pass again before backward");
+        // Reshaped through mutable_value() before the forward pass, leaving its gradient at the old shape.
+        if (p->grad_stale()) throw ShapeError("backward: " + p->grad_shape_problem());
+    }
+}
+
+template <class T>
 void Tape<T>::run_backward(Var<T> out, const Tensor<T>* seed, BackwardOptions options) {
+    check_thread("backward");
     check(out, "backward");
     if (consumed_)
         throw TapeConsumedError(
@@ -439,13 +490,7 @@ void Tape<T>::run_backward(Var<T> out, const Tensor<T>* seed, BackwardOptions op
     if (!root.requires_grad)
         throw ArgumentError(std::string("backward: the output (node #") + std::to_string(out.id()) + ", op '" +
                             op_name(root) + "') does not depend on any variable or parameter that requires a gradient");
-    for (const auto& [p, id] : param_leaves_)
-        if (p->version() != node(id).param_version)
-            throw ParameterModifiedError("backward: parameter '" + (p->name().empty() ? std::string("<unnamed>") : p->name()) +
-                                         "' of shape " + shape_str(p->shape()) +
-                                         " was modified after the forward pass read it (version " +
-                                         std::to_string(node(id).param_version) + " -> " + std::to_string(p->version()) +
-                                         "); run the forward pass again before backward");
+    check_param_leaves();
 
     for (std::size_t k = 0; k < size_; ++k) {
         Node<T>& n = node(static_cast<NodeId>(k));
@@ -482,11 +527,8 @@ void Tape<T>::run_backward(Var<T> out, const Tensor<T>* seed, BackwardOptions op
     for (const auto& [p, id] : param_leaves_) {
         const Node<T>& leaf = node(id);
         if (!leaf.grad_live) continue;
+        // check_param_leaves made sure it has the leaf's shape.
         Tensor<T>& g = p->mutable_grad();
-        if (g.shape() != leaf.grad.shape()) {
-            g.resize(leaf.grad.shape());
-            g.fill(T(0));
-        }
         T* gd = g.data();
         const T* ld = leaf.grad.data();
         for (std::size_t i = 0, e = g.size(); i < e; ++i) gd[i] += ld[i];
@@ -504,6 +546,40 @@ void Tape<T>::clear() {
     param_leaves_.clear();
     consumed_ = false;
     epoch_ = fresh_epoch();
+    handle_blocks_used_ = 0;
+    owner_.store(std::thread::id{}, std::memory_order_release);
+}
+
+template <class T>
+void Tape<T>::claim_thread(const char* who) {
+    const std::thread::id me = std::this_thread::get_id();
+    std::thread::id owner{};
+    if (owner_.compare_exchange_strong(owner, me, std::memory_order_acq_rel)) return;  // first use since clear()
+    if (owner == me) return;
+    std::ostringstream msg;
+    msg << who << ": tape used from two threads at once (owner thread " << owner << ", this thread " << me
+        << "); use one tape per thread, or clear() it before handing it to another thread";
+    throw ConcurrentUseError(msg.str());
+}
+
+template <class T>
+std::span<Var<T>> Tape<T>::handle_buffer(std::size_t n) {
+    check_thread("Tape::handle_buffer");
+    if (handle_blocks_used_ == handle_blocks_.size()) handle_blocks_.emplace_back();
+    std::vector<Var<T>>& block = handle_blocks_[handle_blocks_used_];
+    const auto fail = [n] {  // e.g. the handles of an empty batch of 2^30 steps
+        return ShapeError("Tape::handle_buffer: cannot allocate " + std::to_string(n) + " handles of " +
+                          std::to_string(sizeof(Var<T>)) + " bytes");
+    };
+    try {
+        block.assign(n, Var<T>());  // no allocation once the block has held n
+    } catch (const std::bad_alloc&) {
+        throw fail();
+    } catch (const std::length_error&) {
+        throw fail();
+    }
+    ++handle_blocks_used_;
+    return block;
 }
 
 template <class T>
@@ -523,6 +599,8 @@ void Tape<T>::shrink() {
     pool_size_ = 0;
     batches_.clear();
     batches_.shrink_to_fit();
+    handle_blocks_.clear();
+    handle_blocks_.shrink_to_fit();
 }
 
 template class Tape<float>;

@@ -13,14 +13,20 @@
 /// steady state allocates no tensor storage.
 ///
 /// A tape is not thread-safe; use one tape per thread. Parameters may be read by
-/// several tapes at once as long as nothing modifies them meanwhile.
+/// several tapes at once as long as nothing modifies them meanwhile. The first
+/// thread that records on a tape after `clear()` (or construction) owns it until
+/// the next `clear()`: recording or `backward` from any other thread meanwhile
+/// throws `ConcurrentUseError` instead of corrupting the tape. Handing a tape to
+/// another thread is fine once it has been cleared.
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <span>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -75,7 +81,7 @@ struct Node {
     Tensor<T> value;
     Tensor<T> grad;                  // meaningful only while grad_live
     const OpDef<T>* op = nullptr;    // nullptr for leaves
-    Parameter<T>* param = nullptr;   // set for parameter leaves
+    ParameterState<T>* param = nullptr;  // set for parameter leaves (the tape holds the record: param_leaves_)
     std::uint64_t param_version = 0; // the version the forward pass read
     std::uint32_t parents_begin = 0, parents_count = 0;
     std::uint32_t saved_begin = 0, saved_count = 0;
@@ -121,6 +127,9 @@ struct BackwardOptions {
     bool retain_grads = false;
 };
 
+/// The most nodes one tape holds between clears (node ids are 32-bit).
+inline constexpr std::size_t kMaxTapeNodes = (std::size_t(1) << 32) - 1;
+
 template <class T = float>
 class Tape {
 public:
@@ -146,13 +155,19 @@ public:
     Var<T> variable(const Tensor<T>& value);
     /// The leaf of parameter `p` on this tape. Within one epoch every call
     /// returns the same leaf, so all uses share one accumulated gradient, added
-    /// into `p.grad()` at the end of `backward`.
+    /// into `p.grad()` at the end of `backward`. The tape holds `p`'s record
+    /// until `clear()`: if `p` is moved meanwhile, the gradient goes to the
+    /// object it was moved into; if it is destroyed, `backward` throws
+    /// `LifetimeError`. Throws `LifetimeError` for a moved-from `p`.
     Var<T> param(Parameter<T>& p);
 
     // ---- backward -----------------------------------------------------------
     /// Backpropagates from a one-element output (seed 1). Throws
     /// `NonScalarError` if `out` has more than one element,
     /// `ParameterModifiedError` if a parameter changed since it was used,
+    /// `LifetimeError` if a parameter it read was destroyed since, `ShapeError`
+    /// if a parameter's gradient no longer has its value's shape (all checked
+    /// before any gradient is touched),
     /// `TapeConsumedError` on a second call without `retain_graph`, and
     /// `ArgumentError` if `out` does not depend on anything needing a gradient.
     void backward(Var<T> out, BackwardOptions options = {});
@@ -197,9 +212,16 @@ public:
     /// Gives `out` storage for `shape`, from the tape's pool of buffers when
     /// its own does not fit (for op forwards; see `detail::resize_to`).
     void fit_value(Tensor<T>& out, std::span<const std::size_t> shape) const;
+    /// `n` empty handles in storage the tape owns, at a fixed address until
+    /// `clear()` (which reclaims it, and whose reuse allocates nothing once a
+    /// loop repeats): a layer builds and returns handle lists here instead of
+    /// keeping them in per-call members, so one module can serve several tapes
+    /// (threads) at once. E.g. `RecurrentOutput::step_hidden` lives here.
+    std::span<Var<T>> handle_buffer(std::size_t n);
 
     // ---- lifetime -----------------------------------------------------------
-    /// Forgets every node (handles become stale) but keeps the buffers.
+    /// Forgets every node (handles become stale) but keeps the buffers. Also
+    /// releases the tape's thread ownership: another thread may use it next.
     void clear();
     /// `clear()` and release the memory of all buffers.
     void shrink();
@@ -238,6 +260,8 @@ public:
     /// (masks and other values backward needs besides values on the tape).
     Tensor<T>& add_saved(NodeId id);
     /// Attaches `count` integers (indices, targets) to the most recent node.
+    /// Beyond 2^32 - 1 integers on the tape it removes node `id` and throws
+    /// `ArgumentError` naming its op.
     std::int64_t* add_indices(NodeId id, std::size_t count);
     /// Attaches a custom op record to the most recent node.
     void set_custom(NodeId id, CustomOpRecord<T> record);
@@ -256,6 +280,8 @@ public:
     const CustomOpRecord<T>& custom(const Node<T>& n) const { return custom_[n.custom]; }
     /// The op's name, or the user's name for a custom op; "leaf" for leaves.
     const char* op_name(const Node<T>& n) const;
+    /// "inputs of shapes (2, 3), (3,)" (or "no inputs"), for error messages.
+    std::string describe_inputs(const Node<T>& n) const;
     /// Whether backward must compute a gradient for node `id`.
     bool needs_grad(NodeId id) const { return node(id).requires_grad; }
     /// The gradient buffer of node `id`, sized like its value and zero-filled
@@ -282,10 +308,13 @@ private:
     static constexpr unsigned kChunkBits = 10;
     static constexpr NodeId kChunkMask = (NodeId(1) << kChunkBits) - 1;
 
-    NodeId push_leaf(const Tensor<T>* value, bool requires_grad);
+    // A leaf of `shape` holding a copy of `value` (if any); `who` names the
+    // public function in errors (a shape too large, a failed allocation).
+    NodeId push_leaf(const char* who, std::span<const std::size_t> shape, const Tensor<T>* value, bool requires_grad);
     void check_backward_anomaly(const Node<T>& n, NodeId id);
-    std::string describe_inputs(const Node<T>& n) const;
     void run_backward(Var<T> out, const Tensor<T>* seed, BackwardOptions options);
+    // Every parameter read is alive, unmodified and has a gradient of its shape.
+    void check_param_leaves() const;
     void release_grad(Node<T>& n);
     // Thin aᵀ·b products gathered per target during backward (accumulate_atb).
     struct GemmBatch {
@@ -307,7 +336,9 @@ private:
     std::vector<std::int64_t> indices_;
     std::vector<CustomOpRecord<T>> custom_;
     std::size_t custom_size_ = 0;
-    std::vector<std::pair<Parameter<T>*, NodeId>> param_leaves_;
+    // Shared records keep every parameter read since the last clear() alive
+    // (not the Parameter objects: backward checks they still exist).
+    std::vector<std::pair<std::shared_ptr<ParameterState<T>>, NodeId>> param_leaves_;
     Tensor<T> scratch_;
     // One pool of element buffers for values and gradients alike: gradients
     // backward has finished with, and dropped values, wait here for the next
@@ -323,6 +354,22 @@ private:
     std::size_t open_batches_ = 0;
     NodeId batch_max_target_ = 0;  // meaningful while open_batches_ > 0
     bool batching_ = false;        // inside run_backward on several BLAS threads, not in anomaly mode
+    // Handle lists handed out by handle_buffer(): the first handle_blocks_used_
+    // are in use until clear(). Each block is its own vector, so growing the
+    // outer one moves blocks without moving their elements.
+    std::vector<std::vector<Var<T>>> handle_blocks_;
+    std::size_t handle_blocks_used_ = 0;
+
+    // Thread ownership (see the file comment): the thread that recorded first
+    // since the last clear(), empty while nobody has. Checked on entry to
+    // record(), backward() and handle_buffer(): one relaxed load and a compare
+    // with std::this_thread::get_id() (a thread-local read) per op, so the
+    // common case costs nothing measurable; claiming and refusing are out of line.
+    std::atomic<std::thread::id> owner_{};
+    void check_thread(const char* who) {
+        if (owner_.load(std::memory_order_relaxed) != std::this_thread::get_id()) claim_thread(who);
+    }
+    void claim_thread(const char* who);
 };
 
 // ---- Var's accessors, which need the tape --------------------------------
@@ -347,9 +394,7 @@ const typename Tensor<T>::shape_type& Var<T>::shape() const {
 
 template <class T>
 std::size_t Var<T>::size() const {
-    std::size_t n = 1;
-    for (std::size_t d : shape()) n *= d;
-    return n;
+    return shape_size(shape());
 }
 
 template <class T>

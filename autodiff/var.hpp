@@ -19,8 +19,12 @@ using NodeId = std::uint32_t;
 /// epoch). The value itself lives once, in the tape, and never changes after it
 /// is recorded. A handle is valid until its tape is cleared or destroyed; using
 /// it after `clear()` throws `StaleVarError`, using it with another tape's
-/// handles throws `TapeMismatchError`. Using it after its tape is destroyed is
-/// undefined, as with any dangling reference.
+/// handles throws `TapeMismatchError`.
+///
+/// A `Var` must not outlive its tape: using one after its tape is destroyed
+/// is undefined behaviour, as with any dangling reference. This
+/// is the one lifetime rule tapegrad does not check (parameters, modules and
+/// optimizers are checked: see docs/architecture.md, "Lifetimes").
 template <class T>
 class Var {
 public:

@@ -4,15 +4,18 @@
 // part of CI. `--steps-scale 0.1` gives a quick, rougher grid.
 
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <sstream>
 
 #include <CLI/CLI.hpp>
 
+#include "tasks/flags.hpp"
 #include "tasks/plot.hpp"
 #include "tasks/trainer.hpp"
 
@@ -26,12 +29,19 @@ int main(int argc, char** argv) {
     int threads = 1;
     CLI::App app{"Run the results grid of the example tasks and write a Markdown table and an SVG figure."};
     app.option_defaults()->always_capture_default();
-    app.add_option("--steps-scale", scale, "multiplies every run's step budget")->check(CLI::Range(1e-4, 100.0));
+    app.add_option("--steps-scale", scale, "multiplies every run's step budget")->check(tt::number_in(1e-4, 100.0));
     app.add_option("--out", out, "folder for the individual runs");
     app.add_option("--doc", doc, "writes <doc>.md and <doc>.svg");
-    app.add_option("--seed", seed, "seed of every run");
-    app.add_option("--threads", threads, "OpenBLAS threads")->check(CLI::Range(1, 64));
-    CLI11_PARSE(app, argc, argv);
+    app.add_option("--seed", seed, "seed of every run")->check(tt::integer_in(0, std::numeric_limits<std::uint64_t>::max()));
+    app.add_option("--threads", threads, "OpenBLAS threads")->check(tt::integer_in(1, tt::limits::kThreads));
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        std::cerr << "results_grid: " << e.what() << "\nRun with --help for the flags and their defaults.\n";
+        return 2;
+    }
 
     struct Job {
         std::string task, variant;

@@ -4,13 +4,17 @@
 // hidden states; and the global gradient norm before and after clipping.
 
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <limits>
+#include <stdexcept>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "tasks/flags.hpp"
 #include "tasks/plot.hpp"
 #include "tasks/trainer.hpp"
 
@@ -30,17 +34,18 @@ int main(int argc, char** argv) {
                  "at initialization and after training, and the gradient norm before and after clipping."};
     app.option_defaults()->always_capture_default();
     app.add_option("--cell", cells, "which cells to compare")->check(CLI::IsMember({"all", "rnn", "lstm", "gru"}));
-    app.add_option("--T", o.T, "sequence length")->check(CLI::Range(std::size_t(2), std::size_t(100000)));
-    app.add_option("--hidden", o.hidden, "hidden units")->check(CLI::Range(std::size_t(1), std::size_t(100000)));
-    app.add_option("--layers", o.layers, "recurrent layers")->check(CLI::Range(std::size_t(1), std::size_t(64)));
-    app.add_option("--batch", o.batch, "batch size")->check(CLI::Range(std::size_t(1), std::size_t(100000)));
-    app.add_option("--steps", o.steps, "training steps per cell")->check(CLI::Range(0L, 100000000L));
-    app.add_option("--lr", o.lr, "learning rate")->check(CLI::Range(1e-12, 1e3));
+    app.add_option("--T", o.T, "sequence length")->check(tt::integer_in(2, tt::limits::kT));
+    app.add_option("--hidden", o.hidden, "hidden units")->check(tt::integer_in(1, tt::limits::kHidden));
+    app.add_option("--layers", o.layers, "recurrent layers")->check(tt::integer_in(1, tt::limits::kLayers));
+    app.add_option("--batch", o.batch, "batch size")->check(tt::integer_in(1, tt::limits::kBatch));
+    app.add_option("--steps", o.steps, "training steps per cell")->check(tt::integer_in(0, tt::limits::kSteps));
+    app.add_option("--lr", o.lr, "learning rate")->check(tt::number_in(0, 1e3, true));
     app.add_option("--optimizer", o.optimizer, "optimizer")->check(CLI::IsMember({"sgd", "adam", "adamw", "rmsprop", "adagrad"}));
-    app.add_option("--clip", o.clip, "global-norm clipping threshold (0: off)")->check(CLI::Range(0.0, 1e12));
-    app.add_option("--seed", o.seed, "seed of weights and data");
-    app.add_option("--threads", o.threads, "OpenBLAS threads")->check(CLI::Range(1, 64));
-    app.add_option("--eval-every", o.eval_every, "steps between evaluations")->check(CLI::Range(1L, 100000000L));
+    app.add_option("--clip", o.clip, "global-norm clipping threshold (0: off)")->check(tt::number_in(0.0, 1e12));
+    app.add_option("--seed", o.seed, "seed of weights and data")
+        ->check(tt::integer_in(0, std::numeric_limits<std::uint64_t>::max()));
+    app.add_option("--threads", o.threads, "OpenBLAS threads")->check(tt::integer_in(1, tt::limits::kThreads));
+    app.add_option("--eval-every", o.eval_every, "steps between evaluations")->check(tt::integer_in(1, tt::limits::kSteps));
     app.add_option("--out", o.out, "output folder: vanishing.svg, clipping.svg, result.json, one training run per cell");
     app.add_flag("--resume", o.resume, "continue each cell's training from its last checkpoint");
     try {
@@ -56,6 +61,12 @@ int main(int argc, char** argv) {
         return 2;
     }
     o.quiet = true;
+    try {
+        tt::validate(o);  // the flags together: a bad combination is a bad flag too
+    } catch (const std::invalid_argument& e) {
+        std::cerr << "vanishing: " << e.what() << "\n";
+        return 2;
+    }
     try {
         fs::create_directories(o.out);
         const std::vector<std::string> list = cells == "all" ? std::vector<std::string>{"rnn", "lstm", "gru"}

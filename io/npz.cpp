@@ -38,6 +38,9 @@ constexpr bool kLittleEndian = std::endian::native == std::endian::little;
 constexpr unsigned char kMagic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
 // numpy refuses arrays of more dimensions (NPY_MAXDIMS in numpy 1.x).
 constexpr std::size_t kMaxRank = 32;
+// numpy refuses longer .npy headers (numpy.lib.format's max_header_size), as
+// "large and may not be safe to load securely": 32 dimensions need far less.
+constexpr std::uint64_t kMaxHeaderLen = 10000;
 // Unit of conversion and of each zip_fread call: bounds the scratch buffer.
 constexpr std::size_t kChunk = std::size_t(1) << 20;
 
@@ -349,27 +352,48 @@ struct NpzReader::Impl {
         e.size_verified = true;
     }
 
-    // Opens the entry, reads and validates its .npy header (into e.info) and
-    // returns the handle positioned at the first data byte.
-    ZipFile open(Entry& e) {
-        if (!e.size_verified) verify_size(e);
-        ZipFile f = open_raw(e);
+    struct Preamble {
+        std::size_t bytes = 0;        // magic, version and header length: 10 or 12
+        std::uint64_t header_len = 0;  // as declared, at most kMaxHeaderLen
+    };
+
+    // Reads and checks the .npy preamble of an entry just opened.
+    Preamble read_preamble(const Entry& e, zip_file_t* f) {
         unsigned char pre[12];
         if (e.size < 10)
             fail(e, "holds " + std::to_string(e.size) + " bytes, too few for a .npy array (its header alone takes at least 10)");
-        read_exact(e, f.get(), pre, 8, "the .npy magic string");
+        read_exact(e, f, pre, 8, "the .npy magic string");
         if (std::memcmp(pre, kMagic, sizeof kMagic) != 0)
             fail(e, "is not a .npy array (it does not start with the .npy magic string)");
         const unsigned major = pre[6], minor = pre[7];
         if (major < 1 || major > 3 || minor != 0)
             fail(e, "has .npy format version " + std::to_string(major) + "." + std::to_string(minor) +
                         "; only 1.0, 2.0 and 3.0 exist");
-        const std::size_t len_bytes = major == 1 ? 2 : 4, preamble = 8 + len_bytes;
-        if (e.size < preamble) fail(e, "holds " + std::to_string(e.size) + " bytes, too few for its .npy preamble");
-        read_exact(e, f.get(), pre + 8, len_bytes, "the .npy header length");
-        std::uint64_t header_len = 0;
-        for (std::size_t k = 0; k < len_bytes; ++k) header_len |= std::uint64_t(pre[8 + k]) << (8 * k);
-        const std::uint64_t after_preamble = e.size - preamble;
+        const std::size_t len_bytes = major == 1 ? 2 : 4;
+        Preamble p{8 + len_bytes, 0};
+        if (e.size < p.bytes) fail(e, "holds " + std::to_string(e.size) + " bytes, too few for its .npy preamble");
+        read_exact(e, f, pre + 8, len_bytes, "the .npy header length");
+        for (std::size_t k = 0; k < len_bytes; ++k) p.header_len |= std::uint64_t(pre[8 + k]) << (8 * k);
+        if (p.header_len > kMaxHeaderLen)
+            fail(e, "its .npy header length is " + std::to_string(p.header_len) + " bytes, more than the " +
+                        std::to_string(kMaxHeaderLen) + " numpy accepts");
+        return p;
+    }
+
+    // Opens the entry, reads and validates its .npy header (into e.info) and
+    // returns the handle positioned at the first data byte. The preamble (and
+    // with it the header length limit) is checked before a compressed entry is
+    // inflated whole to verify its size: a huge header is refused after 12 bytes.
+    ZipFile open(Entry& e) {
+        ZipFile f = open_raw(e);
+        Preamble pre = read_preamble(e, f.get());
+        if (!e.size_verified) {
+            verify_size(e);
+            f = open_raw(e);
+            pre = read_preamble(e, f.get());
+        }
+        const std::uint64_t header_len = pre.header_len;
+        const std::uint64_t after_preamble = e.size - pre.bytes;
         if (header_len > after_preamble)
             fail(e, "its .npy header length is " + std::to_string(header_len) + " bytes, but only " +
                         std::to_string(after_preamble) + " follow");
@@ -378,21 +402,14 @@ struct NpzReader::Impl {
         if (!e.info) {
             NpyInfo info = HeaderParser(header, where(e)).parse();
             const std::uint64_t holds = after_preamble - header_len;
-            const bool empty = std::find(info.shape.begin(), info.shape.end(), std::size_t(0)) != info.shape.end();
-            bool overflow = false;
-            std::size_t bytes = info.item_size;
-            if (empty) bytes = 0;
-            for (std::size_t d : info.shape) {
-                if (empty) break;
-                if (bytes > std::numeric_limits<std::size_t>::max() / d) {
-                    overflow = true;
-                    break;
-                }
-                bytes *= d;
-            }
-            if (overflow || bytes != holds)
-                fail(e, "header declares shape " + shape_str(info.shape) + " of '" + info.descr + "' = " +
-                            (overflow ? std::string("more than 2^64") : std::to_string(bytes)) +
+            // The rule every tensor obeys (shape_fits): an empty shape like
+            // (2^62, 0, 4) holds 0 bytes but would size loops of 2^62 rows.
+            std::size_t elements = 0;
+            if (!detail::shape_fits(info.shape, elements))
+                fail(e, "its header's " + detail::too_large_message(shape_str(info.shape)));
+            const std::size_t bytes = elements * info.item_size;  // <= 2^63: elements <= 2^60, item_size <= 8
+            if (bytes != holds)
+                fail(e, "header declares shape " + shape_str(info.shape) + " of '" + info.descr + "' = " + std::to_string(bytes) +
                             " bytes, but the entry holds " + std::to_string(holds) + " after its header");
             info.data_bytes = bytes;
             e.info = std::move(info);
@@ -402,6 +419,16 @@ struct NpzReader::Impl {
 };
 
 namespace {
+
+// What a non-regular file is, for the message refusing it.
+const char* file_kind(mode_t mode) {
+    if (S_ISDIR(mode)) return "a directory";
+    if (S_ISFIFO(mode)) return "a FIFO";
+    if (S_ISSOCK(mode)) return "a socket";
+    if (S_ISCHR(mode)) return "a character device";
+    if (S_ISBLK(mode)) return "a block device";
+    return "of another kind";
+}
 
 // A file that starts like a .npy array: a common mistake worth its own message.
 bool is_single_npy(const void* head, std::size_t n) { return n >= sizeof kMagic && std::memcmp(head, kMagic, sizeof kMagic) == 0; }
@@ -418,7 +445,9 @@ std::string not_a_zip(int code) {
 NpzReader::NpzReader(const std::string& path) : impl_(std::make_unique<Impl>()) {
     Impl& m = *impl_;
     m.path = path;
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer
+    // forever, before the regular-file check below could refuse it.
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) throw CheckpointError(path + ": cannot open: " + errno_message(errno));
     // Until libzip owns the descriptor, every exit closes it.
     auto refuse = [&](const std::string& what) {
@@ -427,7 +456,9 @@ NpzReader::NpzReader(const std::string& path) : impl_(std::make_unique<Impl>()) 
     };
     struct stat st {};
     if (::fstat(fd, &st) != 0) refuse("cannot stat: " + errno_message(errno));
-    if (!S_ISREG(st.st_mode)) refuse("not a regular file");
+    if (!S_ISREG(st.st_mode)) refuse(std::string("is not a regular file (") + file_kind(st.st_mode) + ")");
+    const int fl = ::fcntl(fd, F_GETFL);
+    if (fl < 0 || ::fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) refuse("cannot set blocking reads: " + errno_message(errno));
     m.file_size = static_cast<std::uint64_t>(st.st_size);
     if (m.file_size == 0) refuse("is empty (0 bytes), not an .npz archive");
     unsigned char head[sizeof kMagic];
@@ -593,6 +624,9 @@ struct TempFile {
 // A new, empty file next to `target` with a unique name, as mkstemp makes,
 // but created with mode 0666 so that the umask applies (mkstemp's 0600 would
 // make every checkpoint private), or with the mode of the file it replaces.
+// The name has a fixed length of 16 (".tg-XXXXXXXX.tmp"), whatever the
+// target's: a target name of NAME_MAX (255) characters must still be savable,
+// and libzip's own temporary adds 7 more characters to ours.
 int create_temp(const std::string& target, TempFile& tmp) {
     namespace fs = std::filesystem;
     const fs::path t(target);
@@ -602,9 +636,9 @@ int create_temp(const std::string& target, TempFile& tmp) {
     static constexpr char alphabet[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
     int last_error = 0;
     for (int attempt = 0; attempt < 100; ++attempt) {
-        std::string suffix = ".tmp";
-        for (int k = 0; k < 8; ++k) suffix += alphabet[rng() % (sizeof alphabet - 1)];
-        const fs::path candidate = t.parent_path() / ("." + t.filename().string() + suffix);
+        std::string name = ".tg-";
+        for (int k = 0; k < 8; ++k) name += alphabet[rng() % (sizeof alphabet - 1)];
+        const fs::path candidate = t.parent_path() / (name + ".tmp");
         const int fd = ::open(candidate.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
         if (fd >= 0) {
             tmp.path = candidate.string();

@@ -51,9 +51,10 @@ struct NpyInfo {
 /// a large archive cheaply.
 class NpzReader {
 public:
-    /// Throws `CheckpointError` if the file cannot be opened, is not a zip
-    /// archive, or has an entry that is not "<name>.npy", is encrypted, appears
-    /// twice or declares more bytes than the file holds.
+    /// Throws `CheckpointError` if the file cannot be opened, is not a regular
+    /// file (a FIFO, device or folder is refused without reading from it), is
+    /// not a zip archive, or has an entry that is not "<name>.npy", is
+    /// encrypted, appears twice or declares more bytes than the file holds.
     explicit NpzReader(const std::string& path);
     /// Reads an archive held in memory, with the same checks as a file; `name`
     /// stands for the path in messages. The bytes are not copied: they must
@@ -70,7 +71,8 @@ public:
     bool contains(const std::string& name) const;
 
     /// Reads and validates the array's .npy header, not its data. Throws
-    /// `CheckpointError` for an unknown name or a bad header.
+    /// `CheckpointError` for an unknown name or a bad header, including one
+    /// longer than numpy's limit of 10000 bytes.
     const NpyInfo& info(const std::string& name);
     /// Reads the array, converting its elements to T (float or double).
     template <class T>
@@ -92,7 +94,9 @@ std::map<std::string, Tensor<T>> load_npz(NpzReader& reader);
 /// `numpy.load` reads, in dtype T. Atomic: the data goes to a new file in the
 /// same folder, is flushed to disk and renamed over `path` (keeping an existing
 /// file's permissions), so `path` holds either the old file or the complete new
-/// one. On failure throws `CheckpointError` and leaves no temporary file behind.
+/// one. The temporary file's name, `.tg-XXXXXXXX.tmp`, has a fixed length, so
+/// any name the file system allows for `path` works. On failure throws
+/// `CheckpointError` and leaves no temporary file behind.
 template <class T>
 void save_npz(const std::string& path, const std::vector<std::pair<std::string, const Tensor<T>*>>& arrays);
 

@@ -12,11 +12,23 @@ Dropout<T>::Dropout(double p, std::uint64_t seed) : p_(p), gen_(seed) {
 template <class T>
 Var<T> Dropout<T>::operator()(Var<T> x) {
     if (!this->training() || p_ == 0.0) return x;
+    const std::lock_guard<std::mutex> lock(gen_lock_.m);
+    return (*this)(x, gen_);
+}
+
+template <class T>
+Var<T> Dropout<T>::operator()(Var<T> x, Generator& gen) {
+    if (!this->training() || p_ == 0.0) return x;
+    if (!x) throw StaleVarError("Dropout: empty input handle");
+    // The mask is a constant written straight into the tape's storage: the
+    // module keeps no per-call state, and a steady loop allocates nothing.
+    Tape<T>& t = *x.tape();
     const auto& shape = x.shape();
-    if (mask_.shape() != shape) mask_.resize(shape);
+    const Var<T> mask = t.full(std::span<const std::size_t>(shape.data(), shape.size()), T(0));
     const T keep = static_cast<T>(1.0 / (1.0 - p_));
-    for (auto& m : mask_) m = gen_.bernoulli(p_) ? T(0) : keep;
-    return mul(x, x.tape()->constant(mask_));
+    Tensor<T>& m = t.node(mask.id()).value;
+    for (T& v : m) v = gen.bernoulli(p_) ? T(0) : keep;
+    return mul(x, mask);
 }
 
 template class Dropout<float>;

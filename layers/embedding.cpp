@@ -6,7 +6,7 @@ namespace tapegrad {
 
 template <class T>
 Embedding<T>::Embedding(std::size_t num_embeddings, std::size_t embedding_dim, Generator& gen)
-    : weight(Tensor<T>::from_shape({num_embeddings, embedding_dim}), "weight") {
+    : weight(detail::new_tensor<T>("Embedding", Shape{num_embeddings, embedding_dim}), "weight") {
     normal_(weight.mutable_value(), 0.0, 1.0, gen);
 }
 

@@ -7,9 +7,9 @@ namespace tapegrad {
 template <class T>
 LayerNorm<T>::LayerNorm(std::size_t features, double eps, bool elementwise_affine) : eps_(eps), affine_(elementwise_affine) {
     if (elementwise_affine) {
-        weight = Parameter<T>(Tensor<T>::from_shape({features}), "weight");
+        weight = Parameter<T>(detail::new_tensor<T>("LayerNorm", Shape{features}), "weight");
         weight.mutable_value().fill(T(1));
-        bias = Parameter<T>(Tensor<T>::from_shape({features}), "bias");
+        bias = Parameter<T>(detail::new_tensor<T>("LayerNorm", Shape{features}), "bias");
         bias.mutable_value().fill(T(0));
     }
 }

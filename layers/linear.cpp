@@ -8,11 +8,11 @@ namespace tapegrad {
 
 template <class T>
 Linear<T>::Linear(std::size_t in_features, std::size_t out_features, Generator& gen, bool with_bias)
-    : weight(Tensor<T>::from_shape({out_features, in_features}), "weight"), with_bias_(with_bias) {
+    : weight(detail::new_tensor<T>("Linear", Shape{out_features, in_features}), "weight"), with_bias_(with_bias) {
     const double bound = in_features ? 1.0 / std::sqrt(double(in_features)) : 0.0;
     uniform_(weight.mutable_value(), -bound, bound, gen);
     if (with_bias) {
-        bias = Parameter<T>(Tensor<T>::from_shape({out_features}), "bias");
+        bias = Parameter<T>(detail::new_tensor<T>("Linear", Shape{out_features}), "bias");
         uniform_(bias.mutable_value(), -bound, bound, gen);
     }
 }

@@ -4,8 +4,25 @@
 ///
 /// A module lists its parameters and children in one function, `visit`; names,
 /// parameter lists, `zero_grad` and train/eval mode all derive from it. Modules
-/// hold their parameters as plain members, so they copy (deep) and move like
-/// values: nothing points into them.
+/// hold their parameters as plain members and copy (deep) and move like
+/// values. Tapes and optimizers do refer to the parameters, through their
+/// shared records (see `Parameter` and docs/architecture.md, "Lifetimes"):
+/// - moving a module (into another variable, or by a `std::vector` that
+///   grows) keeps each parameter's identity: a tape recorded before the move
+///   and an optimizer built before it reach the moved-to module;
+/// - a copy is independent: new parameters, unknown to the original's tapes
+///   and optimizers; copy assignment copies values into the existing ones;
+/// - destroying a module whose parameters a tape (until `clear()`) or an
+///   optimizer still uses makes their `backward`/`step` throw `LifetimeError`;
+///   using a moved-from module throws it too.
+/// The `Parameter*` lists returned below are for immediate use: they point at
+/// the members and go stale when the module moves.
+///
+/// Calls are reentrant: a module's call keeps no per-call state in the module
+/// (handle lists go on the call's tape, `Tape::handle_buffer`; masks are
+/// constants on it), so one model can serve several threads at once, each
+/// with its own tape, while nothing modifies its parameters. Write your own
+/// modules the same way. See docs/architecture.md, "Threads".
 ///
 /// ```cpp
 /// struct Peephole : tg::Module<float> {

@@ -35,7 +35,7 @@ void validate(CellKind kind, const RecurrentOptions& o) {
 
 template <class T>
 Tensor<T> empty(std::size_t rows, std::size_t cols) {
-    return Tensor<T>::from_shape({rows, cols});
+    return detail::new_tensor<T>("recurrent layer", Shape{rows, cols});
 }
 
 }  // namespace
@@ -125,10 +125,15 @@ RecurrentState<T> cell_step(CellKind kind, Var<T> gi, RecurrentState<T> s, const
 template <class T>
 CellWeights<T>::CellWeights(CellKind kind, std::size_t input, std::size_t hidden, const RecurrentOptions& o, Generator& gen) {
     const std::size_t G = gate_count(kind);
-    weight_ih = Parameter<T>(empty<T>(G * hidden, input));
-    weight_hh = Parameter<T>(empty<T>(G * hidden, hidden));
-    bias_ih = Parameter<T>(Tensor<T>::from_shape({G * hidden}));
-    bias_hh = Parameter<T>(Tensor<T>::from_shape({G * hidden}));
+    const char* who = kind_name(kind);
+    std::size_t rows = 0;  // G gates of `hidden` rows each
+    if (!checked_mul(G, hidden, rows))
+        throw ShapeError(std::string(who) + ": " + std::to_string(G) + " gates of hidden size " + std::to_string(hidden) +
+                         " are more rows than a tensor can hold");
+    weight_ih = Parameter<T>(detail::new_tensor<T>(who, Shape{rows, input}));
+    weight_hh = Parameter<T>(detail::new_tensor<T>(who, Shape{rows, hidden}));
+    bias_ih = Parameter<T>(detail::new_tensor<T>(who, Shape{rows}));
+    bias_hh = Parameter<T>(detail::new_tensor<T>(who, Shape{rows}));
     if (o.init == RecurrentInit::pytorch) {
         // PyTorch's order: w_ih, w_hh, b_ih, b_hh, each U(±1/√H).
         const double k = 1.0 / std::sqrt(double(hidden));
@@ -231,92 +236,131 @@ void RecurrentLayer<T>::visit(ModuleVisitor<T>& v) {
 }
 
 template <class T>
-RecurrentOutput<T> RecurrentLayer<T>::operator()(Var<T> x, const std::optional<RecurrentState<T>>& initial,
-                                                 const std::vector<std::int64_t>& lengths) {
+void RecurrentLayer<T>::check_call(Var<T> x, const std::optional<RecurrentState<T>>& initial,
+                                   const std::vector<std::int64_t>& lengths) const {
     const std::string who = kind_name(kind_);
     if (!x) throw StaleVarError(who + ": empty input handle");
-    if (x.dim() != 3 || x.shape()[2] != w_[0].weight_ih.shape()[1])
-        throw ShapeError(who + ": input of shape " + shape_str(x.shape()) + ", expected (T, B, " +
-                         std::to_string(w_[0].weight_ih.shape()[1]) + ")");
-    Tape<T>& t = *x.tape();
-    const std::size_t steps = x.shape()[0], B = x.shape()[1], H = o_.hidden_size, D = num_directions(), L = o_.num_layers;
-    const bool lstm = kind_ == CellKind::lstm;
+    const std::size_t I = w_[0].weight_ih.shape()[1];
+    if (x.dim() != 3 || x.shape()[2] != I)
+        throw ShapeError(who + ": input of shape " + shape_str(x.shape()) + ", expected (T, B, " + std::to_string(I) + ")");
+    const std::size_t steps = x.shape()[0], B = x.shape()[1], H = o_.hidden_size, LD = o_.num_layers * num_directions();
+    if (steps == 0)
+        throw ShapeError(who + ": input of shape " + shape_str(x.shape()) + " has T = 0 time steps; need at least one");
+    // Each step of each layer and direction records at least 3 nodes, and a
+    // tape holds fewer than 2^32: refuse (say) an empty batch of 2^40 steps
+    // before sizing the handle lists for it.
+    if (steps > ((std::size_t(1) << 32) - 1) / (3 * LD))
+        throw ShapeError(who + ": input of shape " + shape_str(x.shape()) + " has more time steps than one tape can record");
     if (initial) {
         auto check = [&](Var<T> v, const char* name) {
             if (!v) throw StaleVarError(who + ": empty initial " + name);
-            if (v.dim() != 3 || v.shape()[0] != L * D || v.shape()[1] != B || v.shape()[2] != H)
+            if (v.dim() != 3 || v.shape()[0] != LD || v.shape()[1] != B || v.shape()[2] != H)
                 throw ShapeError(who + ": initial " + name + " of shape " + shape_str(v.shape()) + ", expected (" +
-                                 std::to_string(L * D) + ", " + std::to_string(B) + ", " + std::to_string(H) + ")");
+                                 std::to_string(LD) + ", " + std::to_string(B) + ", " + std::to_string(H) + ")");
         };
         check(initial->h, "h");
-        if (lstm) check(initial->c, "c");
+        if (kind_ == CellKind::lstm) check(initial->c, "c");
     }
-    Var<T> mask;  // (T, B, 1): 1 while t < length
-    if (!lengths.empty()) {
-        if (lengths.size() != B)
-            throw ShapeError(who + ": " + std::to_string(lengths.size()) + " lengths for a batch of " + std::to_string(B));
-        masks_.resize({steps, B, std::size_t(1)});
-        for (std::size_t b = 0; b < B; ++b) {
-            if (lengths[b] < 0 || lengths[b] > static_cast<std::int64_t>(steps))
-                throw ArgumentError(who + ": length " + std::to_string(lengths[b]) + " of sequence " + std::to_string(b) +
-                                    " is outside [0, " + std::to_string(steps) + "]");
-            for (std::size_t s = 0; s < steps; ++s) masks_(s, b, 0) = static_cast<std::int64_t>(s) < lengths[b] ? T(1) : T(0);
-        }
-        mask = t.constant(masks_);
-    }
+    if (lengths.empty()) return;
+    if (lengths.size() != B)
+        throw ShapeError(who + ": " + std::to_string(lengths.size()) + " lengths for a batch of " + std::to_string(B));
+    for (std::size_t b = 0; b < B; ++b)
+        if (lengths[b] < 0 || lengths[b] > static_cast<std::int64_t>(steps))
+            throw ArgumentError(who + ": length " + std::to_string(lengths[b]) + " of sequence " + std::to_string(b) +
+                                " is outside [0, " + std::to_string(steps) + "]");
+}
 
-    hidden_.resize(L * D);  // keeps the inner vectors' capacity
-    std::vector<Var<T>>&outs = outs_, &final_h = final_h_, &final_c = final_c_, &dir_out = dir_out_;
-    outs.resize(steps);
-    final_h.clear();
-    final_c.clear();
-    Var<T> input = x;
-    for (std::size_t l = 0; l < L; ++l) {
-        dir_out.clear();
-        for (std::size_t d = 0; d < D; ++d) {
-            detail::CellWeights<T>& w = w_[l * D + d];
-            // The input projection of all steps is one GEMM; each step selects
-            // its slice, and the slices share one gradient buffer.
-            const Var<T> b = detail::input_bias(kind_, t, w, o_.bias);
-            const Var<T> proj = b ? linear(input, t.param(w.weight_ih), b) : linear(input, t.param(w.weight_ih));
-            const detail::StepWeights<T> sw = detail::step_weights(kind_, t, w, o_.bias);
-            RecurrentState<T> s;
-            if (initial) {
-                s.h = select(initial->h, 0, static_cast<std::int64_t>(l * D + d));
-                if (lstm) s.c = select(initial->c, 0, static_cast<std::int64_t>(l * D + d));
-            } else {
-                s.h = t.full({B, H}, T(0));
-                if (lstm) s.c = s.h;
-            }
-            std::vector<Var<T>>& hid = hidden_[l * D + d];
-            hid.resize(steps);
-            for (std::size_t k = 0; k < steps; ++k) {
-                const std::size_t step = d == 0 ? k : steps - 1 - k;
-                const auto si = static_cast<std::int64_t>(step);
-                RecurrentState<T> next = detail::cell_step(kind_, select(proj, 0, si), s, sw);
-                if (mask) {
-                    const Var<T> m = select(mask, 0, si);
-                    outs[step] = next.h * m;
-                    next.h = where(m, next.h, s.h);
-                    if (lstm) next.c = where(m, next.c, s.c);
-                } else {
-                    outs[step] = next.h;
-                }
-                s = next;
-                hid[step] = s.h;
-            }
-            t.drop_value(proj);  // the steps' slices were its only readers
-            final_h.push_back(s.h);
-            if (lstm) final_c.push_back(s.c);
-            dir_out.push_back(stack(outs, 0));
+namespace {
+
+// (T, B, 1): 1 while t < length (lengths already checked). Written straight
+// into a constant on the tape: no member to race on, no allocation once the
+// tape's pool holds a buffer of that size.
+template <class T>
+Var<T> step_mask(Tape<T>& t, const std::vector<std::int64_t>& lengths, std::size_t steps) {
+    const std::size_t B = lengths.size();
+    const Var<T> mask = t.full({steps, B, std::size_t(1)}, T(0));
+    T* m = t.node(mask.id()).value.data();
+    for (std::size_t b = 0; b < B; ++b)
+        for (std::size_t s = 0; s < static_cast<std::size_t>(lengths[b]); ++s) m[s * B + b] = T(1);
+    return mask;
+}
+
+}  // namespace
+
+template <class T>
+RecurrentState<T> RecurrentLayer<T>::run_direction(Var<T> input, std::size_t l, std::size_t d,
+                                                   const std::optional<RecurrentState<T>>& initial, Var<T> mask,
+                                                   std::span<Var<T>> outs, std::span<Var<T>> hidden) {
+    Tape<T>& t = *input.tape();
+    const std::size_t steps = outs.size(), B = input.shape()[1], H = o_.hidden_size, D = num_directions();
+    const bool lstm = kind_ == CellKind::lstm;
+    detail::CellWeights<T>& w = w_[l * D + d];
+    // The input projection of all steps is one GEMM; each step selects
+    // its slice, and the slices share one gradient buffer.
+    const Var<T> b = detail::input_bias(kind_, t, w, o_.bias);
+    const Var<T> proj = b ? linear(input, t.param(w.weight_ih), b) : linear(input, t.param(w.weight_ih));
+    const detail::StepWeights<T> sw = detail::step_weights(kind_, t, w, o_.bias);
+    RecurrentState<T> s;
+    if (initial) {
+        s.h = select(initial->h, 0, static_cast<std::int64_t>(l * D + d));
+        if (lstm) s.c = select(initial->c, 0, static_cast<std::int64_t>(l * D + d));
+    } else {
+        s.h = t.full({B, H}, T(0));
+        if (lstm) s.c = s.h;
+    }
+    for (std::size_t k = 0; k < steps; ++k) {
+        const std::size_t step = d == 0 ? k : steps - 1 - k;
+        const auto si = static_cast<std::int64_t>(step);
+        RecurrentState<T> next = detail::cell_step(kind_, select(proj, 0, si), s, sw);
+        if (mask) {
+            const Var<T> m = select(mask, 0, si);
+            outs[step] = next.h * m;
+            next.h = where(m, next.h, s.h);
+            if (lstm) next.c = where(m, next.c, s.c);
+        } else {
+            outs[step] = next.h;
         }
-        input = D == 1 ? dir_out[0] : concat(dir_out, 2);
-        if (l + 1 < L) input = dropout_(input);
+        s = next;
+        hidden[step] = s.h;
+    }
+    t.drop_value(proj);  // the steps' slices were its only readers
+    return s;
+}
+
+template <class T>
+RecurrentOutput<T> RecurrentLayer<T>::operator()(Var<T> x, const std::optional<RecurrentState<T>>& initial,
+                                                 const std::vector<std::int64_t>& lengths, Generator* dropout_generator) {
+    check_call(x, initial, lengths);
+    Tape<T>& t = *x.tape();
+    const std::size_t steps = x.shape()[0], D = num_directions(), LD = o_.num_layers * D;
+    const bool lstm = kind_ == CellKind::lstm;
+    const Var<T> mask = lengths.empty() ? Var<T>() : step_mask(t, lengths, steps);
+    // The call's handle lists live on the tape, not in the layer: the layer
+    // stays reentrant (several threads, several tapes), the hidden states can
+    // be returned, and a cleared tape hands the same storage back next step,
+    // so a training loop allocates nothing. (A thread_local pool would do for
+    // the scratch lists but not for step_hidden, which outlives the call.)
+    const std::span<Var<T>> hidden = t.handle_buffer(LD * steps);
+    const std::span<Var<T>> scratch = t.handle_buffer(steps + 2 * LD + D);
+    const std::span<Var<T>> outs = scratch.first(steps), final_h = scratch.subspan(steps, LD),
+                            final_c = scratch.subspan(steps + LD, LD), dir_out = scratch.last(D);
+    Var<T> input = x;
+    for (std::size_t l = 0; l < o_.num_layers; ++l) {
+        for (std::size_t d = 0; d < D; ++d) {
+            const std::size_t row = l * D + d;
+            const RecurrentState<T> s = run_direction(input, l, d, initial, mask, outs, hidden.subspan(row * steps, steps));
+            final_h[row] = s.h;
+            if (lstm) final_c[row] = s.c;
+            dir_out[d] = stack<T>(outs, 0);
+        }
+        input = D == 1 ? dir_out[0] : concat<T>(dir_out, 2);
+        if (l + 1 < o_.num_layers) input = dropout_generator ? dropout_(input, *dropout_generator) : dropout_(input);
     }
     RecurrentOutput<T> out;
     out.output = input;
-    out.state.h = stack(final_h, 0);
-    if (lstm) out.state.c = stack(final_c, 0);
+    out.state.h = stack<T>(final_h, 0);
+    if (lstm) out.state.c = stack<T>(final_c, 0);
+    out.step_hidden = StepHidden<T>(hidden, LD);
     return out;
 }
 

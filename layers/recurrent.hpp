@@ -19,7 +19,9 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "../autodiff/tape.hpp"
@@ -149,7 +151,40 @@ public:
     Var<T> operator()(Var<T> x, Var<T> h) { return this->step(x, {h, {}}).h; }
 };
 
-/// What a sequence layer returns (two members, so `auto [out, state] = lstm(x)`).
+/// The hidden state h_t of every layer and direction at every step of one
+/// call, as used in the recurrence: `hidden[l·D + d][t]`, each (B, H). After
+/// `backward` with `BackwardOptions{.retain_grads = true}` (or `tape.retain_grad`
+/// on these handles first), `tape.grad(hidden[0][t])` is ∂L/∂h_t.
+/// A view of handles stored on the call's tape (`Tape::handle_buffer`): valid,
+/// like the handles themselves, until that tape is cleared.
+template <class T>
+class StepHidden {
+public:
+    StepHidden() = default;
+    /// `handles` holds `rows` rows of equally many steps, row after row.
+    StepHidden(std::span<const Var<T>> handles, std::size_t rows)
+        : data_(handles.data()), rows_(rows), steps_(rows ? handles.size() / rows : 0) {}
+    /// L·D rows.
+    std::size_t size() const { return rows_; }
+    bool empty() const { return rows_ == 0; }
+    /// Row `i` = l·D + d: one handle per time step. `ArgumentError` if i >= size().
+    std::span<const Var<T>> operator[](std::size_t i) const {
+        if (i >= rows_)
+            throw ArgumentError("StepHidden: row " + std::to_string(i) + " of " + std::to_string(rows_) +
+                                " (rows are layer·directions + direction)");
+        return {data_ + i * steps_, steps_};
+    }
+    /// The last row: the top layer's last direction.
+    std::span<const Var<T>> back() const { return (*this)[rows_ - 1]; }
+
+private:
+    const Var<T>* data_ = nullptr;
+    std::size_t rows_ = 0, steps_ = 0;
+};
+
+/// What a sequence layer returns. Structured bindings see the first two
+/// members (`auto [out, state] = lstm(x)`, through the tuple protocol below);
+/// the per-step hidden states come with the same call: `lstm(x).step_hidden`.
 template <class T>
 struct RecurrentOutput {
     /// (T, B, D·H): the top layer's hidden state at every step, directions
@@ -158,6 +193,21 @@ struct RecurrentOutput {
     /// h (and c for LSTM) of shape (L·D, B, H), row l·D + d for layer l and
     /// direction d, each taken at the sequence's own last step.
     RecurrentState<T> state;
+    /// h_t of every layer, direction and step of this call (on the tape).
+    StepHidden<T> step_hidden;
+
+    template <std::size_t I>
+    decltype(auto) get() & {
+        if constexpr (I == 0) return (output); else return (state);
+    }
+    template <std::size_t I>
+    decltype(auto) get() const& {
+        if constexpr (I == 0) return (output); else return (state);
+    }
+    template <std::size_t I>
+    decltype(auto) get() && {
+        if constexpr (I == 0) return std::move(output); else return std::move(state);
+    }
 };
 
 /// Shared implementation of RNN, LSTM and GRU.
@@ -169,18 +219,19 @@ public:
     /// (B values in [0, T]); steps at or past a sequence's length leave its
     /// state unchanged, output zeros, and receive and pass no gradient. A
     /// reverse direction starts at each sequence's own last step.
-    /// `ShapeError`/`ArgumentError` on mismatched shapes or lengths.
+    /// `dropout_generator`: where this call draws the masks of the dropout
+    /// between layers (training mode, dropout > 0); nullptr: the layer's own
+    /// generator, shared by all calls under a lock (see `Dropout`).
+    /// `ShapeError`/`ArgumentError` on mismatched shapes or lengths, and
+    /// `ShapeError` for T = 0 time steps.
+    ///
+    /// Reentrant: the call keeps nothing in the layer (handle lists live on
+    /// x's tape), so one layer may run on several threads at once, each with
+    /// its own tape, while nothing modifies its parameters.
     RecurrentOutput<T> operator()(Var<T> x, const std::optional<RecurrentState<T>>& initial = std::nullopt,
-                                  const std::vector<std::int64_t>& lengths = {});
+                                  const std::vector<std::int64_t>& lengths = {}, Generator* dropout_generator = nullptr);
 
     void visit(ModuleVisitor<T>& v) override;
-
-    /// The hidden state h_t of every layer and direction at every step of the
-    /// last call, as used in the recurrence: `step_hidden()[l·D + d][t]`, each
-    /// (B, H). After `backward` with `BackwardOptions{.retain_grads = true}`
-    /// (or `tape.retain_grad` on these handles first),
-    /// `tape.grad(step_hidden()[0][t])` is ∂L/∂h_t.
-    const std::vector<std::vector<Var<T>>>& step_hidden() const { return hidden_; }
 
     const RecurrentOptions& options() const { return o_; }
     std::size_t num_directions() const { return o_.bidirectional ? 2 : 1; }
@@ -195,14 +246,20 @@ protected:
     RecurrentLayer(CellKind kind, const RecurrentOptions& o, Generator& gen);
 
 private:
+    // Throws unless x, initial and lengths fit this layer (before anything is recorded).
+    void check_call(Var<T> x, const std::optional<RecurrentState<T>>& initial,
+                    const std::vector<std::int64_t>& lengths) const;
+    // Runs layer l, direction d over `input`: fills outs[t] (the step outputs)
+    // and hidden[t] (h_t) and returns the final state.
+    RecurrentState<T> run_direction(Var<T> input, std::size_t l, std::size_t d,
+                                    const std::optional<RecurrentState<T>>& initial, Var<T> mask,
+                                    std::span<Var<T>> outs, std::span<Var<T>> hidden);
+
     CellKind kind_;
     RecurrentOptions o_;
     std::vector<detail::CellWeights<T>> w_;
     Dropout<T> dropout_;
-    std::vector<std::vector<Var<T>>> hidden_;
-    Tensor<T> masks_;  // (T, B, 1) step masks for variable lengths, reused
-    // Handle lists of the last call, kept so that a training loop allocates nothing.
-    std::vector<Var<T>> outs_, final_h_, final_c_, dir_out_;
+    // No per-call members: a call's handle lists and masks live on its tape.
 };
 
 /// Elman RNN with tanh (or `relu = true`).
@@ -233,3 +290,14 @@ extern template class RecurrentLayer<float>;
 extern template class RecurrentLayer<double>;
 
 }  // namespace tapegrad
+
+// The tuple protocol of RecurrentOutput: `auto [out, state] = lstm(x)` binds
+// `output` and `state` (step_hidden stays reachable as a member).
+namespace std {
+template <class T>
+struct tuple_size<tapegrad::RecurrentOutput<T>> : integral_constant<size_t, 2> {};
+template <size_t I, class T>
+struct tuple_element<I, tapegrad::RecurrentOutput<T>> {
+    using type = conditional_t<I == 0, tapegrad::Var<T>, tapegrad::RecurrentState<T>>;
+};
+}  // namespace std

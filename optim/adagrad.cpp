@@ -17,18 +17,18 @@ Adagrad<T>::Adagrad(std::vector<Parameter<T>*> params, AdagradOptions options)
     detail::require_nonnegative("Adagrad", "weight_decay", options.weight_decay);
     detail::require_nonnegative("Adagrad", "initial_accumulator_value", options.initial_accumulator_value);
     detail::require_nonnegative("Adagrad", "eps", options.eps);
-    sum_ = this->add_buffer("sum", T(options.initial_accumulator_value));
+    sum_ = this->add_buffer("sum", T(options.initial_accumulator_value), true);
 }
 
 template <class T>
 void Adagrad<T>::step() {
-    this->prepare_step();
+    const std::vector<Parameter<T>*>& params = this->prepare_step();
     ++this->steps_;
     const AdagradOptions& o = options_;
     const double clr = this->lr_ / (1 + static_cast<double>(this->steps_ - 1) * o.lr_decay);
     const T neg_clr = T(-clr), eps = T(o.eps), weight_decay = T(o.weight_decay);
-    for (std::size_t i = 0; i < this->params_.size(); ++i) {
-        Parameter<T>& param = *this->params_[i];
+    for (std::size_t i = 0; i < params.size(); ++i) {
+        Parameter<T>& param = *params[i];
         const T* g = param.grad().data();
         T* p = param.mutable_value().data();
         T* sum = this->buffers_[sum_].tensors[i].data();

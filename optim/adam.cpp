@@ -80,17 +80,17 @@ Adam<T>::Adam(std::vector<Parameter<T>*> params, AdamOptions options)
     : Optimizer<T>("Adam", std::move(params), options.lr), options_(options) {
     validate("Adam", options);
     exp_avg_ = this->add_buffer("exp_avg", T(0));
-    exp_avg_sq_ = this->add_buffer("exp_avg_sq", T(0));
-    if (options.amsgrad) max_exp_avg_sq_ = this->add_buffer("max_exp_avg_sq", T(0));
+    exp_avg_sq_ = this->add_buffer("exp_avg_sq", T(0), true);
+    if (options.amsgrad) max_exp_avg_sq_ = this->add_buffer("max_exp_avg_sq", T(0), true);
 }
 
 template <class T>
 void Adam<T>::step() {
-    this->prepare_step();
+    const std::vector<Parameter<T>*>& params = this->prepare_step();
     ++this->steps_;
     const AdamOptions& o = options_;
     const AdamConfig c{this->lr_, o.beta1, o.beta2, o.eps, o.weight_decay, false, o.amsgrad};
-    adam_update(this->params_, this->buffers_[exp_avg_].tensors, this->buffers_[exp_avg_sq_].tensors,
+    adam_update(params, this->buffers_[exp_avg_].tensors, this->buffers_[exp_avg_sq_].tensors,
                 o.amsgrad ? &this->buffers_[max_exp_avg_sq_].tensors : nullptr, c, this->steps_);
 }
 
@@ -99,17 +99,17 @@ AdamW<T>::AdamW(std::vector<Parameter<T>*> params, AdamWOptions options)
     : Optimizer<T>("AdamW", std::move(params), options.lr), options_(options) {
     validate("AdamW", options);
     exp_avg_ = this->add_buffer("exp_avg", T(0));
-    exp_avg_sq_ = this->add_buffer("exp_avg_sq", T(0));
-    if (options.amsgrad) max_exp_avg_sq_ = this->add_buffer("max_exp_avg_sq", T(0));
+    exp_avg_sq_ = this->add_buffer("exp_avg_sq", T(0), true);
+    if (options.amsgrad) max_exp_avg_sq_ = this->add_buffer("max_exp_avg_sq", T(0), true);
 }
 
 template <class T>
 void AdamW<T>::step() {
-    this->prepare_step();
+    const std::vector<Parameter<T>*>& params = this->prepare_step();
     ++this->steps_;
     const AdamWOptions& o = options_;
     const AdamConfig c{this->lr_, o.beta1, o.beta2, o.eps, o.weight_decay, true, o.amsgrad};
-    adam_update(this->params_, this->buffers_[exp_avg_].tensors, this->buffers_[exp_avg_sq_].tensors,
+    adam_update(params, this->buffers_[exp_avg_].tensors, this->buffers_[exp_avg_sq_].tensors,
                 o.amsgrad ? &this->buffers_[max_exp_avg_sq_].tensors : nullptr, c, this->steps_);
 }
 

@@ -12,11 +12,18 @@ namespace tapegrad {
 
 namespace {
 
+// Everything is checked before the first gradient is read or scaled.
 template <class T>
 void check_params(const char* who, const std::vector<Parameter<T>*>& params) {
-    for (std::size_t i = 0; i < params.size(); ++i)
+    for (std::size_t i = 0; i < params.size(); ++i) {
         if (params[i] == nullptr)
             throw ArgumentError(std::string(who) + ": parameter " + std::to_string(i) + " is null");
+        if (!params[i]->has_state())
+            throw LifetimeError(std::string(who) + ": parameter " + std::to_string(i) + " was moved from (it has no value)");
+        // A gradient left at an old shape by mutable_value() would be walked with the value's size.
+        const ParameterState<T>& p = *params[i]->state();
+        if (p.grad_stale()) throw ShapeError(std::string(who) + ": " + p.grad_shape_problem());
+    }
 }
 
 }  // namespace

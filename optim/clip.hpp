@@ -20,12 +20,16 @@ namespace tapegrad {
 /// result to skip such a step. An empty list returns 0.
 ///
 /// Throws `ArgumentError` for a null parameter, a max_norm that is negative or
-/// NaN (+inf is allowed: measure only), or a norm_type that is not > 0.
+/// NaN (+inf is allowed: measure only), or a norm_type that is not > 0;
+/// `ShapeError` if a gradient no longer has its parameter's shape (value
+/// reshaped through `mutable_value()`); `LifetimeError` for a moved-from
+/// parameter. Nothing is changed when it throws.
 template <class T>
 double clip_grad_norm(const std::vector<Parameter<T>*>& params, double max_norm, double norm_type = 2.0);
 
 /// Clamps every gradient element to [−clip, clip] (NaN stays NaN). Throws
-/// `ArgumentError` for a null parameter or a clip that is negative or NaN.
+/// `ArgumentError` for a null parameter or a clip that is negative or NaN,
+/// and `ShapeError`/`LifetimeError` as `clip_grad_norm`, changing nothing.
 template <class T>
 void clip_grad_value(const std::vector<Parameter<T>*>& params, double clip);
 

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <string>
 
 #include "../autodiff/errors.hpp"
@@ -25,6 +26,29 @@ inline void require_arg(bool ok, const std::string& who, const char* what, const
 /// NaN fails every comparison, so `x >= 0` alone would let it through.
 inline void require_nonnegative(const std::string& who, const char* what, double x) {
     require_arg(std::isfinite(x) && x >= 0, who, what, "finite and >= 0", x);
+}
+
+/// A learning rate must be finite, >= 0 and representable in T: a double lr
+/// of 1e300 becomes inf in a float step, and the parameters NaN.
+template <class T>
+void require_lr(const std::string& who, const char* what, double lr) {
+    require_arg(std::isfinite(lr) && lr >= 0 && lr <= double(std::numeric_limits<T>::max()), who, what,
+                "finite, >= 0 and within the parameter type's range", lr);
+}
+
+/// Checks one saved optimizer buffer ("<index>.<name>") before it is loaded:
+/// every element finite in T, and >= 0 for running squares (a negative one is
+/// a NaN under the square root). Names the key and the first bad element.
+template <class T, class Values>
+void require_state_values(const std::string& who, const std::string& key, const Values& t, bool non_negative) {
+    for (std::size_t j = 0; j < t.size(); ++j) {
+        const double v = t.data()[j];
+        const bool in_range = std::isfinite(v) && std::abs(v) <= double(std::numeric_limits<T>::max());
+        if (!in_range || (non_negative && v < 0))
+            throw ArgumentError(who + "key '" + key + "' element " + std::to_string(j) + " is " + num_str(v) +
+                                ", expected a finite number" + (non_negative ? " >= 0" : "") +
+                                " within the parameter type's range");
+    }
 }
 
 }  // namespace tapegrad::detail

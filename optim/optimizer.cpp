@@ -13,8 +13,9 @@ namespace tapegrad {
 
 namespace {
 
-template <class T>
-std::string param_label(const std::vector<Parameter<T>*>& params, std::size_t i) {
+// For Parameter* and for shared records alike.
+template <class P>
+std::string param_label(const std::vector<P>& params, std::size_t i) {
     std::string s = "parameter " + std::to_string(i);
     if (params[i] != nullptr && !params[i]->name().empty()) s += " ('" + params[i]->name() + "')";
     return s;
@@ -38,48 +39,69 @@ Optimizer<T>::Optimizer(std::vector<Parameter<T>*> params, double lr) : Optimize
 
 template <class T>
 Optimizer<T>::Optimizer(std::string name, std::vector<Parameter<T>*> params, double lr)
-    : params_(std::move(params)), lr_(lr), name_(std::move(name)) {
+    : lr_(lr), name_(std::move(name)) {
     // An empty list is almost always a model whose parameters were collected
     // before it was built; PyTorch refuses it for the same reason.
-    if (params_.empty()) throw ArgumentError(name_ + ": empty parameter list");
-    std::unordered_map<const Parameter<T>*, std::size_t> seen;
-    for (std::size_t i = 0; i < params_.size(); ++i) {
-        if (params_[i] == nullptr) throw ArgumentError(name_ + ": parameter " + std::to_string(i) + " is null");
-        auto [it, inserted] = seen.emplace(params_[i], i);
+    if (params.empty()) throw ArgumentError(name_ + ": empty parameter list");
+    std::unordered_map<const ParameterState<T>*, std::size_t> seen;
+    params_.reserve(params.size());
+    for (std::size_t i = 0; i < params.size(); ++i) {
+        if (params[i] == nullptr) throw ArgumentError(name_ + ": parameter " + std::to_string(i) + " is null");
+        if (!params[i]->has_state())
+            throw LifetimeError(name_ + ": parameter " + std::to_string(i) + " was moved from (it has no value)");
+        params_.push_back(params[i]->state());
+        auto [it, inserted] = seen.emplace(params_[i].get(), i);
         // Updating one parameter twice per step would silently double its lr.
         if (!inserted)
             throw ArgumentError(name_ + ": " + param_label(params_, i) + " is listed twice (also at position " +
                                 std::to_string(it->second) + ")");
     }
-    detail::require_nonnegative(name_, "lr", lr);
+    live_ = std::move(params);
+    detail::require_lr<T>(name_, "lr", lr);
 }
 
 template <class T>
 void Optimizer<T>::zero_grad() {
-    for (Parameter<T>* p : params_) p->zero_grad();
+    for (Parameter<T>* p : live_params("zero_grad")) p->zero_grad();
+}
+
+template <class T>
+const std::vector<Parameter<T>*>& Optimizer<T>::live_params(const char* what) const {
+    live_.resize(params_.size());  // no-op after the constructor
+    for (std::size_t i = 0; i < params_.size(); ++i) {
+        Parameter<T>* owner = params_[i]->owner();
+        if (owner == nullptr)
+            throw LifetimeError(name_ + "::" + what + ": " + param_label(params_, i) + " of shape " +
+                                shape_str(params_[i]->shape()) +
+                                " was destroyed while the optimizer still refers to it; build the optimizer over "
+                                "parameters that outlive it");
+        live_[i] = owner;
+    }
+    return live_;
 }
 
 template <class T>
 void Optimizer<T>::set_lr(double lr) {
-    detail::require_nonnegative(name_ + "::set_lr", "lr", lr);
+    detail::require_lr<T>(name_ + "::set_lr", "lr", lr);
     lr_ = lr;
 }
 
 template <class T>
-std::size_t Optimizer<T>::add_buffer(std::string name, T init) {
+std::size_t Optimizer<T>::add_buffer(std::string name, T init, bool non_negative) {
     Buffer b;
     b.name = std::move(name);
     b.init = init;
+    b.non_negative = non_negative;
     buffers_.push_back(std::move(b));
     return buffers_.size() - 1;
 }
 
 namespace {
 template <class T, class B, class P>
-void allocate(B& b, const std::vector<P*>& params) {
+void allocate(B& b, const std::vector<P>& params) {
     b.tensors.clear();
     b.tensors.reserve(params.size());
-    for (P* p : params) {
+    for (const P& p : params) {
         b.tensors.push_back(Tensor<T>::from_shape(p->shape()));
         b.tensors.back().fill(b.init);
     }
@@ -88,7 +110,11 @@ void allocate(B& b, const std::vector<P*>& params) {
 }  // namespace
 
 template <class T>
-void Optimizer<T>::prepare_step() {
+const std::vector<Parameter<T>*>& Optimizer<T>::prepare_step() {
+    const std::vector<Parameter<T>*>& live = live_params("step");
+    // A gradient left at an old shape by mutable_value() would be read past its end.
+    for (const auto& p : params_)
+        if (p->grad_stale()) throw ShapeError(name_ + "::step: " + p->grad_shape_problem());
     for (Buffer& b : buffers_) {
         if (!b.allocated) allocate<T>(b, params_);
         for (std::size_t i = 0; i < params_.size(); ++i)
@@ -97,6 +123,7 @@ void Optimizer<T>::prepare_step() {
                                  shape_str(params_[i]->shape()) + " but its state '" + b.name + "' has shape " +
                                  shape_str(b.tensors[i].shape()) + " (reshaped after the optimizer was built?)");
     }
+    return live;
 }
 
 template <class T>
@@ -144,6 +171,7 @@ void Optimizer<T>::load_state_dict(const StateDict& state) {
             if (!shapes_match(t.shape(), params_[i]->shape()))
                 throw ArgumentError(who + "key '" + key + "' has shape " + shape_str(t.shape()) + ", expected " +
                                     shape_str(params_[i]->shape()) + " (" + param_label(params_, i) + ")");
+            detail::require_state_values<T>(who, key, t, b.non_negative);
         }
     if (state.size() != expected)
         for (const auto& [key, t] : state) {
@@ -154,10 +182,10 @@ void Optimizer<T>::load_state_dict(const StateDict& state) {
             if (!known) throw ArgumentError(who + "unexpected key '" + key + "'");
         }
     const double lr = state.at("lr").data()[0], step = state.at("step").data()[0];
-    detail::require_arg(std::isfinite(lr) && lr >= 0, who + "key 'lr'", "value", "finite and >= 0", lr);
+    detail::require_lr<T>(who + "key 'lr'", "value", lr);
     // 2^53: every integer below it is exact in double.
-    detail::require_arg(step >= 0 && step <= 9007199254740992.0 && step == std::floor(step), who + "key 'step'",
-                        "value", "a non-negative integer", step);
+    detail::require_arg(step >= 0 && step < 9007199254740992.0 && step == std::floor(step), who + "key 'step'",
+                        "value", "a non-negative integer below 2^53", step);
 
     lr_ = lr;
     steps_ = static_cast<long>(step);

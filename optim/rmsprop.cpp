@@ -16,20 +16,20 @@ RMSprop<T>::RMSprop(std::vector<Parameter<T>*> params, RMSpropOptions options)
     detail::require_nonnegative("RMSprop", "eps", options.eps);
     detail::require_nonnegative("RMSprop", "weight_decay", options.weight_decay);
     detail::require_nonnegative("RMSprop", "momentum", options.momentum);
-    square_avg_ = this->add_buffer("square_avg", T(0));
+    square_avg_ = this->add_buffer("square_avg", T(0), true);
     if (options.momentum > 0) momentum_buffer_ = this->add_buffer("momentum_buffer", T(0));
     if (options.centered) grad_avg_ = this->add_buffer("grad_avg", T(0));
 }
 
 template <class T>
 void RMSprop<T>::step() {
-    this->prepare_step();
+    const std::vector<Parameter<T>*>& params = this->prepare_step();
     ++this->steps_;
     const RMSpropOptions& o = options_;
     const T alpha = T(o.alpha), one_minus_alpha = T(1 - o.alpha), eps = T(o.eps);
     const T weight_decay = T(o.weight_decay), momentum = T(o.momentum), neg_lr = T(-this->lr_);
-    for (std::size_t i = 0; i < this->params_.size(); ++i) {
-        Parameter<T>& param = *this->params_[i];
+    for (std::size_t i = 0; i < params.size(); ++i) {
+        Parameter<T>& param = *params[i];
         const T* g = param.grad().data();
         T* p = param.mutable_value().data();
         T* sq = this->buffers_[square_avg_].tensors[i].data();

@@ -33,14 +33,14 @@ SGD<T>::SGD(std::vector<Parameter<T>*> params, SGDOptions options)
 
 template <class T>
 void SGD<T>::step() {
-    this->prepare_step();
+    const std::vector<Parameter<T>*>& params = this->prepare_step();
     const SGDOptions& o = options_;
     const T weight_decay = T(o.weight_decay), momentum = T(o.momentum), keep = T(1 - o.dampening),
             neg_lr = T(-this->lr_);
     const bool first = this->steps_ == 0;
     ++this->steps_;
-    for (std::size_t i = 0; i < this->params_.size(); ++i) {
-        Parameter<T>& param = *this->params_[i];
+    for (std::size_t i = 0; i < params.size(); ++i) {
+        Parameter<T>& param = *params[i];
         const T* g = param.grad().data();
         T* p = param.mutable_value().data();
         T* buf = o.momentum != 0 ? this->buffers_[momentum_buffer_].tensors[i].data() : nullptr;

@@ -1,12 +1,18 @@
 #include "plot.hpp"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <limits>
+#include <random>
 #include <sstream>
 #include <stdexcept>
 
@@ -129,19 +135,63 @@ std::string svg_plot(const std::vector<Series>& series, const PlotOptions& o) {
     return s.str();
 }
 
+namespace {
+
+// Removes the temporary file in its destructor unless the rename took it:
+// every failure path of write_file_atomic leaves nothing behind.
+struct TempGuard {
+    std::string path;
+    bool armed = false;
+    ~TempGuard() {
+        if (armed) ::unlink(path.c_str());
+    }
+};
+
+// An exclusive new file next to `path` with a fixed-length name
+// (".tg-XXXXXXXX.tmp"), so that a target name of NAME_MAX characters still
+// works; mode 0666 under the umask, as std::ofstream would create it.
+int create_temp_next_to(const std::string& path, TempGuard& guard) {
+    static thread_local std::mt19937_64 rng(std::random_device{}() ^ static_cast<std::uint64_t>(::getpid()));
+    static constexpr char alphabet[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    const std::filesystem::path dir = std::filesystem::path(path).parent_path();
+    int e = 0;
+    for (int attempt = 0; attempt < 100; ++attempt) {
+        std::string name = ".tg-";
+        for (int k = 0; k < 8; ++k) name += alphabet[rng() % (sizeof alphabet - 1)];
+        const std::string candidate = (dir / (name + ".tmp")).string();
+        const int fd = ::open(candidate.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd >= 0) {
+            guard.path = candidate;
+            guard.armed = true;
+            return fd;
+        }
+        if ((e = errno) != EEXIST) break;
+    }
+    throw std::runtime_error("cannot write " + path + ": cannot create a temporary file: " + std::strerror(e));
+}
+
+}  // namespace
+
 void write_file_atomic(const std::string& path, const std::string& content) {
-    const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-    {
-        std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-        if (!f) throw std::runtime_error("cannot write " + tmp);
-        f << content;
-        f.flush();
-        if (!f) throw std::runtime_error("cannot write " + tmp);
+    TempGuard tmp;
+    const int fd = create_temp_next_to(path, tmp);
+    const char* p = content.data();
+    std::size_t left = content.size();
+    while (left) {
+        const ssize_t w = ::write(fd, p, left);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            const int e = w < 0 ? errno : EIO;
+            ::close(fd);
+            throw std::runtime_error("cannot write " + path + ": " + std::strerror(e));
+        }
+        p += w;
+        left -= static_cast<std::size_t>(w);
     }
-    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-        std::remove(tmp.c_str());
-        throw std::runtime_error("cannot rename " + tmp + " to " + path);
-    }
+    if (::close(fd) != 0) throw std::runtime_error("cannot write " + path + ": " + std::strerror(errno));
+    if (std::rename(tmp.path.c_str(), path.c_str()) != 0)
+        throw std::runtime_error("cannot rename " + tmp.path + " to " + path + ": " + std::strerror(errno));
+    tmp.armed = false;
 }
 
 }  // namespace tapegrad::tasks

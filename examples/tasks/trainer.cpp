@@ -20,6 +20,7 @@
 #include <tapegrad/tapegrad.hpp>
 
 #include "data.hpp"
+#include "flags.hpp"
 #include "plot.hpp"
 
 extern "C" void openblas_set_num_threads(int);
@@ -60,6 +61,9 @@ Options defaults_for(const std::string& task, const std::string& variant) {
 namespace {
 
 constexpr std::uint64_t kEvalStream = 0xE7A1u;  // eval batches never coincide with training batches
+constexpr double kMaxLr = 1e3, kMaxClip = 1e12, kMaxForgetBias = 100;
+// (T + 20)·batch·hidden·layers: a few GB of tape at most.
+constexpr std::uint64_t kMaxHiddenValues = std::uint64_t(1) << 28;
 
 enum class Kind { adding, copy, ntm };
 
@@ -125,9 +129,13 @@ std::unique_ptr<Optimizer<float>> make_optimizer(const Options& o, std::vector<P
 }
 
 /// The forward pass and loss of one batch; `outputs` receives the
-/// predictions (adding: (B, 1); copy: logits (S·B, 10); ntm: logits (S, B, 8)).
-Var<float> loss_of(Kind k, Model& m, Tape<float>& t, const Batch& b, Var<float>* outputs) {
-    auto [out, state] = (*m.rnn)(t.constant(b.x));
+/// predictions (adding: (B, 1); copy: logits (S·B, 10); ntm: logits (S, B, 8)),
+/// `hidden` the recurrent layer's per-step hidden states.
+Var<float> loss_of(Kind k, Model& m, Tape<float>& t, const Batch& b, Var<float>* outputs,
+                   StepHidden<float>* hidden = nullptr) {
+    const RecurrentOutput<float> r = (*m.rnn)(t.constant(b.x));
+    if (hidden) *hidden = r.step_hidden;
+    const auto& [out, state] = r;
     switch (k) {
         case Kind::adding: {
             Var<float> pred = (*m.head)(select(state.h, 0, -1));
@@ -275,30 +283,106 @@ void save_checkpoint(const fs::path& dir, Model& m, const Optimizer<float>& opt,
         if (entry.is_directory() && entry.path().filename() != name) fs::remove_all(entry.path());
 }
 
-bool load_checkpoint(const fs::path& dir, Model& m, Optimizer<float>& opt, RunState& s, const Options& o) {
-    const fs::path latest = dir / "checkpoints" / "latest";
-    if (!fs::exists(latest)) return false;
+// A checkpoint's state.json read field by field: a damaged or doctored file
+// (a step of -5 or 2^63 - 1, a string for a number, lists that disagree) is
+// refused naming the file and the field, before anything is restored.
+class StateFile {
+public:
+    StateFile(const json& j, std::string file) : j_(j), file_(std::move(file)) {}
+
+    [[noreturn]] void fail(const std::string& field, const std::string& what) const {
+        throw std::runtime_error(file_ + ": field '" + field + "' " + what);
+    }
+    const json& at(const std::string& field) const {
+        if (!j_.is_object() || !j_.contains(field)) fail(field, "is missing");
+        return j_.at(field);
+    }
+    // A whole number in [lo, hi]; `v` may be an element of a field, named `field`.
+    long integer(const json& v, const std::string& field, long lo, long hi) const {
+        // json keeps integers above 2^63 - 1 unsigned: compare those unsigned.
+        const bool in_range = v.is_number_unsigned()
+                                  ? v.get<std::uint64_t>() <= static_cast<std::uint64_t>(hi) &&
+                                        static_cast<long>(v.get<std::uint64_t>()) >= lo
+                                  : v.is_number_integer() && v.get<std::int64_t>() >= lo && v.get<std::int64_t>() <= hi;
+        if (!in_range)
+            fail(field, "must be an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " + v.dump());
+        return static_cast<long>(v.get<std::int64_t>());
+    }
+    double number(const json& v, const std::string& field, double lo, double hi) const {
+        if (!v.is_number() || !(v.get<double>() >= lo && v.get<double>() <= hi))
+            fail(field, "must be a number in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " + v.dump());
+        return v.get<double>();
+    }
+    const json& array(const json& v, const std::string& field, std::size_t size) const {
+        if (!v.is_array() || v.size() != size)
+            fail(field, "must be a list of " + std::to_string(size) + " entries, got " + v.dump().substr(0, 60));
+        return v;
+    }
+
+private:
+    const json& j_;
+    std::string file_;
+};
+
+// The run state of state.json, every field checked (see StateFile).
+RunState read_run_state(const json& st, const std::string& file) {
+    const StateFile f(st, file);
+    constexpr double kHuge = std::numeric_limits<double>::max();
+    RunState s;
+    s.step = f.integer(f.at("step"), "step", 0, static_cast<long>(limits::kSteps));
+    s.window_count = f.integer(f.at("window_count"), "window_count", 0, s.step);
+    s.window_sum = f.number(f.at("window_sum"), "window_sum", -kHuge, kHuge);
+    s.wall = f.number(f.at("wall"), "wall", 0, kHuge);
+    // One pair of gradient norms per step taken.
+    for (const json& n : f.array(f.at("grad_norms"), "grad_norms", static_cast<std::size_t>(s.step)))
+        s.grad_norms.push_back({f.number(f.array(n, "grad_norms", 2)[0], "grad_norms", 0, kHuge),
+                                f.number(n[1], "grad_norms", 0, kHuge)});
+    const json& rows = f.at("rows");
+    if (!rows.is_array()) f.fail("rows", "must be a list");
+    long last = 0;
+    for (const json& r : rows) {
+        f.array(r, "rows", 6);
+        const long step = f.integer(r[0], "rows", last + 1, s.step);  // evaluations in increasing step order
+        s.rows.push_back({step, f.number(r[1], "rows", -kHuge, kHuge), f.number(r[2], "rows", -kHuge, kHuge),
+                          f.number(r[3], "rows", -kHuge, kHuge), f.number(r[4], "rows", -kHuge, kHuge),
+                          f.number(r[5], "rows", 0, kHuge)});
+        last = step;
+    }
+    return s;
+}
+
+// The checkpoint folder that checkpoints/latest names: "step-<n>", nothing
+// that could lead outside checkpoints/.
+std::string latest_checkpoint_name(const fs::path& latest) {
     std::ifstream lf(latest);
     std::string name;
     std::getline(lf, name);
-    const fs::path src = dir / "checkpoints" / name;
-    std::ifstream sf(src / "state.json");
-    if (!sf) throw std::runtime_error("cannot read " + (src / "state.json").string());
-    const json st = json::parse(sf);
-    if (st.at("options") != options_json(o))
+    const bool ok = name.size() > 5 && name.compare(0, 5, "step-") == 0 && name.size() <= 5 + 19 &&
+                    name.find_first_not_of("0123456789", 5) == std::string::npos;
+    if (!ok) throw std::runtime_error(latest.string() + ": does not name a checkpoint (step-<n>): '" + name.substr(0, 60) + "'");
+    return name;
+}
+
+bool load_checkpoint(const fs::path& dir, Model& m, Optimizer<float>& opt, RunState& s, const Options& o) {
+    const fs::path latest = dir / "checkpoints" / "latest";
+    if (!fs::exists(latest)) return false;
+    const fs::path src = dir / "checkpoints" / latest_checkpoint_name(latest);
+    const std::string file = (src / "state.json").string();
+    std::ifstream sf(file);
+    if (!sf) throw std::runtime_error("cannot read " + file);
+    json st;
+    try {
+        st = json::parse(sf);
+    } catch (const json::exception& e) {
+        throw std::runtime_error(file + ": " + e.what());
+    }
+    if (!st.is_object() || !st.contains("options") || st.at("options") != options_json(o))
         throw std::runtime_error("--resume: the checkpoint in " + src.string() + " was made with other options: " +
-                                 st.at("options").dump());
+                                 (st.is_object() && st.contains("options") ? st.at("options").dump() : std::string("none")));
+    RunState restored = read_run_state(st, file);
     load(m, (src / "model.npz").string());
     load(opt, (src / "optimizer.npz").string());
-    s.step = st.at("step").get<long>();
-    s.window_sum = st.at("window_sum").get<double>();
-    s.window_count = st.at("window_count").get<long>();
-    s.wall = st.at("wall").get<double>();
-    s.grad_norms = st.at("grad_norms").get<std::vector<std::array<double, 2>>>();
-    s.rows.clear();
-    for (const auto& r : st.at("rows"))
-        s.rows.push_back({r[0].get<long>(), r[1].get<double>(), r[2].get<double>(), r[3].get<double>(), r[4].get<double>(),
-                          r[5].get<double>()});
+    s = std::move(restored);
     return true;
 }
 
@@ -346,23 +430,44 @@ std::string duration(double seconds) {
     return buf;
 }
 
+}  // namespace
+
 void validate(const Options& o) {
     auto bad = [](const std::string& m) { throw std::invalid_argument(m); };
+    auto count_in = [&](const char* flag, std::uint64_t v, std::uint64_t lo, std::uint64_t hi) {
+        if (v < lo || v > hi)
+            bad(std::string(flag) + " must be an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " +
+                std::to_string(v));
+    };
+    auto signed_count_in = [&](const char* flag, long v, std::uint64_t lo, std::uint64_t hi) {
+        if (v < 0) bad(std::string(flag) + " must not be negative, got " + std::to_string(v));
+        count_in(flag, static_cast<std::uint64_t>(v), lo, hi);
+    };
     kind_of(o);
     if (o.cell != "rnn" && o.cell != "lstm" && o.cell != "gru") bad("--cell must be rnn, lstm or gru");
     if (o.task == "adding" && o.T < 2) bad("--T must be at least 2 for the adding task");
-    if (o.T < 1) bad("--T must be at least 1");
-    if (o.hidden < 1 || o.layers < 1 || o.batch < 1) bad("--hidden, --layers and --batch must be positive");
-    if (o.steps < 0) bad("--steps must not be negative");
-    if (!(o.lr > 0) || !std::isfinite(o.lr)) bad("--lr must be a positive number");
-    if (!(o.clip >= 0)) bad("--clip must not be negative");
+    count_in("--T", o.T, 1, limits::kT);
+    count_in("--hidden", o.hidden, 1, limits::kHidden);
+    count_in("--layers", o.layers, 1, limits::kLayers);
+    count_in("--batch", o.batch, 1, limits::kBatch);
+    signed_count_in("--steps", o.steps, 0, limits::kSteps);
+    if (!(o.lr > 0) || !(o.lr <= kMaxLr)) bad("--lr must be a finite number in (0, 1000], got " + std::to_string(o.lr));
+    if (!(o.clip >= 0) || !(o.clip <= kMaxClip)) bad("--clip must be a finite number in [0, 1e12], got " + std::to_string(o.clip));
+    if (!(std::abs(o.forget_bias) <= kMaxForgetBias))
+        bad("--forget-bias must be a finite number in [-100, 100], got " + std::to_string(o.forget_bias));
     if (o.clip_mode != "value" && o.clip_mode != "norm") bad("--clip-mode must be value or norm");
-    if (o.eval_every < 1) bad("--eval-every must be positive");
-    if (o.threads < 1) bad("--threads must be positive");
+    signed_count_in("--eval-every", o.eval_every, 1, limits::kSteps);
+    count_in("--eval-batches", o.eval_batches, 1, limits::kEvalBatches);
+    signed_count_in("--checkpoint-every", o.checkpoint_every, 0, limits::kSteps);
+    if (o.threads < 1 || o.threads > static_cast<int>(limits::kThreads)) bad("--threads must be an integer in [1, 64]");
+    // Each flag may be in range and their product still absurd: the tape holds
+    // several floats per hidden value of every step of every sequence.
+    const std::uint64_t values = (o.T + 20) * o.batch * o.hidden * o.layers;  // no overflow within the limits above
+    if (values > kMaxHiddenValues)
+        bad("--T, --batch, --hidden and --layers ask for " + std::to_string(values) + " hidden values per batch, more than " +
+            std::to_string(kMaxHiddenValues) + " ((T + 20) x batch x hidden x layers)");
     if (o.resume && o.out.empty()) bad("--resume needs --out, where the checkpoints are");
 }
-
-}  // namespace
 
 Result run(const Options& o, std::ostream& log) {
     validate(o);
@@ -474,47 +579,14 @@ Result run(const Options& o, std::ostream& log) {
     return r;
 }
 
-namespace {
-
-// CLI11's own range checks print the type's whole range; these say what is wanted.
-CLI::Validator positive() {
-    return CLI::Validator(
-        [](std::string& in) -> std::string {
-            try {
-                std::size_t used = 0;
-                const double v = std::stod(in, &used);
-                if (used == in.size() && v > 0 && std::isfinite(v)) return {};
-            } catch (const std::exception&) {
-            }
-            return "must be a positive number, got '" + in + "'";
-        },
-        "POSITIVE");
-}
-CLI::Validator non_negative() {
-    return CLI::Validator(
-        [](std::string& in) -> std::string {
-            try {
-                std::size_t used = 0;
-                const double v = std::stod(in, &used);
-                if (used == in.size() && v >= 0 && std::isfinite(v)) return {};
-            } catch (const std::exception&) {
-            }
-            return "must be a number >= 0, got '" + in + "'";
-        },
-        "NON-NEGATIVE");
-}
-
-}  // namespace
-
 std::vector<double> hidden_grad_norms(const Options& o, const std::string& checkpoint_dir, std::size_t batches) {
     validate(o);
     const Kind k = kind_of(o);
     Model model = make_model(k, o);
     if (!checkpoint_dir.empty()) {
         const fs::path latest = fs::path(checkpoint_dir) / "checkpoints" / "latest";
-        std::ifstream lf(latest);
-        std::string name;
-        if (!std::getline(lf, name)) throw std::runtime_error("no checkpoint in " + checkpoint_dir);
+        if (!fs::exists(latest)) throw std::runtime_error("no checkpoint in " + checkpoint_dir);
+        const std::string name = latest_checkpoint_name(latest);
         load(model, (fs::path(checkpoint_dir) / "checkpoints" / name / "model.npz").string());
     }
     std::vector<double> norms;
@@ -522,9 +594,10 @@ std::vector<double> hidden_grad_norms(const Options& o, const std::string& check
     for (std::size_t i = 0; i < batches; ++i) {
         Generator gen(mix_seed(o.seed ^ kEvalStream, i));
         const Batch b = make_batch(k, o, gen);
-        Var<float> loss = loss_of(k, model, t, b, nullptr);
+        StepHidden<float> step_hidden;
+        Var<float> loss = loss_of(k, model, t, b, nullptr, &step_hidden);
         t.backward(loss, BackwardOptions{.retain_grads = true});
-        const auto& hidden = model.rnn->step_hidden().back();  // top layer
+        const auto hidden = step_hidden.back();  // top layer
         norms.resize(hidden.size(), 0.0);
         for (std::size_t step = 0; step < hidden.size(); ++step) {
             const Tensor<float>& g = t.grad(hidden[step]);
@@ -568,25 +641,28 @@ int run_cli(const std::string& task, int argc, char** argv) {
     std::string variant;
     if (task == "copy") app.add_option("--variant", variant, "standard (copying memory) or ntm")->check(CLI::IsMember({"standard", "ntm"}));
     app.add_option("--cell", o.cell, "recurrent cell")->check(CLI::IsMember({"rnn", "lstm", "gru"}));
+    // Every numeric flag is range-checked here, before CLI11 converts it: a
+    // conversion alone takes "1e20" for a count and "nan" for a number.
     auto* t_opt = app.add_option("--T", o.T, task == "copy" ? "delay T (ntm: maximum sequence length L)" : "sequence length T");
-    t_opt->check(positive());
-    app.add_option("--hidden", o.hidden, "hidden units")->check(positive());
-    app.add_option("--layers", o.layers, "recurrent layers")->check(positive());
-    app.add_option("--batch", o.batch, "batch size")->check(positive());
-    auto* steps_opt = app.add_option("--steps", o.steps, "training steps")->check(non_negative());
-    auto* lr_opt = app.add_option("--lr", o.lr, "learning rate")->check(positive());
+    t_opt->check(integer_in(1, limits::kT));
+    app.add_option("--hidden", o.hidden, "hidden units")->check(integer_in(1, limits::kHidden));
+    app.add_option("--layers", o.layers, "recurrent layers")->check(integer_in(1, limits::kLayers));
+    app.add_option("--batch", o.batch, "batch size")->check(integer_in(1, limits::kBatch));
+    auto* steps_opt = app.add_option("--steps", o.steps, "training steps")->check(integer_in(0, limits::kSteps));
+    auto* lr_opt = app.add_option("--lr", o.lr, "learning rate")->check(number_in(0, kMaxLr, true));
     auto* optim_opt = app.add_option("--optimizer", o.optimizer, "optimizer")
                           ->check(CLI::IsMember({"sgd", "adam", "adamw", "rmsprop", "adagrad"}));
-    app.add_option("--clip", o.clip, "gradient clipping threshold (0: off)")->check(non_negative());
+    app.add_option("--clip", o.clip, "gradient clipping threshold (0: off)")->check(number_in(0, kMaxClip));
     auto* mode_opt = app.add_option("--clip-mode", o.clip_mode, "value: clamp each element; norm: global norm")
                          ->check(CLI::IsMember({"value", "norm"}));
-    app.add_option("--forget-bias", o.forget_bias, "LSTM forget-gate bias");
-    app.add_option("--seed", o.seed, "seed of weights and data");
-    app.add_option("--threads", o.threads, "OpenBLAS threads")->check(CLI::Range(1, 64));
-    app.add_option("--eval-every", o.eval_every, "steps between evaluations")->check(positive());
-    app.add_option("--eval-batches", o.eval_batches, "held-out batches per evaluation")->check(positive());
+    app.add_option("--forget-bias", o.forget_bias, "LSTM forget-gate bias")->check(number_in(-kMaxForgetBias, kMaxForgetBias));
+    app.add_option("--seed", o.seed, "seed of weights and data")->check(integer_in(0, std::numeric_limits<std::uint64_t>::max()));
+    app.add_option("--threads", o.threads, "OpenBLAS threads")->check(integer_in(1, limits::kThreads));
+    app.add_option("--eval-every", o.eval_every, "steps between evaluations")->check(integer_in(1, limits::kSteps));
+    app.add_option("--eval-batches", o.eval_batches, "held-out batches per evaluation")
+        ->check(integer_in(1, limits::kEvalBatches));
     app.add_option("--checkpoint-every", o.checkpoint_every, "steps between checkpoints (0: only at the end)")
-        ->check(non_negative());
+        ->check(integer_in(0, limits::kSteps));
     app.add_option("--out", o.out, "output folder: log.csv, loss.svg, checkpoints/, result.json");
     app.add_flag("--resume", o.resume, "continue from the last checkpoint in --out");
     app.add_flag("--quiet", o.quiet, "no progress line and no sample predictions");

@@ -51,8 +51,16 @@ struct Result {
 /// Defaults that show something real for each program (see the README).
 Options defaults_for(const std::string& task, const std::string& variant = "");
 
+/// Throws std::invalid_argument naming the flag if an option is out of its
+/// range (the limits in flags.hpp), alone or in combination (the tape a run
+/// would need). `run` calls it first.
+void validate(const Options& options);
+
 /// Trains and evaluates; throws std::exception on errors (bad options,
-/// unreadable checkpoints). Progress and samples go to `log`.
+/// unreadable checkpoints). Progress and samples go to `log`. On `resume`,
+/// every field of the checkpoint's state.json is checked (types, ranges, and
+/// agreement with each other) before the run continues; a bad one throws
+/// std::runtime_error naming the file and the field.
 Result run(const Options& options, std::ostream& log);
 
 /// Parses the command line of program `task` (adding | copy), runs, and returns
@@ -63,7 +71,7 @@ int run_cli(const std::string& task, int argc, char** argv);
 /// `batches` held-out batches) for t = 0..T−1, for the model that `options`
 /// builds, loaded from the latest checkpoint in `checkpoint_dir` unless that is
 /// empty (then: at initialization). Uses the tape's gradients of intermediate
-/// values (`RecurrentLayer::step_hidden`).
+/// values (`RecurrentOutput::step_hidden`).
 std::vector<double> hidden_grad_norms(const Options& options, const std::string& checkpoint_dir, std::size_t batches);
 
 /// The global gradient norm before and after clipping at every training step of
