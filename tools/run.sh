@@ -29,6 +29,12 @@ case "$what" in
     export OPENBLAS_NUM_THREADS=1
     build "$build_dir"
     ctest --test-dir "$build_dir" -j "$jobs" --output-on-failure
+    # The thread tests under ThreadSanitizer: a data race on a shared module
+    # or a tape passed between threads shows here (its own small target).
+    echo "== the thread tests under ThreadSanitizer =="
+    cmake -S . -B "$build_dir-tsan" -DCMAKE_BUILD_TYPE=Release -DTAPEGRAD_SANITIZE=thread >/dev/null
+    cmake --build "$build_dir-tsan" -j "$jobs" --target tapegrad_thread_tests
+    TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 "$build_dir-tsan/tests/tapegrad_thread_tests"
     # The same suite under AddressSanitizer + UndefinedBehaviorSanitizer;
     # detect_stack_use_after_return catches dangling xtensor expressions.
     echo "== the test suite again under AddressSanitizer and UndefinedBehaviorSanitizer =="
