@@ -269,7 +269,11 @@ template <class T>
 struct Pow {
     static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
         resize_to(t, out, in(t, n, 0).shape());
-        xt::noalias(out) = xt::pow(in(t, n, 0), scalar(n));
+        // std::pow, not xt::pow: xsimd's pow goes through its exp, whose
+        // float-to-integer conversion is undefined for huge y·log x (see kernels.cpp).
+        const T* x = in(t, n, 0).data();
+        const T p = scalar(n);
+        kernels::store_or_add(out.data(), out.size(), true, [=](std::size_t i) { return std::pow(x[i], p); });
     }
     static void backward(Tape<T>& t, const Node<T>& n) {
         const T p = scalar(n);
@@ -280,7 +284,8 @@ struct Pow {
             accumulate(t, n, t.parent(n, 0), xt::zeros_like(n.grad));
             return;
         }
-        accumulate(t, n, t.parent(n, 0), n.grad * (p * xt::pow(in(t, n, 0), p - T(1))));
+        const T *g = n.grad.data(), *x = in(t, n, 0).data();
+        detail::accumulate_each(t, t.parent(n, 0), [=](std::size_t i) { return g[i] * (p * std::pow(x[i], p - T(1))); });
     }
     static constexpr OpDef<T> def{"pow", forward, backward};
 };

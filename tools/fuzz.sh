@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
-# Fuzzes the checkpoint (.npz) reader with libFuzzer, ASan and UBSan: see
-# docs/fuzzing.md. Builds tests/fuzz/fuzz_npz.cpp and the library sources it
-# needs into build-fuzz/ (with clang, not through CMake), seeds a corpus with
-# real checkpoints, runs a fixed number of executions from a fixed seed, then
-# replays the whole corpus once more through the file-reading code path.
+# Fuzzes with libFuzzer, ASan and UBSan (see docs/fuzzing.md) one of two targets:
+#   npz  the checkpoint (.npz) reader, tests/fuzz/fuzz_npz.cpp (the default)
+#   ops  programs of ops over a tape, tests/fuzz/fuzz_ops.cpp
+# Builds the target and the library sources it needs into build-fuzz/ (with
+# clang, not through CMake), seeds a corpus, runs a fixed number of executions
+# from a fixed seed. For npz it then replays the whole corpus once more through
+# the file-reading code path; for ops it first replays every committed
+# regression input (tests/fuzz/regressions/ops/).
 #
-#   tools/fuzz.sh [RUNS] [--fresh]
+#   tools/fuzz.sh [npz|ops] [RUNS] [--fresh]
 #
 #   RUNS      executions to run (default 200000)
 #   --fresh   start again from the seeds, discarding the corpus grown by earlier runs
 #
-# Environment: FUZZ_SEED (default 1), FUZZ_MAX_LEN (default 65536), CXX
+# Environment: FUZZ_SEED (default 1), FUZZ_MAX_LEN (default 65536 for npz,
+# 1024 for ops), CXX
 # (default clang++-14), BUILD_LOCK (default /tmp/build.lock: every compile and
 # link runs under `flock` on it, one at a time).
 #
@@ -20,15 +24,17 @@ set -euo pipefail
 
 runs=200000
 fresh=0
+target=npz
 for arg in "$@"; do
   case "$arg" in
     --fresh) fresh=1 ;;
-    ''|*[!0-9]*) echo "usage: tools/fuzz.sh [RUNS] [--fresh]" >&2; exit 2 ;;
+    npz|ops) target=$arg ;;
+    ''|*[!0-9]*) echo "usage: tools/fuzz.sh [npz|ops] [RUNS] [--fresh]" >&2; exit 2 ;;
     *) runs=$arg ;;
   esac
 done
 seed=${FUZZ_SEED:-1}
-max_len=${FUZZ_MAX_LEN:-65536}
+if [ "$target" = ops ]; then max_len=${FUZZ_MAX_LEN:-1024}; else max_len=${FUZZ_MAX_LEN:-65536}; fi
 lock=${BUILD_LOCK:-/tmp/build.lock}
 
 cd "$(dirname "$0")/.."
@@ -60,7 +66,7 @@ cxx=${CXX:-clang++-14}
 
 # --- build ----------------------------------------------------------------------
 # Sources are included as <tapegrad/...>, as in the CMake build.
-mkdir -p "$out/include" "$out/obj" "$out/obj-file" "$out/artifacts"
+mkdir -p "$out/include" "$out/obj" "$out/obj-file" "$out/artifacts" "$out/artifacts-ops"
 ln -sfn "$root" "$out/include/tapegrad"
 
 # fuzzer-no-link instruments for coverage without libFuzzer's main(), so the
@@ -102,6 +108,100 @@ link() {  # link OUTPUT SANITIZERS OBJECTS...
     flock "$lock" "$cxx" -fsanitize="$san" "$@" "${libs[@]}" -o "$exe"
   fi
 }
+
+# --- the op-program target ------------------------------------------------------
+# Every autodiff source (ops, tape, kernels, BLAS wrapper, gradcheck/audit).
+ops_sources=(autodiff/grad_mode.cpp autodiff/blas.cpp autodiff/tape.cpp autodiff/op_support.cpp autodiff/kernels.cpp
+             autodiff/ops_elementwise.cpp autodiff/ops_linalg.cpp autodiff/ops_shape.cpp autodiff/ops_reduce.cpp
+             autodiff/ops_nn.cpp autodiff/custom_op.cpp autodiff/gradcheck.cpp)
+run_ops() {
+  local objs=() src obj
+  for src in "${ops_sources[@]}"; do
+    obj=$out/obj/$(basename "$src" .cpp).o
+    compile "$src" "$obj"
+    objs+=("$obj")
+  done
+  compile tests/fuzz/fuzz_ops.cpp "$out/obj/fuzz_ops.o"
+  compile tests/fuzz/make_ops_seeds.cpp "$out/obj/make_ops_seeds.o"
+  link "$out/fuzz_ops" "fuzzer,$sanitize" "${objs[@]}" "$out/obj/fuzz_ops.o"
+  link "$out/make_ops_seeds" "$sanitize" "$out/obj/make_ops_seeds.o"
+
+  # Seeds: hand-assembled programs (tests/fuzz/make_ops_seeds.cpp) and every
+  # input that once crashed the target (tests/fuzz/regressions/ops/).
+  rm -rf "$out/seeds-ops"
+  "$out/make_ops_seeds" "$out/seeds-ops" >/dev/null
+  local regressions=()
+  mapfile -t regressions < <(find tests/fuzz/regressions/ops -type f 2>/dev/null | sort)
+  for f in "${regressions[@]}"; do cp "$f" "$out/seeds-ops/regression_$(basename "$f")"; done
+  [ $fresh -eq 1 ] && rm -rf "$out/corpus-ops"
+  mkdir -p "$out/corpus-ops"
+
+  # Each old crash once, on its own, so that a regression is named as such.
+  local replay_log=$out/replay-ops.log replay_status=0
+  if [ ${#regressions[@]} -gt 0 ]; then
+    set +e
+    "$out/fuzz_ops" -timeout=10 -rss_limit_mb=4096 -malloc_limit_mb=4096 -artifact_prefix="$out/artifacts-ops/regression-" \
+      "${regressions[@]}" > "$replay_log" 2>&1
+    replay_status=$?
+    set -e
+  fi
+
+  local before log=$out/fuzz-ops.log status
+  before=$(ls "$out/artifacts-ops" | sort)
+  echo "fuzz: ops, $runs executions, -seed=$seed -max_len=$max_len, corpus build-fuzz/corpus-ops ($(ls "$out/corpus-ops" | wc -l) inputs) + $(ls "$out/seeds-ops" | wc -l) seeds; log in build-fuzz/fuzz-ops.log"
+  # One worker: the final campaign's figures assume a single core. A timeout
+  # is a finding; allocations over 2 GB return null inside the target (see
+  # __asan_default_options in fuzz_ops.cpp), so the malloc limit sits above that.
+  set +e
+  "$out/fuzz_ops" -runs="$runs" -seed="$seed" -max_len="$max_len" -dict=tests/fuzz/ops.dict \
+    -timeout=10 -rss_limit_mb=4096 -malloc_limit_mb=4096 -print_final_stats=1 -artifact_prefix="$out/artifacts-ops/" \
+    "$out/corpus-ops" "$out/seeds-ops" > "$log" 2>&1
+  status=$?
+  set -e
+  summarize "$log" "$out/artifacts-ops" "$before" fuzz_ops
+  if [ ${#regressions[@]} -gt 0 ]; then
+    if [ $replay_status -eq 0 ]; then
+      echo "replay of tests/fuzz/regressions/ops: ${#regressions[@]} inputs, no finding"
+    else
+      echo "replay of tests/fuzz/regressions/ops: FINDING (exit $replay_status), see build-fuzz/replay-ops.log"
+      grep -E '^(==[0-9]+==ERROR|SUMMARY|fuzz_ops: FINDING|.*runtime error)' "$replay_log" | head -5 || true
+    fi
+  fi
+  if [ "$crashes" -gt 0 ] || [ $replay_status -ne 0 ]; then exit 1; fi
+  if [ $status -ne 0 ]; then echo "fuzz: libFuzzer exited with $status, see build-fuzz/fuzz-ops.log" >&2; exit 1; fi
+  exit 0
+}
+
+# summarize LOG ARTIFACTS BEFORE NAME: prints the executions, exec/s, corpus
+# and new crashing inputs of a run; sets $crashes.
+summarize() {
+  local log=$1 artifacts=$2 before=$3 name=$4 executed per_second last new_artifacts a
+  executed=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+  per_second=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
+  if [ -z "$executed" ]; then
+    # libFuzzer stops at the first crash without final stats: take its last status line.
+    last=$(grep -E '^#[0-9]+[[:space:]]' "$log" | tail -1 || true)
+    executed="at least $(echo "$last" | sed -E 's/^#([0-9]+).*/\1/') (stopped at the first crash)"
+    per_second=$(echo "$last" | sed -nE 's/.*exec\/s: ([0-9]+).*/\1/p')
+  fi
+  new_artifacts=$(comm -13 <(echo "$before") <(ls "$artifacts" | sort) | grep -v '^$' || true)
+  crashes=$(printf '%s' "$new_artifacts" | grep -c . || true)
+  echo
+  grep -E "^(==[0-9]+==ERROR|SUMMARY|$name: FINDING|.*runtime error|Done)" "$log" | tail -8 || true
+  grep -E '^#[0-9]+[[:space:]]' "$log" | tail -1 || true
+  echo "executions run: ${executed:-unknown}"
+  echo "exec/s: ${per_second:-unknown}"
+  echo "corpus: $(ls "$out/corpus-ops" | wc -l) inputs"
+  echo "crashes found: $crashes"
+  if [ -n "$new_artifacts" ]; then
+    for a in $new_artifacts; do echo "  build-fuzz/$(basename "$artifacts")/$a"; done
+    echo "reproduce: build-fuzz/$name build-fuzz/$(basename "$artifacts")/NAME (FUZZ_OPS_TRACE=1 prints the program); minimize: build-fuzz/$name -minimize_crash=1 -runs=100000 build-fuzz/$(basename "$artifacts")/NAME"
+  fi
+}
+
+if [ "$target" = ops ]; then
+  run_ops  # defined below: builds, seeds and fuzzes fuzz_ops, then exits
+fi
 
 objects=()
 for src in "${library_sources[@]}" optim/sgd.cpp; do
