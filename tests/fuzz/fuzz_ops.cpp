@@ -25,6 +25,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <new>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -47,6 +48,26 @@ extern "C" const char* __asan_default_options() {
     return "allocator_may_return_null=1:max_allocation_size_mb=2048:detect_leaks=1:"
            "detect_stack_use_after_return=1:allocator_release_to_os_interval_ms=500";
 }
+
+// The same for `new`: a production build's operator new throws std::bad_alloc
+// when the system cannot satisfy it (e.g. chunk of an empty axis into 2^31
+// pieces asks for 32 GB of handles), but ASan's reports a fatal out-of-memory
+// even with allocator_may_return_null. This one takes its memory from ASan's
+// malloc (still checked for overflows and leaks) and throws on null, as
+// production does. Aligned new and delete stay ASan's.
+void* operator new(std::size_t n) {
+    if (void* p = std::malloc(n != 0 ? n : 1)) return p;
+    throw std::bad_alloc();
+}
+void* operator new[](std::size_t n) { return ::operator new(n); }
+void* operator new(std::size_t n, const std::nothrow_t&) noexcept { return std::malloc(n != 0 ? n : 1); }
+void* operator new[](std::size_t n, const std::nothrow_t&) noexcept { return std::malloc(n != 0 ? n : 1); }
+void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
+void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
 
 namespace {
 
