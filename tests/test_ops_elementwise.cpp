@@ -33,17 +33,7 @@ bool all_finite(const tg::Tensor<T>& x) {
     return true;
 }
 
-/// Runs f, requires it to throw E, returns the message.
-template <class E, class F>
-std::string thrown_message(F&& f) {
-    try {
-        f();
-    } catch (const E& e) {
-        return e.what();
-    }
-    FAIL("expected exception was not thrown");
-    return {};
-}
+using tgtest::thrown_message;
 
 const tg::Tensor<double> A = {{1.0, 2.0, 3.0}, {4.0, 5.0, 6.0}};
 const tg::Tensor<double> B = {{0.5, -1.0, 2.0}, {4.0, -2.0, 0.25}};

@@ -31,16 +31,7 @@ tg::Tensor<double> filled(const tg::Shape& shape, double v) {
     return t;
 }
 
-template <class E, class F>
-std::string thrown_message(F&& f) {
-    try {
-        f();
-    } catch (const E& e) {
-        return e.what();
-    }
-    FAIL("expected exception was not thrown");
-    return {};
-}
+using tgtest::thrown_message;
 
 auto fmatmul = [](TapeD&, const In& in) { return tg::matmul(in[0], in[1]); };
 

@@ -39,16 +39,7 @@ tg::Tensor<double> iota(const tg::Shape& shape) {
     return t;
 }
 
-template <class E, class F>
-std::string thrown_message(F&& f) {
-    try {
-        f();
-    } catch (const E& e) {
-        return e.what();
-    }
-    FAIL("expected exception was not thrown");
-    return {};
-}
+using tgtest::thrown_message;
 
 // A (2,3) = [[1,2,3],[4,5,6]]; X5 (2,5) = [[1..5],[6..10]]
 const tg::Tensor<double> A = {{1.0, 2.0, 3.0}, {4.0, 5.0, 6.0}};

@@ -37,17 +37,7 @@ namespace {
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-/// Runs f, requires it to throw E, returns the message.
-template <class E, class F>
-std::string thrown(F&& f) {
-    try {
-        f();
-    } catch (const E& e) {
-        return e.what();
-    }
-    FAIL("expected exception was not thrown");
-    return {};
-}
+using tgtest::thrown_message;
 
 fs::path scratch(const std::string& name) {
     const fs::path p = fs::temp_directory_path() / ("tapegrad_safety_" + std::to_string(::getpid()) + "_" + name);
@@ -120,13 +110,13 @@ TEST_CASE("loss masks with negative, infinite or NaN weights are refused, naming
         tg::Tape<double> t;
         auto logits = t.variable(tg::Tensor<double>{{1.0, 2.0}, {0.5, -1.0}, {0.0, 0.0}});
         const auto before = t.size();
-        const std::string ce = thrown<tg::ArgumentError>(
+        const std::string ce = thrown_message<tg::ArgumentError>(
             [&] { tg::cross_entropy(logits, tg::Index{0, 1, 1}, tg::Tensor<double>{1.0, bad, 1.0}); });
         CHECK_THAT(ce, Contains("cross_entropy") && Contains("element 1"));
         auto x = t.variable(tg::Tensor<double>{0.5, 1.0, -2.0});
         auto z = t.constant(tg::Tensor<double>{0.0, 1.0, 1.0});
         const auto before_bce = t.size();
-        const std::string bce = thrown<tg::ArgumentError>(
+        const std::string bce = thrown_message<tg::ArgumentError>(
             [&] { tg::binary_cross_entropy_with_logits(x, z, tg::Tensor<double>{1.0, 1.0, bad}); });
         CHECK_THAT(bce, Contains("binary_cross_entropy_with_logits") && Contains("element 2"));
         CHECK(t.size() == before_bce);  // a throwing op records nothing
@@ -167,7 +157,7 @@ void require_hostile_states_refused(tg::Optimizer<T>& opt, TwoParams<T>& ps, con
     opt.step();
     const tg::StateDict good = opt.state_dict();
     auto refused = [&](tg::StateDict bad, const std::vector<std::string>& needles) {
-        const std::string m = thrown<tg::ArgumentError>([&] { opt.load_state_dict(bad); });
+        const std::string m = thrown_message<tg::ArgumentError>([&] { opt.load_state_dict(bad); });
         INFO(m);
         for (const auto& n : needles) CHECK_THAT(m, Contains(n));
         const tg::StateDict now = opt.state_dict();
@@ -408,7 +398,7 @@ TEST_CASE("a doctored state.json is refused on --resume, naming the file and the
     auto refused = [&](const nlohmann::json& st, const std::string& field) {
         std::ofstream(file) << st.dump(1);
         std::ostringstream log;
-        const std::string m = thrown<std::runtime_error>([&] { tt::run(o, log); });
+        const std::string m = thrown_message<std::runtime_error>([&] { tt::run(o, log); });
         INFO(m);
         CHECK_THAT(m, Contains(file.string()) && Contains("'" + field + "'"));
     };

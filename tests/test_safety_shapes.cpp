@@ -48,22 +48,11 @@ std::vector<std::size_t> dims(const tg::Var<float>& v) { return {v.shape().begin
 constexpr bool kCanMakeWrapped = !kSanitized;
 tg::Tensor<float> wrapped_tensor() { return tg::Tensor<float>::from_shape({kP62, 4}); }
 
-// --- A minimal zip writer (stored entries only), as in test_checkpoint.cpp ---
+// --- A minimal zip writer (stored entries only) ---
 
-std::uint32_t crc32(const std::string& s) {
-    std::uint32_t c = 0xFFFFFFFFu;
-    for (unsigned char b : s) {
-        c ^= b;
-        for (int k = 0; k < 8; ++k) c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
-    }
-    return ~c;
-}
-void put16(std::string& s, std::uint32_t v) {
-    for (int k = 0; k < 2; ++k) s += static_cast<char>((v >> (8 * k)) & 0xFF);
-}
-void put32(std::string& s, std::uint32_t v) {
-    for (int k = 0; k < 4; ++k) s += static_cast<char>((v >> (8 * k)) & 0xFF);
-}
+using tgtest::crc32;
+using tgtest::put16;
+using tgtest::put32;
 
 // One stored entry `name` holding `data`.
 std::string zip_of(const std::string& name, const std::string& data) {

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstdint>
 #include <sstream>
 #include <string>
 
@@ -87,6 +88,34 @@ inline tg::Tensor<double> matrix(std::size_t rows, std::size_t cols, std::initia
     REQUIRE(values.size() == rows * cols);
     std::copy(values.begin(), values.end(), t.begin());
     return t;
+}
+
+/// Runs f, requires it to throw E, returns the message.
+template <class E, class F>
+std::string thrown_message(F&& f) {
+    try {
+        f();
+    } catch (const E& e) {
+        return e.what();
+    }
+    FAIL("expected exception was not thrown");
+    return {};
+}
+
+/// Bytes of hand-made zip archives: the CRC-32 of `s` and little-endian integers.
+inline std::uint32_t crc32(const std::string& s) {
+    std::uint32_t c = 0xFFFFFFFFu;
+    for (unsigned char b : s) {
+        c ^= b;
+        for (int k = 0; k < 8; ++k) c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
+    }
+    return ~c;
+}
+inline void put16(std::string& s, std::uint32_t v) {
+    for (int k = 0; k < 2; ++k) s += static_cast<char>((v >> (8 * k)) & 0xFF);
+}
+inline void put32(std::string& s, std::uint32_t v) {
+    for (int k = 0; k < 4; ++k) s += static_cast<char>((v >> (8 * k)) & 0xFF);
 }
 
 }  // namespace tgtest
