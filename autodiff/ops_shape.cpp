@@ -3,6 +3,7 @@
 // gradient buffer of its source (`grad_buffer`), so slicing T pieces out of a
 // tensor costs O(T) in backward, not O(T²).
 
+#include <algorithm>
 #include <cstring>
 
 #include "ops.hpp"
@@ -215,10 +216,10 @@ Var<T> record_narrow(Var<T> x, std::size_t axis, std::size_t start, std::size_t 
 // can still hold before allocating anything for them.
 template <class T>
 void check_piece_count(const Tape<T>& t, const char* op, std::uint64_t pieces) {
-    const std::uint64_t room = kMaxTapeNodes - t.size();
+    const std::uint64_t room = t.max_nodes() - std::min(t.size(), t.max_nodes());
     if (pieces > room)
-        throw ArgumentError(std::string(op) + ": " + std::to_string(pieces) + " pieces would exceed the tape's limit of 2^32 - 1 nodes (" +
-                            std::to_string(t.size()) + " recorded)");
+        throw ArgumentError(std::string(op) + ": " + std::to_string(pieces) + " pieces would exceed the tape's limit of " +
+                            detail::node_limit_str(t.max_nodes()) + " nodes (" + std::to_string(t.size()) + " recorded)");
 }
 
 // Records `count` consecutive narrows of x along axis a, piece k of size

@@ -117,7 +117,8 @@ void Tape<T>::check_backward_anomaly(const Node<T>& n, NodeId id) {
 template <class T>
 NodeId Tape<T>::record(const OpDef<T>* op, std::span<const Var<T>> parents, const OpAttrs& attrs) {
     check_thread("Tape::record");
-    if (size_ >= kMaxTapeNodes) throw Error("Tape::record: more than 2^32 - 1 nodes on one tape");
+    if (size_ >= max_nodes_)
+        throw Error("Tape::record: more than " + detail::node_limit_str(max_nodes_) + " nodes on one tape");
     if (parents.size() > kMaxTapeNodes - parents_.size())  // parents_begin and parents_count are 32-bit
         throw ArgumentError("Tape::record: " + std::to_string(parents.size()) + " inputs would exceed the tape's limit of 2^32 - 1 inputs in all");
     const NodeId id = static_cast<NodeId>(size_);
@@ -580,6 +581,13 @@ std::span<Var<T>> Tape<T>::handle_buffer(std::size_t n) {
     }
     ++handle_blocks_used_;
     return block;
+}
+
+template <class T>
+void Tape<T>::set_max_nodes(std::size_t n) {
+    if (n == 0 || n > kMaxTapeNodes)
+        throw ArgumentError("Tape::set_max_nodes: " + std::to_string(n) + " is not in [1, 2^32 - 1]");
+    max_nodes_ = n;
 }
 
 template <class T>

@@ -130,6 +130,11 @@ struct BackwardOptions {
 /// The most nodes one tape holds between clears (node ids are 32-bit).
 inline constexpr std::size_t kMaxTapeNodes = (std::size_t(1) << 32) - 1;
 
+namespace detail {
+/// A node limit in messages: "2^32 - 1" for `kMaxTapeNodes`, else the number.
+inline std::string node_limit_str(std::size_t n) { return n == kMaxTapeNodes ? "2^32 - 1" : std::to_string(n); }
+}  // namespace detail
+
 template <class T = float>
 class Tape {
 public:
@@ -208,6 +213,12 @@ public:
     /// Keep every value (make `drop_value` a no-op), so that `audit` can re-run
     /// every node; off by default.
     void set_keep_values(bool on) { keep_values_ = on; }
+    /// The most nodes this tape records between clears: `kMaxTapeNodes`
+    /// unless lowered (at least 1), e.g. to bound what one request may cost a
+    /// service, or a fuzzer's run. Past it `record` throws `Error`, and split
+    /// and chunk refuse up front (`ArgumentError`); the tape is unchanged.
+    void set_max_nodes(std::size_t n);
+    std::size_t max_nodes() const { return max_nodes_; }
     bool keep_values() const { return keep_values_; }
     /// Gives `out` storage for `shape`, from the tape's pool of buffers when
     /// its own does not fit (for op forwards; see `detail::resize_to`).
@@ -327,6 +338,7 @@ private:
 
     std::vector<std::unique_ptr<Node<T>[]>> chunks_;
     std::size_t size_ = 0;
+    std::size_t max_nodes_ = kMaxTapeNodes;
     std::uint32_t epoch_ = 0;
     bool consumed_ = false;
     bool detect_anomaly_ = false;

@@ -332,3 +332,20 @@ TEST_CASE("an output too large to allocate is a ShapeError naming the op; the ta
     REQUIRE_THROWS_WITH(tape.full({std::size_t(1) << 59}, 0.0f), Contains("Tape::full: cannot allocate"));
     CHECK(tape.size() == before);
 }
+
+TEST_CASE("a tape's node limit can be lowered: record and split/chunk refuse past it, the tape unchanged", "[safety][shapes]") {
+    tg::Tape<float> tape;
+    REQUIRE_THROWS_AS(tape.set_max_nodes(0), tg::ArgumentError);
+    REQUIRE_THROWS_AS(tape.set_max_nodes(tg::kMaxTapeNodes + 1), tg::ArgumentError);
+    tape.set_max_nodes(4);
+    const tg::Var<float> empty = tape.variable(tg::Tensor<float>::from_shape({0, 3}));
+    // Found by the op fuzzer: chunk of an empty axis into 2,162,755 pieces
+    // recorded 2 million nodes; with a limit it is refused before recording.
+    REQUIRE_THROWS_WITH(tg::chunk(empty, 2162755, 0), Contains("chunk: 2162755 pieces would exceed the tape's limit of 4 nodes (1 recorded)"));
+    CHECK(tape.size() == 1);
+    CHECK(tg::chunk(empty, 3, 0).size() == 3);
+    REQUIRE_THROWS_WITH(tg::neg(empty), Contains("more than 4 nodes"));
+    CHECK(tape.size() == 4);
+    tape.clear();
+    CHECK(tape.max_nodes() == 4);  // a setting of the tape, kept across clears
+}
