@@ -185,3 +185,65 @@ TEST_CASE("the RNN's nonlinearity is an option", "[layers][cells]") {
     require_close(tg::select(tanh_rnn(x).output, 0, 0).value(), tg::tanh(pre).value(), 1e-14, 1e-15);
     require_close(tg::select(relu_rnn(x).output, 0, 0).value(), tg::relu(pre).value(), 1e-14, 1e-15);
 }
+
+namespace {
+
+// A cell with three state tensors: an Elman RNN that also carries the sum of
+// its outputs (c) and a decaying trace of them (extra[0]).
+template <class T>
+class TracingRNNCell : public tg::Cell<T> {
+public:
+    static constexpr tg::CellSpec kSpec{.name = "TracingRNN", .gates = 1, .states = 3};
+    TracingRNNCell(const tg::RecurrentOptions& o, tg::Generator& gen) : tg::Cell<T>(kSpec, o, gen) {}
+    struct Context {
+        tg::Var<T> w_hh;
+    };
+    Context begin(tg::Tape<T>& t) { return {t.param(this->weight_hh())}; }
+    tg::RecurrentState<T> step(tg::Var<T> gi, const tg::RecurrentState<T>& s, const Context& k) const {
+        const auto h = tg::tanh(tg::linear(s.h, k.w_hh, gi));
+        return {h, s.c + h, {s.extra[0] * T(0.5) + h, {}}};
+    }
+};
+
+}  // namespace
+
+TEST_CASE("a cell with three state tensors gets initial states, masks and final states for each", "[layers][cells]") {
+    tg::Generator gen(26);
+    const tg::RecurrentOptions o{.input_size = 2, .hidden_size = 3, .num_layers = 2, .bidirectional = true};
+    tg::Recurrent<TracingRNNCell<double>> layer(o, gen);
+    const std::vector<std::int64_t> lengths = {4, 2};
+    const auto x = smooth({4, 2, 2}), h0 = smooth({4, 2, 3}, 0.3), c0 = smooth({4, 2, 3}, 0.4, 0.1),
+               e0 = smooth({4, 2, 3}, 0.2, -0.1);
+    auto run = [&](const std::vector<tg::Var<double>>& in) {
+        tg::RecurrentState<double> initial{in[1], in[2], {in[3], {}}};
+        return layer(in[0], initial, lengths);
+    };
+    auto r = tg::gradcheck(
+        [&](tg::Tape<double>&, const std::vector<tg::Var<double>>& in) {
+            auto [out, state] = run(in);
+            return tg::concat({tg::reshape(out, {-1}), tg::reshape(state.h, {-1}), tg::reshape(state.c, {-1}),
+                               tg::reshape(state.extra[0], {-1})},
+                              0);
+        },
+        {x, h0, c0, e0}, layer.parameters());
+    INFO(r.report());
+    REQUIRE(r.ok);
+
+    // Forward direction of the first layer: c ends at c0 plus the sum of the
+    // outputs over each sequence's own steps (the mask holds it afterwards).
+    tg::Tape<double> t;
+    std::vector<tg::Var<double>> in;
+    for (const auto* v : {&x, &h0, &c0, &e0}) in.push_back(t.constant(*v));
+    const auto res = run(in);
+    REQUIRE(res.state.extra[0].shape() == std::vector<std::size_t>{4, 2, 3});
+    const auto& hidden = res.step_hidden[0];
+    for (std::size_t b = 0; b < 2; ++b)
+        for (std::size_t j = 0; j < 3; ++j) {
+            double sum = c0(0, b, j);
+            for (std::size_t s = 0; s < static_cast<std::size_t>(lengths[b]); ++s) sum += hidden[s].value()(b, j);
+            REQUIRE(res.state.c.value()(0, b, j) == Approx(sum).epsilon(1e-13));
+        }
+    // A missing or misshapen third initial state is refused by name.
+    tg::RecurrentState<double> short_initial{in[1], in[2]};
+    REQUIRE_THROWS_MATCHES(layer(in[0], short_initial), tg::StaleVarError, Catch::Message("TracingRNN: empty initial state 2"));
+}
