@@ -16,6 +16,7 @@
 #include "layers/init.hpp"
 #include "layers/layer_norm.hpp"
 #include "layers/linear.hpp"
+#include "layers/cell.hpp"
 #include "layers/module.hpp"
 #include "layers/recurrent.hpp"
 #include "optim/optim.hpp"

@@ -138,6 +138,7 @@ NodeId Tape<T>::record(const OpDef<T>* op, std::span<const Var<T>> parents, cons
     n.grad_kept = false;
     n.grad_released = false;
     n.value_dropped = false;
+    n.read_in_scope = false;
     bool rg = false;
     for (const Var<T>& p : parents) {
         parents_.push_back(p.id());
@@ -318,10 +319,53 @@ void Tape<T>::drop_value(Var<T> v) {
         const Node<T>& user = node(static_cast<NodeId>(u));
         if (!user.requires_grad) continue;  // its backward never runs
         for (std::size_t k = 0; k < user.parents_count; ++k)
-            if (parent(user, k) == v.id() && (k >= 31 || (user.op->backward_reads & reads_input(unsigned(k))))) return;
+            if (parent(user, k) == v.id() && backward_reads_input(user, k)) return;
     }
+    free_value(n);
+}
+
+template <class T>
+void Tape<T>::free_value(Node<T>& n) {
     give_storage(n.value.storage());  // the shape stays
     n.value_dropped = true;
+}
+
+template <class T>
+void Tape<T>::release_since(std::size_t begin, std::span<const Var<T>> keep) {
+    if (begin > size_)
+        throw ArgumentError("Tape::release_since: the step began at position " + std::to_string(begin) +
+                            ", past the tape's " + std::to_string(size_) + " nodes (was the tape cleared?)");
+    for (const Var<T>& v : keep)
+        if (v) check(v, "Tape::release_since");
+    if (keep_values_) return;
+    // Backwards: every reader of node u inside the step comes after u, so by
+    // the time the scan reaches u, each one has marked it if its backward
+    // reads it. The mark is cleared as it is read.
+    for (std::size_t u = size_; u-- > begin;) {
+        Node<T>& n = node(static_cast<NodeId>(u));
+        const bool read_later = n.read_in_scope;
+        n.read_in_scope = false;
+        if (n.op == nullptr) continue;  // leaves are kept
+        if (n.requires_grad)  // its backward will run: mark what it reads
+            for (std::size_t k = 0; k < n.parents_count; ++k) {
+                const NodeId p = parent(n, k);
+                if (p >= begin && backward_reads_input(n, k)) node(p).read_in_scope = true;
+            }
+        if (n.value_dropped || read_later || (n.requires_grad && (n.op->backward_reads & kReadsOutput))) continue;
+        bool kept = false;
+        for (const Var<T>& v : keep) kept = kept || (v && v.id() == u);
+        if (!kept) free_value(n);
+    }
+}
+
+template <class T>
+std::size_t Tape<T>::value_bytes() const {
+    std::size_t bytes = 0;
+    for (std::size_t k = 0; k < size_; ++k) {
+        const Node<T>& n = node(static_cast<NodeId>(k));
+        if (!n.value_dropped) bytes += n.value.storage().size() * sizeof(T);
+    }
+    return bytes;
 }
 
 template <class T>

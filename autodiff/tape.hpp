@@ -93,6 +93,7 @@ struct Node {
     bool grad_kept = false;      // retain_grad(): keep the gradient after backward used it
     bool grad_released = false;  // backward reached the node and gave its gradient buffer back
     bool value_dropped = false;  // drop_value() took the elements; the shape remains
+    bool read_in_scope = false;  // release_since(): a later node of the step reads it in backward
 };
 
 /// The inputs a custom op sees: `in[k]` is the value of its k-th input.
@@ -210,6 +211,25 @@ public:
     /// Scans the nodes recorded after `v` for its users, so call it soon after.
     /// No-op while `keep_values()` is on.
     void drop_value(Var<T> v);
+    /// Ends a step: drops the value of every node recorded at position `begin`
+    /// or later (take `begin = size()` when the step starts) that no backward
+    /// will read, except the nodes of `keep` (what the step returns; empty
+    /// handles are ignored). A node's value stays when the backward of its own
+    /// op reads it (`kReadsOutput`) or the backward of a node recorded after
+    /// it in the step reads it (`OpDef::backward_reads`); under `NoGradGuard`
+    /// no backward runs, so all but `keep` go. The step's nodes must have no
+    /// users outside it but through `keep`: recording an op on a dropped value
+    /// later throws `ArgumentError`. One pass over the step's nodes, no
+    /// allocation; leaves are kept. No-op while `keep_values()` is on.
+    /// `ArgumentError` if `begin` lies past the tape's end (cleared since).
+    void release_since(std::size_t begin, std::span<const Var<T>> keep);
+    void release_since(std::size_t begin, std::initializer_list<Var<T>> keep) {
+        release_since(begin, std::span<const Var<T>>(keep.begin(), keep.size()));
+    }
+    /// Bytes of element storage held by the values recorded since the last
+    /// clear, dropped values excluded (not counted: gradients, the pool of
+    /// spare buffers, saved masks). Scans every node: for tests and reports.
+    std::size_t value_bytes() const;
     /// Keep every value (make `drop_value` a no-op), so that `audit` can re-run
     /// every node; off by default.
     void set_keep_values(bool on) { keep_values_ = on; }
@@ -327,6 +347,12 @@ private:
     // Every parameter read is alive, unmodified and has a gradient of its shape.
     void check_param_leaves() const;
     void release_grad(Node<T>& n);
+    // Gives a value's elements to the pool; its shape stays readable.
+    void free_value(Node<T>& n);
+    // Whether the backward of op node `user` reads its input k.
+    static bool backward_reads_input(const Node<T>& user, std::size_t k) {
+        return k >= 31 || (user.op->backward_reads & reads_input(unsigned(k)));
+    }
     // Thin aᵀ·b products gathered per target during backward (accumulate_atb).
     struct GemmBatch {
         NodeId target = 0;

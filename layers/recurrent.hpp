@@ -1,21 +1,19 @@
 #pragma once
 /// \file
-/// Recurrent cells (RNNCell, LSTMCell, GRUCell) and sequence layers (RNN,
-/// LSTM, GRU), written only as compositions of primitive ops: linear, narrow,
-/// select, sigmoid, tanh, relu, mul, add, where, stack, concat. There is no
-/// hand-written backward here: backpropagation through time is the tape's
-/// reverse walk over these ops.
+/// Sequence layers: `Recurrent<Cell>` runs any cell (cell.hpp) over time,
+/// and `RNN`, `LSTM`, `GRU` are it with the built-in cells (layers/cells/).
 ///
-/// Equations, parameter names, shapes and gate order follow PyTorch, so weights
-/// are interchangeable (see `load` in io/checkpoint.hpp):
-///   RNN:  h' = tanh(x·W_ihᵀ + b_ih + h·W_hhᵀ + b_hh)        (or relu)
-///   LSTM: [i f g o] = x·W_ihᵀ + b_ih + h·W_hhᵀ + b_hh          (4H columns, that order)
-///         i, f, o = σ(·), g = tanh(·), c' = f⊙c + i⊙g, h' = o⊙tanh(c')
-///   GRU:  [r z n]_x = x·W_ihᵀ + b_ih, [r z n]_h = h·W_hhᵀ + b_hh   (3H columns)
-///         r = σ(r_x + r_h), z = σ(z_x + z_h), n = tanh(n_x + r⊙n_h), h' = (1−z)⊙n + z⊙h
-///         (r multiplies after the hidden matmul, as in PyTorch and cuDNN, not as
-///         in Cho et al. 2014)
-/// Shapes: W_ih (G·H, I), W_hh (G·H, H), b_ih and b_hh (G·H) with G = 1, 4, 3.
+/// `RecurrentLayer<T>` holds everything that is not the cell: layers ×
+/// directions, the input projection of all steps as one GEMM per layer and
+/// direction (x·W_ihᵀ + the cell's input bias), the initial state, masks
+/// for per-sequence lengths, dropout between layers, the per-step hidden
+/// states, and the release of each step's temporaries. Everything is
+/// composed of primitive ops: backpropagation through time is the tape's
+/// reverse walk, with no hand-written backward.
+///
+/// Equations, parameter names ("weight_ih_l0", "weight_hh_l1_reverse", ...),
+/// shapes and gate order of the built-in cells follow PyTorch, so weights are
+/// interchangeable (see `load` in io/checkpoint.hpp).
 
 #include <cstdint>
 #include <optional>
@@ -25,131 +23,15 @@
 #include <vector>
 
 #include "../autodiff/tape.hpp"
+#include "cell.hpp"
+#include "cells/gru_cell.hpp"
+#include "cells/lstm_cell.hpp"
+#include "cells/rnn_cell.hpp"
 #include "dropout.hpp"
-#include "init.hpp"
+#include "function_ref.hpp"
 #include "module.hpp"
 
 namespace tapegrad {
-
-enum class CellKind { rnn_tanh, rnn_relu, lstm, gru };
-
-/// Number of gate blocks G in W_ih and W_hh: 1, 4 or 3.
-std::size_t gate_count(CellKind kind);
-
-/// How weights start. `pytorch`: every weight and bias ~ U(±1/√H) (PyTorch's
-/// default). `glorot`: weights Xavier-uniform, biases zero.
-enum class RecurrentInit { pytorch, glorot };
-
-/// A recurrent state: h, and c for an LSTM (empty for RNN and GRU).
-template <class T>
-struct RecurrentState {
-    Var<T> h;
-    Var<T> c;
-};
-
-/// Options of the cells and sequence layers. Designated initializers in this
-/// order: `{.input_size = 2, .hidden_size = 128, .forget_bias = 1.0}`.
-struct RecurrentOptions {
-    std::size_t input_size = 0;
-    std::size_t hidden_size = 0;
-    std::size_t num_layers = 1;  ///< sequence layers only
-    bool bias = true;
-    bool bidirectional = false;  ///< sequence layers only
-    double dropout = 0.0;        ///< between layers, in training mode (sequence layers only)
-    /// LSTM only: set the forget gate's bias to this value (b_ih's block, with
-    /// b_hh's block zero) so that the cell starts by remembering.
-    std::optional<double> forget_bias;
-    RecurrentInit init = RecurrentInit::pytorch;
-    /// Initialize each gate's (H × H) block of W_hh as an orthogonal matrix.
-    bool orthogonal_recurrent = false;
-    std::uint64_t dropout_seed = 0;
-};
-
-namespace detail {
-
-/// The recurrent weights as one step uses them, recorded once per sequence:
-/// W_hh, and for GRU the recurrent GEMM's bias (0, 0, b_hn) (b_hn multiplies
-/// with r, so it cannot join the input projection like the others).
-template <class T>
-struct StepWeights {
-    Var<T> w_hh, b_hh;
-};
-
-/// One step of a cell given the input projection `gi` = x·W_ihᵀ + input_bias
-/// (B, G·H) and the state.
-template <class T>
-RecurrentState<T> cell_step(CellKind kind, Var<T> gi, RecurrentState<T> state, const StepWeights<T>& w);
-
-/// The four parameters of one cell (or one layer and direction), initialized.
-template <class T>
-struct CellWeights {
-    Parameter<T> weight_ih, weight_hh, bias_ih, bias_hh;
-    CellWeights() = default;
-    CellWeights(CellKind kind, std::size_t input, std::size_t hidden, const RecurrentOptions& o, Generator& gen);
-    void visit(ModuleVisitor<T>& v, const std::string& suffix, bool bias);
-};
-
-/// The bias of the input projection: b_ih + b_hh for RNN and LSTM, whose two
-/// biases only ever appear summed, and b_ih + (b_hr, b_hz, 0) for GRU (so the
-/// sum is added once per sequence, not once per step); an empty handle
-/// without biases.
-template <class T>
-Var<T> input_bias(CellKind kind, Tape<T>& t, CellWeights<T>& w, bool bias);
-/// The handles `cell_step` needs, recorded on `t`.
-template <class T>
-StepWeights<T> step_weights(CellKind kind, Tape<T>& t, CellWeights<T>& w, bool bias);
-
-}  // namespace detail
-
-/// Shared implementation of the three cells.
-template <class T>
-class CellBase : public Module<T> {
-public:
-    Parameter<T>& weight_ih() { return w_.weight_ih; }
-    Parameter<T>& weight_hh() { return w_.weight_hh; }
-    Parameter<T>& bias_ih() { return w_.bias_ih; }
-    Parameter<T>& bias_hh() { return w_.bias_hh; }
-    void visit(ModuleVisitor<T>& v) override { w_.visit(v, "", bias_); }
-    std::size_t input_size() const { return input_; }
-    std::size_t hidden_size() const { return hidden_; }
-
-protected:
-    CellBase(CellKind kind, const RecurrentOptions& o, Generator& gen);
-    /// x (B, I), state (B, H) → next state. `ShapeError` on mismatched shapes.
-    RecurrentState<T> step(Var<T> x, RecurrentState<T> state);
-
-private:
-    CellKind kind_;
-    std::size_t input_, hidden_;
-    bool bias_;
-    detail::CellWeights<T> w_;
-};
-
-/// h' = tanh (or relu) of x·W_ihᵀ + b_ih + h·W_hhᵀ + b_hh.
-template <class T = float>
-class RNNCell : public CellBase<T> {
-public:
-    /// `relu` selects the ReLU nonlinearity instead of tanh.
-    RNNCell(const RecurrentOptions& o, Generator& gen, bool relu = false);
-    /// x (B, I), h (B, H) → h' (B, H).
-    Var<T> operator()(Var<T> x, Var<T> h) { return this->step(x, {h, {}}).h; }
-};
-
-template <class T = float>
-class LSTMCell : public CellBase<T> {
-public:
-    LSTMCell(const RecurrentOptions& o, Generator& gen) : CellBase<T>(CellKind::lstm, o, gen) {}
-    /// x (B, I), (h, c) each (B, H) → (h', c').
-    RecurrentState<T> operator()(Var<T> x, RecurrentState<T> state) { return this->step(x, state); }
-};
-
-template <class T = float>
-class GRUCell : public CellBase<T> {
-public:
-    GRUCell(const RecurrentOptions& o, Generator& gen) : CellBase<T>(CellKind::gru, o, gen) {}
-    /// x (B, I), h (B, H) → h' (B, H).
-    Var<T> operator()(Var<T> x, Var<T> h) { return this->step(x, {h, {}}).h; }
-};
 
 /// The hidden state h_t of every layer and direction at every step of one
 /// call, as used in the recurrence: `hidden[l·D + d][t]`, each (B, H). After
@@ -190,8 +72,9 @@ struct RecurrentOutput {
     /// (T, B, D·H): the top layer's hidden state at every step, directions
     /// concatenated; zero at the padded steps of shorter sequences.
     Var<T> output;
-    /// h (and c for LSTM) of shape (L·D, B, H), row l·D + d for layer l and
-    /// direction d, each taken at the sequence's own last step.
+    /// Each state tensor of the cell (h, and c for LSTM) of shape (L·D, B, H),
+    /// row l·D + d for layer l and direction d, taken at the sequence's own
+    /// last step.
     RecurrentState<T> state;
     /// h_t of every layer, direction and step of this call (on the tape).
     StepHidden<T> step_hidden;
@@ -210,15 +93,17 @@ struct RecurrentOutput {
     }
 };
 
-/// Shared implementation of RNN, LSTM and GRU.
+/// The part of a sequence layer that does not depend on the cell's type;
+/// `Recurrent<C>` supplies the cells.
 template <class T>
 class RecurrentLayer : public Module<T> {
 public:
-    /// x (T, B, I). `initial`: optional h0 (and c0 for LSTM) of shape
-    /// (L·D, B, H); zeros when absent. `lengths`: optional per-sequence lengths
-    /// (B values in [0, T]); steps at or past a sequence's length leave its
-    /// state unchanged, output zeros, and receive and pass no gradient. A
-    /// reverse direction starts at each sequence's own last step.
+    /// x (T, B, I). `initial`: optional initial state, each of the cell's
+    /// state tensors (h, and c for LSTM) of shape (L·D, B, H); zeros when
+    /// absent. `lengths`: optional per-sequence lengths (B values in [0, T]);
+    /// steps at or past a sequence's length leave its state unchanged, output
+    /// zeros, and receive and pass no gradient. A reverse direction starts at
+    /// each sequence's own last step.
     /// `dropout_generator`: where this call draws the masks of the dropout
     /// between layers (training mode, dropout > 0); nullptr: the layer's own
     /// generator, shared by all calls under a lock (see `Dropout`).
@@ -226,68 +111,106 @@ public:
     /// `ShapeError` for T = 0 time steps.
     ///
     /// Reentrant: the call keeps nothing in the layer (handle lists live on
-    /// x's tape), so one layer may run on several threads at once, each with
-    /// its own tape, while nothing modifies its parameters.
+    /// x's tape, a cell's per-sequence context on the call's stack), so one
+    /// layer may run on several threads at once, each with its own tape,
+    /// while nothing modifies its parameters.
     RecurrentOutput<T> operator()(Var<T> x, const std::optional<RecurrentState<T>>& initial = std::nullopt,
                                   const std::vector<std::int64_t>& lengths = {}, Generator* dropout_generator = nullptr);
 
+    /// Each cell's parameters with "_l<layer>" (and "_reverse") appended to
+    /// their names, layer by layer, forward before reverse; then the dropout.
     void visit(ModuleVisitor<T>& v) override;
 
     const RecurrentOptions& options() const { return o_; }
+    const CellSpec& spec() const { return spec_; }
     std::size_t num_directions() const { return o_.bidirectional ? 2 : 1; }
-    /// The weights of layer l, direction d (0 forward, 1 reverse).
-    detail::CellWeights<T>& weights(std::size_t layer, std::size_t direction) {
-        return w_.at(layer * num_directions() + direction);
-    }
+    /// The cell of layer l, direction d (0 forward, 1 reverse).
+    Cell<T>& cell(std::size_t layer, std::size_t direction) { return cell_at(row_of(layer, direction)); }
+    /// The four weights of layer l, direction d.
+    CellWeights<T>& weights(std::size_t layer, std::size_t direction) { return cell(layer, direction).weights(); }
     /// The generator of the dropout between layers (reseed it to replay masks).
     Generator& dropout_generator() { return dropout_.generator(); }
 
 protected:
-    RecurrentLayer(CellKind kind, const RecurrentOptions& o, Generator& gen);
+    /// Validates `o` for cells of `spec` (`ArgumentError` naming the cell).
+    RecurrentLayer(const CellSpec& spec, const RecurrentOptions& o);
+    /// The options of layer l's cells: input_size is D·H above the first layer.
+    RecurrentOptions cell_options(std::size_t layer) const;
+
+    /// A cell's step with its per-sequence context bound: (gi, state) → state.
+    using BoundStep = detail::FunctionRef<RecurrentState<T>(Var<T>, const RecurrentState<T>&)>;
+    /// The time loop of one layer and direction, given the bound step.
+    using TimeLoop = detail::FunctionRef<RecurrentState<T>(BoundStep)>;
+    /// The cell of row l·D + d.
+    virtual Cell<T>& cell_at(std::size_t row) = 0;
+    /// Records cell `row`'s context on `t` (its `begin`) and returns
+    /// `loop(step)`, with `step` calling the cell's `step` with that context.
+    virtual RecurrentState<T> run_bound(std::size_t row, Tape<T>& t, TimeLoop loop) = 0;
 
 private:
+    std::size_t row_of(std::size_t layer, std::size_t direction) const;
     // Throws unless x, initial and lengths fit this layer (before anything is recorded).
     void check_call(Var<T> x, const std::optional<RecurrentState<T>>& initial,
                     const std::vector<std::int64_t>& lengths) const;
-    // Runs layer l, direction d over `input`: fills outs[t] (the step outputs)
-    // and hidden[t] (h_t) and returns the final state.
-    RecurrentState<T> run_direction(Var<T> input, std::size_t l, std::size_t d,
-                                    const std::optional<RecurrentState<T>>& initial, Var<T> mask,
-                                    std::span<Var<T>> outs, std::span<Var<T>> hidden);
+    // Runs row `row` (layer l, direction d) over `input`: fills outs[t] (the
+    // step outputs) and hidden[t] (h_t) and returns the final state.
+    RecurrentState<T> run_direction(Var<T> input, std::size_t row, const std::optional<RecurrentState<T>>& initial,
+                                    Var<T> mask, std::span<Var<T>> outs, std::span<Var<T>> hidden);
 
-    CellKind kind_;
+    CellSpec spec_;
     RecurrentOptions o_;
-    std::vector<detail::CellWeights<T>> w_;
     Dropout<T> dropout_;
     // No per-call members: a call's handle lists and masks live on its tape.
 };
 
-/// Elman RNN with tanh (or `relu = true`).
-template <class T = float>
-class RNN : public RecurrentLayer<T> {
+/// A sequence layer of any cell: `Recurrent<MyCell<float>> layer(options, gen)`
+/// gets multi-layer, bidirectional, lengths, dropout between layers, the
+/// per-step hidden states and released step temporaries with no extra code.
+/// One cell per layer and direction, built in that order from `gen`.
+template <RecurrentCell C>
+class Recurrent : public RecurrentLayer<typename C::value_type> {
+    using T = typename C::value_type;
+
 public:
-    RNN(const RecurrentOptions& o, Generator& gen, bool relu = false)
-        : RecurrentLayer<T>(relu ? CellKind::rnn_relu : CellKind::rnn_tanh, o, gen) {}
+    Recurrent(const RecurrentOptions& o, Generator& gen) : RecurrentLayer<T>(C::kSpec, o) {
+        cells_.reserve(o.num_layers * this->num_directions());
+        for (std::size_t l = 0; l < o.num_layers; ++l)
+            for (std::size_t d = 0; d < this->num_directions(); ++d) cells_.emplace_back(this->cell_options(l), gen);
+    }
+    /// The cell of layer l, direction d, as its own type.
+    C& cell(std::size_t layer, std::size_t direction) { return static_cast<C&>(RecurrentLayer<T>::cell(layer, direction)); }
+
+protected:
+    Cell<T>& cell_at(std::size_t row) override { return cells_[row]; }
+    RecurrentState<T> run_bound(std::size_t row, Tape<T>& t, typename RecurrentLayer<T>::TimeLoop loop) override {
+        C& cell = cells_[row];
+        const auto context = cell.begin(t);  // on this call's stack: the layer stays reentrant
+        auto step = [&cell, &context](Var<T> gi, const RecurrentState<T>& s) {
+            return static_cast<const C&>(cell).step(gi, s, context);
+        };
+        return loop(typename RecurrentLayer<T>::BoundStep(step));
+    }
+
+private:
+    std::vector<C> cells_;
 };
 
+/// Elman RNN, tanh or relu (`RecurrentOptions::nonlinearity`).
 template <class T = float>
-class LSTM : public RecurrentLayer<T> {
-public:
-    LSTM(const RecurrentOptions& o, Generator& gen) : RecurrentLayer<T>(CellKind::lstm, o, gen) {}
-};
-
+using RNN = Recurrent<RNNCell<T>>;
 template <class T = float>
-class GRU : public RecurrentLayer<T> {
-public:
-    GRU(const RecurrentOptions& o, Generator& gen) : RecurrentLayer<T>(CellKind::gru, o, gen) {}
-};
+using LSTM = Recurrent<LSTMCell<T>>;
+template <class T = float>
+using GRU = Recurrent<GRUCell<T>>;
 
-extern template class CellBase<float>;
-extern template class CellBase<double>;
-extern template class RNNCell<float>;
-extern template class RNNCell<double>;
 extern template class RecurrentLayer<float>;
 extern template class RecurrentLayer<double>;
+extern template class Recurrent<RNNCell<float>>;
+extern template class Recurrent<RNNCell<double>>;
+extern template class Recurrent<LSTMCell<float>>;
+extern template class Recurrent<LSTMCell<double>>;
+extern template class Recurrent<GRUCell<float>>;
+extern template class Recurrent<GRUCell<double>>;
 
 }  // namespace tapegrad
 

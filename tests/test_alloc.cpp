@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "../bench/alloc_counter.hpp"
+#include "peephole_lstm_cell.hpp"
 #include "test_util.hpp"
 
 namespace tg = tapegrad;
@@ -163,4 +164,30 @@ TEST_CASE("steady steps with variable lengths, inter-layer dropout and step_hidd
         for (int s = 0; s < 5; ++s) step(own_generator);
         REQUIRE(own() - before == 0);
     }
+}
+
+TEST_CASE("a user-defined cell's steady bidirectional steps with lengths and dropout allocate no heap memory", "[layers][cells][alloc]") {
+    // The cell's per-sequence context lives on the call's stack, its step is
+    // called through a function reference, and the step scope's release
+    // scans the tape in place: nothing per step needs the heap.
+    REQUIRE(bench::locate_openblas());
+    auto own = [] { return bench::heap_allocations() - bench::openblas_heap_allocations(); };
+    tg::Generator gen(4);
+    tg::Recurrent<tgtest::PeepholeLSTMCell<float>> layer(
+        {.input_size = 4, .hidden_size = 6, .num_layers = 2, .bidirectional = true, .dropout = 0.3}, gen);
+    tg::Tensor<float> x = tg::Tensor<float>::from_shape({5, 3, 4});
+    tg::uniform_(x, -1, 1, gen);
+    const std::vector<std::int64_t> lengths{5, 2, 4};
+    tg::Tape<float> t;
+    const std::vector<tg::Parameter<float>*> params = layer.parameters();
+    auto step = [&] {
+        const auto r = layer(t.constant(x), std::nullopt, lengths);
+        t.backward(tg::sum(r.output) + tg::sum(r.state.h * r.state.c));
+        for (tg::Parameter<float>* p : params) p->zero_grad();
+        t.clear();
+    };
+    for (int warm = 0; warm < 3; ++warm) step();
+    const long before = own();
+    for (int s = 0; s < 5; ++s) step();
+    REQUIRE(own() - before == 0);
 }

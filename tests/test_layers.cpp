@@ -107,7 +107,9 @@ TEST_CASE("each cell passes gradcheck over input, state and parameters", "[layer
     const auto x = smooth({2, 3}), h = smooth({2, 4}, 0.5), c = smooth({2, 4}, 0.7, 0.1);
     SECTION("RNNCell tanh and relu") {
         for (bool relu : {false, true}) {
-            tg::RNNCell<double> cell(opts(3, 4), gen, relu);
+            tg::RecurrentOptions o = opts(3, 4);
+            o.nonlinearity = relu ? tg::RNNNonlinearity::relu : tg::RNNNonlinearity::tanh;
+            tg::RNNCell<double> cell(o, gen);
             auto r = tg::gradcheck([&](tg::Tape<double>&, const std::vector<tg::Var<double>>& in) { return cell(in[0], in[1]); },
                                    {x, h}, cell.parameters());
             INFO(r.report());

@@ -14,21 +14,23 @@ namespace {
 
 const std::string kDir = TAPEGRAD_FIXTURES "/torch/";
 
+enum class Kind { rnn_tanh, rnn_relu, lstm, gru };
+
 struct Case {
     const char* file;
-    tg::CellKind kind;
+    Kind kind;
     std::size_t layers;
     bool bidirectional;
 };
 
 const Case kCases[] = {
-    {"rnn_tanh", tg::CellKind::rnn_tanh, 1, false},
-    {"rnn_relu_2layer_bidir", tg::CellKind::rnn_relu, 2, true},
-    {"lstm", tg::CellKind::lstm, 1, false},
-    {"lstm_lengths", tg::CellKind::lstm, 1, false},
-    {"lstm_2layer_bidir_lengths", tg::CellKind::lstm, 2, true},
-    {"gru", tg::CellKind::gru, 1, false},
-    {"gru_2layer_bidir_lengths", tg::CellKind::gru, 2, true},
+    {"rnn_tanh", Kind::rnn_tanh, 1, false},
+    {"rnn_relu_2layer_bidir", Kind::rnn_relu, 2, true},
+    {"lstm", Kind::lstm, 1, false},
+    {"lstm_lengths", Kind::lstm, 1, false},
+    {"lstm_2layer_bidir_lengths", Kind::lstm, 2, true},
+    {"gru", Kind::gru, 1, false},
+    {"gru_2layer_bidir_lengths", Kind::gru, 2, true},
 };
 
 template <class T>
@@ -40,10 +42,12 @@ std::unique_ptr<tg::RecurrentLayer<T>> make_layer(const Case& c, std::size_t inp
     o.bidirectional = c.bidirectional;
     tg::Generator gen(0);
     switch (c.kind) {
-        case tg::CellKind::lstm: return std::make_unique<tg::LSTM<T>>(o, gen);
-        case tg::CellKind::gru: return std::make_unique<tg::GRU<T>>(o, gen);
-        case tg::CellKind::rnn_relu: return std::make_unique<tg::RNN<T>>(o, gen, true);
-        default: return std::make_unique<tg::RNN<T>>(o, gen, false);
+        case Kind::lstm: return std::make_unique<tg::LSTM<T>>(o, gen);
+        case Kind::gru: return std::make_unique<tg::GRU<T>>(o, gen);
+        case Kind::rnn_relu:
+            o.nonlinearity = tg::RNNNonlinearity::relu;
+            return std::make_unique<tg::RNN<T>>(o, gen);
+        default: return std::make_unique<tg::RNN<T>>(o, gen);
     }
 }
 
