@@ -23,7 +23,11 @@
 // `--side ours|theirs`), and the record gets that child's peak RSS and its
 // growth over the child's RSS at start (which holds the loaded libraries).
 //
-//   build/bench/bench_recurrent [--config small|medium|large|all] [--cell lstm|gru|all]
+// `--cell peephole` times a user's peephole LSTM written against the Cell
+// interface (tests/peephole_lstm_cell.hpp); its "theirs" is tapegrad's own
+// built-in LSTM, so the ratio is what a cell from outside the library costs.
+//
+//   build/bench/bench_recurrent [--config small|medium|large|all] [--cell lstm|gru|peephole|all]
 //        [--mode train|forward|all] [--threads 1,2] [--steps N] [--warmup N]
 //        [--side ours|theirs|both] [--rss] [--no-sgemm] [--anomaly] [--json FILE]
 
@@ -258,7 +262,8 @@ int main(int argc, char** argv) {
     bool anomaly = false, rss = false, no_sgemm = false;
     CLI::App app{"tapegrad (and LibTorch) LSTM/GRU training-step and forward timings, interleaved."};
     app.add_option("--config", config)->check(CLI::IsMember({"small", "medium", "large", "all"}));
-    app.add_option("--cell", cell)->check(CLI::IsMember({"lstm", "gru", "all"}));
+    app.add_option("--cell", cell, "peephole: a user's cell through the Cell interface, against tapegrad's LSTM")
+        ->check(CLI::IsMember({"lstm", "gru", "peephole", "all"}));
     app.add_option("--mode", mode)->check(CLI::IsMember({"train", "forward", "all"}));
     app.add_option("--threads", threads_list, "OpenBLAS thread counts, e.g. 1,2 (LibTorch's own: always 1)")
         ->delimiter(',')
@@ -271,8 +276,8 @@ int main(int argc, char** argv) {
     app.add_flag("--anomaly", anomaly, "turn on tapegrad's anomaly detection");
     app.add_option("--json", json_path, "also write the records as JSON");
     CLI11_PARSE(app, argc, argv);
-    if (!kWithTorch && side != "ours") {
-        std::fprintf(stderr, "bench_recurrent: built without LibTorch (CMake did not find Torch): only --side ours\n");
+    if (!kWithTorch && side != "ours" && cell != "peephole") {
+        std::fprintf(stderr, "bench_recurrent: built without LibTorch (CMake did not find Torch): only --side ours (or --cell peephole)\n");
         return 2;
     }
     const bool run_ours = side != "theirs", run_theirs = side != "ours";
@@ -303,14 +308,15 @@ int main(int argc, char** argv) {
     json records = json::array();
     for (const Config& c : kConfigs) {
         if (config != "all" && config != c.name) continue;
-        for (const std::string kind : {"lstm", "gru"}) {
+        for (const std::string kind : {"lstm", "gru", "peephole"}) {
             if (cell != "all" && cell != kind) continue;
-            const bench::Cell k = kind == "lstm" ? bench::Cell::lstm : bench::Cell::gru;
-            const std::size_t gates = kind == "lstm" ? 4 : 3;
+            const bench::Cell k = kind == "lstm" ? bench::Cell::lstm : kind == "gru" ? bench::Cell::gru : bench::Cell::peephole;
+            const std::size_t gates = kind == "gru" ? 3 : 4;
             std::unique_ptr<bench::Side> ours, theirs;
             if (run_ours) ours = bench::make_tapegrad_side(c.shape, k, anomaly);
+            if (run_theirs && k == bench::Cell::peephole) theirs = bench::make_tapegrad_side(c.shape, bench::Cell::lstm, anomaly);
 #ifdef TAPEGRAD_BENCH_WITH_TORCH
-            if (run_theirs) theirs = bench::make_torch_side(c.shape, k);
+            else if (run_theirs) theirs = bench::make_torch_side(c.shape, k);
 #endif
             const int M = int(c.shape.B), N = int(gates * c.shape.H), K = int(c.shape.I + c.shape.H);
             for (int threads : threads_list) {
@@ -333,6 +339,7 @@ int main(int argc, char** argv) {
                                 {"H", c.shape.H},
                                 {"T", c.shape.T},
                                 {"cell", kind},
+                                {"theirs", k == bench::Cell::peephole ? "tapegrad LSTM" : "LibTorch"},
                                 {"mode", m},
                                 {"threads", threads},
                                 {"torch_threads", 1},

@@ -57,6 +57,27 @@ std::string xml_escape(const std::string& s) {
     return o;
 }
 
+// A `--cell peephole` record: a user's cell through the Cell interface, timed
+// against tapegrad's built-in LSTM (no LibTorch side).
+bool against_own_lstm(const json& r) { return r.contains("theirs") && r["theirs"] == "tapegrad LSTM"; }
+
+void write_cell_table(std::ostream& md, const json& recs) {
+    bool any = false;
+    for (const json& r : recs) any = any || against_own_lstm(r);
+    if (!any) return;
+    md << "\n## A user's cell: peephole LSTM through the Cell interface vs the built-in LSTM\n\n"
+          "The peephole LSTM of tests/peephole_lstm_cell.hpp (written against the public interface, as a user would), "
+          "interleaved with tapegrad's built-in LSTM of the same sizes (3 more (B, H) products and sums per step).\n\n"
+          "| config | mode | threads | peephole ms | built-in LSTM ms | peephole/LSTM | peephole allocs/step |\n"
+          "|---|---|---|---|---|---|---|\n";
+    for (const json& r : recs) {
+        if (!against_own_lstm(r)) continue;
+        md << "| " << r["config"].get<std::string>() << " | " << r["mode"].get<std::string>() << " | " << r["threads"].get<int>()
+           << " | " << timing(r, "ours") << " | " << timing(r, "theirs") << " | **" << num(r["ratio_ours_over_theirs"], "%.2f")
+           << "** | " << allocs(r, "ours") << " |\n";
+    }
+}
+
 void write_markdown(std::ostream& md, const json& doc, const std::string& machine, const std::string& command) {
     const json& meta = doc["meta"];
     const json& recs = doc["records"];
@@ -89,6 +110,7 @@ void write_markdown(std::ostream& md, const json& doc, const std::string& machin
           "| LibTorch allocs/step | ours peak RSS | LibTorch peak RSS |\n";
     md << "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
     for (const json& r : recs) {
+        if (against_own_lstm(r)) continue;
         md << "| " << r["config"].get<std::string>() << " | " << r["cell"].get<std::string>() << " | " << r["mode"].get<std::string>()
            << " | " << r["threads"].get<int>() << " | " << timing(r, "ours") << " | " << timing(r, "theirs") << " | "
            << (r["ratio_ours_over_theirs"].is_null() ? std::string("–") : "**" + num(r["ratio_ours_over_theirs"], "%.2f") + "**") << " | " << num(r["ours_gflops"], "%.1f") << " | "
@@ -99,6 +121,7 @@ void write_markdown(std::ostream& md, const json& doc, const std::string& machin
            << " | " << rss(r, "theirs") << " |\n";
     }
     md << "\n![ratio ours/LibTorch](latest.svg)\n";
+    write_cell_table(md, recs);
     if (!machine.empty()) md << "\n## Machine\n\n```\n" << machine << (machine.back() == '\n' ? "" : "\n") << "```\n";
 }
 
@@ -106,7 +129,7 @@ void write_markdown(std::ostream& md, const json& doc, const std::string& machin
 void write_svg(std::ostream& svg, const json& doc) {
     std::vector<const json*> rows;
     for (const json& r : doc["records"])
-        if (!r["ratio_ours_over_theirs"].is_null()) rows.push_back(&r);
+        if (!r["ratio_ours_over_theirs"].is_null() && !against_own_lstm(r)) rows.push_back(&r);
     double lo = 0.5, hi = 2.0;
     for (const json* r : rows) {
         const double v = (*r)["ratio_ours_over_theirs"].get<double>();

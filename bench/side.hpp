@@ -15,7 +15,11 @@ struct Shape {
     std::size_t B, I, H, T;  // batch, input, hidden, steps; input is (T, B, I)
 };
 
-enum class Cell { lstm, gru };
+// `peephole`: a user's cell written against the Cell interface
+// (tests/peephole_lstm_cell.hpp), tapegrad only; LibTorch has no equivalent,
+// so its "theirs" side is tapegrad's built-in LSTM (issue 11: the cost of a
+// cell from outside the library).
+enum class Cell { lstm, gru, peephole };
 
 class Side {
 public:

@@ -5,6 +5,7 @@
 
 #include <tapegrad/tapegrad.hpp>
 
+#include "../tests/peephole_lstm_cell.hpp"  // the user-written cell the tests run
 #include "side.hpp"
 
 namespace tg = tapegrad;
@@ -19,8 +20,10 @@ public:
         const tg::RecurrentOptions o{.input_size = s.I, .hidden_size = s.H};
         if (cell == Cell::lstm)
             rnn_ = std::make_unique<tg::LSTM<float>>(o, gen_);
-        else
+        else if (cell == Cell::gru)
             rnn_ = std::make_unique<tg::GRU<float>>(o, gen_);
+        else
+            rnn_ = std::make_unique<tg::Recurrent<tgtest::PeepholeLSTMCell<float>>>(o, gen_);
         std::vector<tg::Parameter<float>*> params = rnn_->parameters();
         for (auto* p : head_.parameters()) params.push_back(p);
         opt_ = std::make_unique<tg::Adam<float>>(params, tg::AdamOptions{.lr = 1e-3});
