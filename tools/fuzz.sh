@@ -150,7 +150,7 @@ run_ops() {
   before=$(ls "$out/artifacts-ops" | sort)
   echo "fuzz: ops, $runs executions, -seed=$seed -max_len=$max_len, corpus build-fuzz/corpus-ops ($(ls "$out/corpus-ops" | wc -l) inputs) + $(ls "$out/seeds-ops" | wc -l) seeds; log in build-fuzz/fuzz-ops.log"
   # One worker: the final campaign's figures assume a single core. A timeout
-  # is a finding; allocations over 2 GB return null inside the target (see
+  # is a finding; allocations over 64 MB return null inside the target (see
   # __asan_default_options in fuzz_ops.cpp), so the malloc limit sits above that.
   set +e
   "$out/fuzz_ops" -runs="$runs" -seed="$seed" -max_len="$max_len" -dict=tests/fuzz/ops.dict \
