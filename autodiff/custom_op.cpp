@@ -35,7 +35,7 @@ struct CustomOp {
     }
     static void backward(Tape<T>& t, const Node<T>& n) {
         const CustomOpRecord<T>& r = t.custom(n);
-        const std::vector<Tensor<T>> grads = r.backward(inputs_of(t, n), n.value, n.grad);
+        const std::vector<Tensor<T>> grads = r.backward(inputs_of(t, n), t.output_value(n), n.grad);
         if (grads.size() != n.parents_count)
             throw ShapeError("custom op '" + r.name + "': backward returned " + std::to_string(grads.size()) +
                              " gradients for " + std::to_string(n.parents_count) +

@@ -81,4 +81,14 @@ struct ConcurrentUseError : Error {
     using Error::Error;
 };
 
+/// An op broke its own contract: its backward read a value that its
+/// `OpDef::backward_reads` does not declare, and the tape had dropped it
+/// (`Tape::drop_value`, `Tape::release_since`). A bug in the op's definition,
+/// not in the caller's use of it: the message names the op, its node, which
+/// value it read and that value's shape, e.g. "backward of 'tanh' (node #12)
+/// read its input 0 (node #11, shape (2, 3)), which was dropped: ...".
+struct ContractError : Error {
+    using Error::Error;
+};
+
 }  // namespace tapegrad

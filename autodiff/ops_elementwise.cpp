@@ -40,8 +40,8 @@ const Tensor<T>& in(const Tape<T>& t, const Node<T>& n, std::size_t k) {
 // outer axes of an empty (2^40, 0) broadcast one row at a time.
 template <class T>
 void resize_broadcast(const Tape<T>& t, const Node<T>& n, Tensor<T>& out, const char* op) {
-    Dims s = detail::to_shape(in(t, n, 0).shape());
-    for (std::size_t k = 1; k < n.parents_count; ++k) s = detail::broadcast_shapes(op, s, in(t, n, k).shape());
+    Dims s = detail::to_shape(t.parent_shape(n, 0));
+    for (std::size_t k = 1; k < n.parents_count; ++k) s = detail::broadcast_shapes(op, s, t.parent_shape(n, k));
     resize_to(t, out, s);
 }
 
@@ -49,9 +49,10 @@ void resize_broadcast(const Tape<T>& t, const Node<T>& n, Tensor<T>& out, const 
 
 // Binary ops take a raw loop when both operands have the same shape (the
 // common case inside cells) and an xtensor broadcasting expression otherwise.
+// Shapes only: add's and sub's backwards read no input's elements.
 template <class T>
 bool same_shapes(const Tape<T>& t, const Node<T>& n) {
-    return detail::shapes_equal(in(t, n, 0).shape(), in(t, n, 1).shape());
+    return detail::shapes_equal(t.parent_shape(n, 0), t.parent_shape(n, 1));
 }
 
 template <class T>
@@ -149,7 +150,7 @@ struct Div {
     static void backward(Tape<T>& t, const Node<T>& n) {
         if (t.needs_grad(t.parent(n, 0))) accumulate_broadcast(t, n, t.parent(n, 0), n.grad / in(t, n, 1));
         if (t.needs_grad(t.parent(n, 1)))
-            accumulate_broadcast(t, n, t.parent(n, 1), -n.grad * n.value / in(t, n, 1));
+            accumulate_broadcast(t, n, t.parent(n, 1), -n.grad * t.output_value(n) / in(t, n, 1));
     }
     static constexpr OpDef<T> def{"div", forward, backward};
 };
@@ -210,7 +211,7 @@ struct RdivScalar {
     }
     // d(s/x)/dx = −s/x² = −y/x.
     static void backward(Tape<T>& t, const Node<T>& n) {
-        if (t.needs_grad(t.parent(n, 0))) accumulate(t, n, t.parent(n, 0), -n.grad * n.value / in(t, n, 0));
+        if (t.needs_grad(t.parent(n, 0))) accumulate(t, n, t.parent(n, 0), -n.grad * t.output_value(n) / in(t, n, 0));
     }
     static constexpr OpDef<T> def{"rdiv_scalar", forward, backward};
 };
@@ -236,7 +237,7 @@ struct Exp {
         kernels::exp(in(t, n, 0).data(), out.data(), out.size());  // not xt::exp: see kernels.cpp
     }
     static void backward(Tape<T>& t, const Node<T>& n) {
-        if (t.needs_grad(t.parent(n, 0))) accumulate(t, n, t.parent(n, 0), n.grad * n.value);
+        if (t.needs_grad(t.parent(n, 0))) accumulate(t, n, t.parent(n, 0), n.grad * t.output_value(n));
     }
     static constexpr OpDef<T> def{"exp", forward, backward, kReadsOutput};
 };
@@ -260,7 +261,7 @@ struct Sqrt {
         xt::noalias(out) = xt::sqrt(in(t, n, 0));
     }
     static void backward(Tape<T>& t, const Node<T>& n) {
-        if (t.needs_grad(t.parent(n, 0))) accumulate(t, n, t.parent(n, 0), n.grad / (T(2) * n.value));
+        if (t.needs_grad(t.parent(n, 0))) accumulate(t, n, t.parent(n, 0), n.grad / (T(2) * t.output_value(n)));
     }
     static constexpr OpDef<T> def{"sqrt", forward, backward, kReadsOutput};
 };
@@ -309,7 +310,7 @@ struct Tanh {
         kernels::tanh(in(t, n, 0).data(), out.data(), out.size());
     }
     static void backward(Tape<T>& t, const Node<T>& n) {
-        const T *g = n.grad.data(), *y = n.value.data();
+        const T *g = n.grad.data(), *y = t.output_value(n).data();
         if (t.needs_grad(t.parent(n, 0)))
             detail::accumulate_each(t, t.parent(n, 0), [=](std::size_t i) { return g[i] * (T(1) - y[i] * y[i]); });
     }
@@ -325,7 +326,7 @@ struct Sigmoid {
         kernels::sigmoid(in(t, n, 0).data(), out.data(), out.size());
     }
     static void backward(Tape<T>& t, const Node<T>& n) {
-        const T *g = n.grad.data(), *y = n.value.data();
+        const T *g = n.grad.data(), *y = t.output_value(n).data();
         if (t.needs_grad(t.parent(n, 0)))
             detail::accumulate_each(t, t.parent(n, 0), [=](std::size_t i) { return g[i] * y[i] * (T(1) - y[i]); });
     }

@@ -71,8 +71,8 @@ struct Matmul {
     // operands' gradient buffers; a shared 2-D operand sums over the batch.
     static void backward(Tape<T>& t, const Node<T>& n) {
         const NodeId pa = t.parent(n, 0), pb = t.parent(n, 1);
-        const Tensor<T>& a = t.node(pa).value;
-        const Tensor<T>& b = t.node(pb).value;
+        const Tensor<T>& a = t.parent_value(n, 0);
+        const Tensor<T>& b = t.parent_value(n, 1);
         const MatmulGeometry g = matmul_geometry(a.shape(), b.shape());
         if (g.m == 0 || g.n == 0 || g.k == 0 || g.batch == 0) return;
         const T* gd = n.grad.data();
@@ -138,8 +138,8 @@ struct Linear {
     // dx += G·w, dw += Gᵀ·x, db += Σ_rows G
     static void backward(Tape<T>& t, const Node<T>& n) {
         const NodeId px = t.parent(n, 0), pw = t.parent(n, 1);
-        const Tensor<T>& x = t.node(px).value;
-        const Tensor<T>& w = t.node(pw).value;
+        const Tensor<T>& x = t.parent_value(n, 0);
+        const Tensor<T>& w = t.parent_value(n, 1);
         const std::size_t in = w.shape()[1], outs = w.shape()[0], rows = rows_of(x);
         if (rows == 0 || outs == 0) return;
         const T* g = n.grad.data();

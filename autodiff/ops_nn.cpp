@@ -63,7 +63,7 @@ struct Softmax {
         const NodeId px = t.parent(n, 0);
         if (!t.needs_grad(px)) return;
         T* gx = t.grad_buffer(px).data();
-        const T* y = n.value.data();
+        const T* y = t.output_value(n).data();
         const T* g = n.grad.data();
         for_each_line(line_geometry(n, n.value), [&, len = line_geometry(n, n.value).n](std::size_t b, std::size_t s) {
             T dot = 0;
@@ -90,7 +90,7 @@ struct LogSoftmax {
         const NodeId px = t.parent(n, 0);
         if (!t.needs_grad(px)) return;
         T* gx = t.grad_buffer(px).data();
-        const T* y = n.value.data();
+        const T* y = t.output_value(n).data();
         const T* g = n.grad.data();
         const AxisGeometry geo = line_geometry(n, n.value);
         for_each_line(geo, [&](std::size_t b, std::size_t s) {
@@ -117,8 +117,8 @@ struct MseLoss {
     }
     static void backward(Tape<T>& t, const Node<T>& n) {
         const NodeId pp = t.parent(n, 0), py = t.parent(n, 1);
-        const Tensor<T>& p = t.node(pp).value;
-        const Tensor<T>& y = t.node(py).value;
+        const Tensor<T>& p = t.parent_value(n, 0);
+        const Tensor<T>& y = t.parent_value(n, 1);
         const T k = T(2) * n.grad.data()[0] / static_cast<T>(p.size());
         if (t.needs_grad(pp)) detail::accumulate(t, n, pp, k * (p - y));
         if (t.needs_grad(py)) detail::accumulate(t, n, py, k * (y - p));
@@ -157,7 +157,7 @@ struct CrossEntropy {
     static void backward(Tape<T>& t, const Node<T>& n) {
         const NodeId px = t.parent(n, 0);
         if (!t.needs_grad(px)) return;
-        const Tensor<T>& x = t.node(px).value;
+        const Tensor<T>& x = t.parent_value(n, 0);
         T* gx = t.grad_buffer(px).data();
         const std::size_t rows = x.shape()[0], classes = x.shape()[1];
         const auto target = t.indices(n);
@@ -205,8 +205,8 @@ struct BceWithLogits {
     // dx = (σ(x) − z)·w/W·g, dz = −x·w/W·g
     static void backward(Tape<T>& t, const Node<T>& n) {
         const NodeId px = t.parent(n, 0), pz = t.parent(n, 1);
-        const Tensor<T>& x = t.node(px).value;
-        const Tensor<T>& z = t.node(pz).value;
+        const Tensor<T>& x = t.parent_value(n, 0);
+        const Tensor<T>& z = t.parent_value(n, 1);
         const T* m = n.attrs.i[0] ? t.saved(n, 0).data() : nullptr;
         double w = 0;
         for (std::size_t i = 0; i < x.size(); ++i) w += m ? double(m[i]) : 1.0;

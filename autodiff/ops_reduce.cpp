@@ -20,10 +20,12 @@ namespace {
 constexpr std::int64_t kAll = -1;
 
 // attrs: i[0] axis (kAll for all elements), i[1] keepdims.
-template <class T>
-AxisGeometry geometry(const Node<T>& n, const Tensor<T>& x) {
-    if (n.attrs.i[0] == kAll) return AxisGeometry{1, x.size(), 1};
-    return detail::axis_geometry(x.shape(), static_cast<std::size_t>(n.attrs.i[0]));
+// Takes the input's shape, not its value: backwards need only the shape, and
+// a dropped value's size() is 0 (its storage went back to the pool).
+template <class T, class S>
+AxisGeometry geometry(const Node<T>& n, const S& xshape) {
+    if (n.attrs.i[0] == kAll) return AxisGeometry{1, shape_size(xshape), 1};
+    return detail::axis_geometry(xshape, static_cast<std::size_t>(n.attrs.i[0]));
 }
 
 template <class T>
@@ -83,13 +85,13 @@ struct Sum {
     static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
         const Tensor<T>& x = t.parent_value(n, 0);
         resize_reduced(n, x, out);
-        sum_lines(x, geometry(n, x), T(1), out.data());
+        sum_lines(x, geometry(n, x.shape()), T(1), out.data());
     }
     static void backward(Tape<T>& t, const Node<T>& n) {
         const NodeId px = t.parent(n, 0);
         if (!t.needs_grad(px)) return;
         Tensor<T>& gx = t.grad_buffer(px);
-        spread_lines(gx.data(), geometry(n, t.node(px).value), T(1), n.grad.data());
+        spread_lines(gx.data(), geometry(n, t.parent_shape(n, 0)), T(1), n.grad.data());
     }
     static constexpr OpDef<T> def{"sum", forward, backward};
 };
@@ -99,14 +101,14 @@ struct Mean {
     static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
         const Tensor<T>& x = t.parent_value(n, 0);
         resize_reduced(n, x, out);
-        const AxisGeometry g = geometry(n, x);
+        const AxisGeometry g = geometry(n, x.shape());
         sum_lines(x, g, mean_scale<T>(g), out.data());
     }
     static void backward(Tape<T>& t, const Node<T>& n) {
         const NodeId px = t.parent(n, 0);
         if (!t.needs_grad(px)) return;
         Tensor<T>& gx = t.grad_buffer(px);
-        const AxisGeometry g = geometry(n, t.node(px).value);
+        const AxisGeometry g = geometry(n, t.parent_shape(n, 0));
         spread_lines(gx.data(), g, mean_scale<T>(g), n.grad.data());
     }
     static constexpr OpDef<T> def{"mean", forward, backward};
@@ -123,7 +125,7 @@ struct Max {
     static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
         const Tensor<T>& x = t.parent_value(n, 0);
         resize_reduced(n, x, out);
-        const AxisGeometry g = geometry(n, x);
+        const AxisGeometry g = geometry(n, x.shape());
         if (out.size() == 0) return;  // no loop over the rows of an empty output
         const T* xd = x.data();
         T* od = out.data();
@@ -141,14 +143,15 @@ struct Max {
     static void backward(Tape<T>& t, const Node<T>& n) {
         const NodeId px = t.parent(n, 0);
         if (!t.needs_grad(px)) return;
-        const Tensor<T>& x = t.node(px).value;
+        const Tensor<T>& x = t.parent_value(n, 0);
+        const Tensor<T>& y = t.output_value(n);
         T* gx = t.grad_buffer(px).data();
-        const AxisGeometry g = geometry(n, x);
-        if (n.value.size() == 0) return;
+        const AxisGeometry g = geometry(n, x.shape());
+        if (y.size() == 0) return;
         const T* xd = x.data();
         for (std::size_t o = 0; o < g.outer; ++o)
             for (std::size_t i = 0; i < g.inner; ++i) {
-                const T m = n.value.data()[o * g.inner + i];
+                const T m = y.data()[o * g.inner + i];
                 for (std::size_t j = 0; j < g.n; ++j) {
                     const std::size_t at = (o * g.n + j) * g.inner + i;
                     if (xd[at] == m || (std::isnan(m) && std::isnan(xd[at]))) {

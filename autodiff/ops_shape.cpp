@@ -101,7 +101,7 @@ struct Concat {
         std::size_t off = 0;
         for (std::size_t k = 0; k < n.parents_count; ++k) {
             const NodeId p = t.parent(n, k);
-            const std::size_t len = t.node(p).value.shape()[axis];
+            const std::size_t len = t.parent_shape(n, k)[axis];
             if (t.needs_grad(p)) copy_blocks(t.grad_buffer(p).data(), len, 0, n.grad.data(), g.n, off, g.outer, len, g.inner, true);
             off += len;
         }
@@ -161,8 +161,8 @@ struct IndexSelect {
 
 // attrs: i[0] axis, i[1] rank; indices on the tape: the index's shape, then its values.
 // Calls f(k, offset in x) for each element k of the index, in row-major order.
-template <class T, class F>
-void for_each_gather(const Tape<T>& t, const Node<T>& n, const Tensor<T>& x, F f) {
+template <class T, class S, class F>
+void for_each_gather(const Tape<T>& t, const Node<T>& n, const S& xshape, F f) {
     const auto axis = static_cast<std::size_t>(n.attrs.i[0]);
     const auto rank = static_cast<std::size_t>(n.attrs.i[1]);
     const auto all = t.indices(n);
@@ -170,7 +170,7 @@ void for_each_gather(const Tape<T>& t, const Node<T>& n, const Tensor<T>& x, F f
     const std::int64_t* values = all.data() + rank;
     const std::size_t count = all.size() - rank;
     std::vector<std::size_t> xstride(rank, 1), idx(rank, 0);
-    for (std::size_t d = rank - 1; d-- > 0;) xstride[d] = xstride[d + 1] * x.shape()[d + 1];
+    for (std::size_t d = rank - 1; d-- > 0;) xstride[d] = xstride[d + 1] * xshape[d + 1];
     for (std::size_t k = 0; k < count; ++k) {
         std::size_t off = 0;
         for (std::size_t d = 0; d < rank; ++d)
@@ -192,14 +192,14 @@ struct Gather {
         resize_to(t, out, Dims(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(rank)));
         T* o = out.data();
         const T* xd = x.data();
-        for_each_gather(t, n, x, [&](std::size_t k, std::size_t off) { o[k] = xd[off]; });
+        for_each_gather(t, n, x.shape(), [&](std::size_t k, std::size_t off) { o[k] = xd[off]; });
     }
     static void backward(Tape<T>& t, const Node<T>& n) {
         const NodeId px = t.parent(n, 0);
         if (!t.needs_grad(px)) return;
         T* gx = t.grad_buffer(px).data();
         const T* g = n.grad.data();
-        for_each_gather(t, n, t.node(px).value, [&](std::size_t k, std::size_t off) { gx[off] += g[k]; });
+        for_each_gather(t, n, t.parent_shape(n, 0), [&](std::size_t k, std::size_t off) { gx[off] += g[k]; });
     }
     static constexpr OpDef<T> def{"gather", forward, backward};
 };

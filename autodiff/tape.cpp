@@ -214,6 +214,31 @@ const char* Tape<T>::op_name(const Node<T>& n) const {
 }
 
 template <class T>
+NodeId Tape<T>::id_of(const Node<T>& n) const {
+    for (std::size_t c = 0; c < chunks_.size(); ++c) {
+        const Node<T>* first = chunks_[c].get();
+        if (&n >= first && &n < first + (std::size_t(1) << kChunkBits))
+            return static_cast<NodeId>((c << kChunkBits) + static_cast<std::size_t>(&n - first));
+    }
+    return static_cast<NodeId>(size_);  // not on this tape: cannot happen for a node backward was given
+}
+
+template <class T>
+void Tape<T>::throw_dropped_read(const Node<T>& n, std::size_t k) const {
+    std::string msg = std::string("backward of '") + op_name(n) + "' (node #" + std::to_string(id_of(n)) + ") read ";
+    if (k == kOutputSlot) {
+        msg += "its own output (shape " + shape_str(n.value.shape()) +
+               "), which was dropped: its OpDef::backward_reads does not declare kReadsOutput";
+    } else {
+        const NodeId p = parent(n, k);
+        msg += "its input " + std::to_string(k) + " (node #" + std::to_string(p) + ", '" + op_name(node(p)) + "', shape " +
+               shape_str(node(p).value.shape()) + "), which was dropped: its OpDef::backward_reads does not declare reads_input(" +
+               std::to_string(k) + ")";
+    }
+    throw ContractError(msg);
+}
+
+template <class T>
 NodeId Tape<T>::push_leaf(const char* who, std::span<const std::size_t> shape, const Tensor<T>* value, bool requires_grad) {
     // A user's tensor may carry a shape whose product wrapped around (xtensor
     // allocates the wrapped count): its storage must hold exactly the checked count.

@@ -62,6 +62,10 @@ struct OpAttrs {
 /// (k < 31), `kReadsOutput` for the node's own value. It lets the tape drop
 /// values nobody will read (`Tape::drop_value`); the default, `kReadsAll`, is
 /// always safe. Shapes stay readable after a drop; only the elements go.
+/// The contract is checked, not trusted: a backward reads elements only
+/// through `Tape::parent_value` and `Tape::output_value`, which throw
+/// `ContractError` naming the op when the value it asks for was dropped
+/// (tests/test_contracts.cpp proves every built-in op's contract).
 inline constexpr std::uint32_t kReadsOutput = 1u << 31;
 inline constexpr std::uint32_t kReadsAll = ~0u;
 inline constexpr std::uint32_t kReadsNothing = 0;
@@ -303,7 +307,31 @@ public:
     std::span<const NodeId> parents(const Node<T>& n) const {
         return {parents_.data() + n.parents_begin, n.parents_count};
     }
-    const Tensor<T>& parent_value(const Node<T>& n, std::size_t k) const { return node(parent(n, k)).value; }
+    /// The value of node `n`'s input k: the only way an op's forward or
+    /// backward reads an input's elements. A backward that reads an input its
+    /// `OpDef::backward_reads` does not declare finds it dropped whenever the
+    /// tape released it, and gets `ContractError` naming the op instead of
+    /// freed storage (forwards never see a dropped input: recording refuses
+    /// one). One flag test; the throw is out of line.
+    const Tensor<T>& parent_value(const Node<T>& n, std::size_t k) const {
+        const Node<T>& p = node(parent(n, k));
+        if (p.value_dropped) [[unlikely]]
+            throw_dropped_read(n, k);
+        return p.value;
+    }
+    /// The shape of node `n`'s input k, readable also after its value was
+    /// dropped: for code that needs the shape, not the elements.
+    const typename Tensor<T>::shape_type& parent_shape(const Node<T>& n, std::size_t k) const {
+        return node(parent(n, k)).value.shape();
+    }
+    /// Node `n`'s own value, for a backward that reads it (`kReadsOutput`):
+    /// `ContractError` if it was dropped, as for `parent_value`. Its shape is
+    /// readable without this (`n.value.shape()`), also after a drop.
+    const Tensor<T>& output_value(const Node<T>& n) const {
+        if (n.value_dropped) [[unlikely]]
+            throw_dropped_read(n, kOutputSlot);
+        return n.value;
+    }
     const Tensor<T>& saved(const Node<T>& n, std::size_t k) const { return saved_[n.saved_begin + k]; }
     std::span<const std::int64_t> indices(const Node<T>& n) const {
         return {indices_.data() + n.index_begin, n.index_count};
@@ -349,6 +377,11 @@ private:
     void release_grad(Node<T>& n);
     // Gives a value's elements to the pool; its shape stays readable.
     void free_value(Node<T>& n);
+    // `ContractError` for a read of a dropped value by node n's op: input k,
+    // or its own output for kOutputSlot. Finds n's position by its address.
+    static constexpr std::size_t kOutputSlot = ~std::size_t(0);
+    [[noreturn]] void throw_dropped_read(const Node<T>& n, std::size_t k) const;
+    NodeId id_of(const Node<T>& n) const;
     // Whether the backward of op node `user` reads its input k.
     static bool backward_reads_input(const Node<T>& user, std::size_t k) {
         return k >= 31 || (user.op->backward_reads & reads_input(unsigned(k)));
