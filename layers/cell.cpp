@@ -23,6 +23,8 @@ void validate_options(const CellSpec& spec, const RecurrentOptions& o) {
     if (!(o.dropout >= 0.0 && o.dropout < 1.0)) throw ArgumentError(who + ": dropout must lie in [0, 1)");
     if (o.forget_bias && !spec.forget_gate)
         throw ArgumentError(who + ": forget_bias applies only to cells with a forget gate (LSTM)");
+    if (o.lstm_ablation != LSTMAblation::none && !spec.takes_lstm_ablation)
+        throw ArgumentError(who + ": lstm_ablation applies to AblatedLSTM only");
 }
 
 }  // namespace detail

@@ -45,6 +45,13 @@ enum class RecurrentInit { pytorch, glorot };
 /// The nonlinearity of an Elman RNN: h' = tanh(·) or relu(·).
 enum class RNNNonlinearity { tanh, relu };
 
+/// One of the LSTM ablations of Greff et al. 2017 ("LSTM: A Search Space
+/// Odyssey"), run by `AblatedLSTMCell` (cells/ablated_lstm_cell.hpp): no
+/// input gate (i = 1), no forget gate (f = 1), no output gate (o = 1), no
+/// input activation (g linear), no output activation (h = o⊙c); `none` is
+/// the plain LSTM.
+enum class LSTMAblation { none, no_input_gate, no_forget_gate, no_output_gate, no_input_activation, no_output_activation };
+
 /// Options of the cells and sequence layers. Designated initializers in this
 /// order: `{.input_size = 2, .hidden_size = 128, .forget_bias = 1.0}`.
 struct RecurrentOptions {
@@ -64,6 +71,9 @@ struct RecurrentOptions {
     std::uint64_t dropout_seed = 0;
     /// RNN only (`ArgumentError` on LSTM and GRU when not tanh).
     RNNNonlinearity nonlinearity = RNNNonlinearity::tanh;
+    /// AblatedLSTM only: which part of the LSTM to take out (`ArgumentError`
+    /// naming the cell on any other cell when not `none`).
+    LSTMAblation lstm_ablation = LSTMAblation::none;
 };
 
 /// A recurrent state: `h`, `c` for cells that have a cell state (LSTM), and
@@ -94,6 +104,10 @@ struct CellSpec {
     std::size_t states = 1;
     /// The gate block whose bias `RecurrentOptions::forget_bias` sets (LSTM: 1).
     std::optional<std::size_t> forget_gate = std::nullopt;
+    /// Whether the cell reads `RecurrentOptions::lstm_ablation`. Checked here,
+    /// for every cell, so that a cell that ignores the option (a user's cell
+    /// included) refuses it instead of silently running the plain LSTM.
+    bool takes_lstm_ablation = false;
 };
 
 /// The four weights every cell has, with PyTorch's shapes and names.

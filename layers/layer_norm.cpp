@@ -5,6 +5,13 @@
 namespace tapegrad {
 
 template <class T>
+Var<T> normalize_last_axis(Var<T> x, double eps) {
+    Var<T> centered = x - mean(x, -1, true);
+    Var<T> var = mean(centered * centered, -1, true);
+    return centered / sqrt(var + static_cast<T>(eps));
+}
+
+template <class T>
 LayerNorm<T>::LayerNorm(std::size_t features, double eps, bool elementwise_affine) : eps_(eps), affine_(elementwise_affine) {
     if (elementwise_affine) {
         weight = Parameter<T>(detail::new_tensor<T>("LayerNorm", Shape{features}), "weight");
@@ -20,9 +27,7 @@ Var<T> LayerNorm<T>::operator()(Var<T> x) {
     if (affine_ && (x.dim() == 0 || x.shape()[x.dim() - 1] != weight.shape()[0]))
         throw ShapeError("LayerNorm: input of shape " + shape_str(x.shape()) + " does not end in " +
                          std::to_string(weight.shape()[0]) + " features");
-    Var<T> centered = x - mean(x, -1, true);
-    Var<T> var = mean(centered * centered, -1, true);
-    Var<T> y = centered / sqrt(var + static_cast<T>(eps_));
+    Var<T> y = normalize_last_axis(x, eps_);
     if (!affine_) return y;
     Tape<T>& t = *x.tape();
     return y * t.param(weight) + t.param(bias);
@@ -35,6 +40,8 @@ void LayerNorm<T>::visit(ModuleVisitor<T>& v) {
     v.param("bias", bias);
 }
 
+template Var<float> normalize_last_axis(Var<float>, double);
+template Var<double> normalize_last_axis(Var<double>, double);
 template class LayerNorm<float>;
 template class LayerNorm<double>;
 

@@ -7,6 +7,13 @@
 
 namespace tapegrad {
 
+/// x (..., features) normalized over its last axis, without gain or shift:
+/// (x − mean) / √(var + eps), biased variance as in PyTorch. Composed from
+/// primitives (mean, sub, mul, add, sqrt, div); what `LayerNorm` and the
+/// layer-normalized LSTM cell (cells/layer_norm_lstm_cell.hpp) compute.
+template <class T>
+Var<T> normalize_last_axis(Var<T> x, double eps);
+
 template <class T = float>
 class LayerNorm : public Module<T> {
 public:
@@ -26,6 +33,8 @@ private:
     bool affine_;
 };
 
+extern template Var<float> normalize_last_axis(Var<float>, double);
+extern template Var<double> normalize_last_axis(Var<double>, double);
 extern template class LayerNorm<float>;
 extern template class LayerNorm<double>;
 

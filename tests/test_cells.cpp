@@ -4,10 +4,11 @@
 // released step temporaries), and Tape::release_since keeps exactly what a
 // backward reads.
 
+#include "cell_checks.hpp"
 #include "peephole_lstm_cell.hpp"
-#include "test_util.hpp"
 
 namespace tg = tapegrad;
+using tgtest::forward_bytes;
 using tgtest::PeepholeLSTMCell;
 using tgtest::require_close;
 using tgtest::smooth;
@@ -87,17 +88,7 @@ TEST_CASE("a user-defined cell runs 2-layer bidirectional with lengths and dropo
     REQUIRE(named[27].first == "p_o_l1_reverse");
     REQUIRE(layer.cell(1, 1).p_o.shape() == std::vector<std::size_t>{3});
 
-    const std::vector<std::int64_t> lengths = {4, 2};
-    const auto x = smooth({4, 2, 2}), h0 = smooth({4, 2, 3}, 0.3), c0 = smooth({4, 2, 3}, 0.4, 0.1);
-    auto r = tg::gradcheck(
-        [&](tg::Tape<double>&, const std::vector<tg::Var<double>>& in) {
-            layer.dropout_generator().seed(5);  // the same dropout mask on every call
-            auto [out, state] = layer(in[0], tg::RecurrentState<double>{in[1], in[2]}, lengths);
-            return tg::concat({tg::reshape(out, {-1}), tg::reshape(state.h, {-1}), tg::reshape(state.c, {-1})}, 0);
-        },
-        {x, h0, c0}, layer.parameters());
-    INFO(r.report());
-    REQUIRE(r.ok);
+    tgtest::require_sequence_gradcheck(layer);  // lengths {4, 2}, initial h and c, the same dropout mask each call
 }
 
 TEST_CASE("a user-defined cell in a layer equals the same cell stepped by hand", "[layers][cells]") {
@@ -114,24 +105,6 @@ TEST_CASE("a user-defined cell in a layer equals the same cell stepped by hand",
     }
     require_close(tg::select(state.c, 0, 0).value(), s.c.value(), 1e-12, 1e-14);
 }
-
-namespace {
-
-// Bytes the tape holds in values right after a forward pass over T steps
-// (the peak: backward records nothing and only releases).
-template <class Layer>
-std::size_t forward_bytes(Layer& layer, std::size_t steps, bool grad) {
-    tg::Tensor<float> x = tg::Tensor<float>::from_shape({steps, 4, 3});
-    tg::Generator gen(3);
-    tg::uniform_(x, -1, 1, gen);
-    tg::Tape<float> t;
-    std::optional<tg::NoGradGuard> no_grad;
-    if (!grad) no_grad.emplace();
-    (void)layer(grad ? t.variable(x) : t.constant(x));
-    return t.value_bytes();
-}
-
-}  // namespace
 
 TEST_CASE("a user-defined cell holds as much tape memory over T = 1000 as the built-in LSTM", "[layers][cells][memory]") {
     const tg::RecurrentOptions o{.input_size = 3, .hidden_size = 8};
