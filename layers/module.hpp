@@ -76,7 +76,9 @@ public:
     /// Zeroes every parameter's gradient.
     void zero_grad();
     /// Training mode (dropout active) for this module and all below it.
-    void train(bool on = true);
+    /// Virtual for modules that own modules they do not `visit` as children
+    /// (a sequence layer's cells, whose parameters it lists under its own names).
+    virtual void train(bool on = true);
     /// Evaluation mode: `train(false)`.
     void eval() { train(false); }
     bool training() const { return training_; }

@@ -89,6 +89,12 @@ void RecurrentLayer<T>::visit(ModuleVisitor<T>& v) {
 }
 
 template <class T>
+void RecurrentLayer<T>::train(bool on) {
+    Module<T>::train(on);
+    for (std::size_t row = 0; row < o_.num_layers * num_directions(); ++row) cell_at(row).train(on);
+}
+
+template <class T>
 void RecurrentLayer<T>::check_call(Var<T> x, const std::optional<RecurrentState<T>>& initial,
                                    const std::vector<std::int64_t>& lengths) const {
     const std::string who = spec_.name;

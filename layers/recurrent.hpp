@@ -120,6 +120,10 @@ public:
     /// Each cell's parameters with "_l<layer>" (and "_reverse") appended to
     /// their names, layer by layer, forward before reverse; then the dropout.
     void visit(ModuleVisitor<T>& v) override;
+    /// Training mode for the layer, its dropout and every cell: a cell's own
+    /// `training()` (read by a cell with, say, its own recurrent dropout)
+    /// follows the layer's.
+    void train(bool on = true) override;
 
     const RecurrentOptions& options() const { return o_; }
     const CellSpec& spec() const { return spec_; }

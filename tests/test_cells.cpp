@@ -147,6 +147,32 @@ TEST_CASE("cells refuse options that are not theirs, by name", "[layers][cells][
     REQUIRE_THROWS_AS(p.cell(1, 0), tg::ArgumentError);
 }
 
+TEST_CASE("train and eval reach a layer's cells, also through a parent module", "[layers][cells]") {
+    // A cell with training-only behaviour of its own (say, recurrent dropout)
+    // reads its own training(); the layer lists the cells' parameters under
+    // its names, not the cells as children, so it forwards the mode itself.
+    tg::Generator gen(25);
+    struct Model : tg::Module<float> {
+        tg::Recurrent<PeepholeLSTMCell<float>> rnn;
+        explicit Model(tg::Generator& g) : rnn({.input_size = 2, .hidden_size = 3, .num_layers = 2, .bidirectional = true}, g) {}
+        void visit(tg::ModuleVisitor<float>& v) override { v.module("rnn", rnn); }
+    } model(gen);
+    const auto cells_training = [&model](bool on) {
+        for (std::size_t l = 0; l < 2; ++l)
+            for (std::size_t d = 0; d < 2; ++d)
+                if (model.rnn.cell(l, d).training() != on) return false;
+        return true;
+    };
+    REQUIRE(cells_training(true));
+    model.eval();
+    REQUIRE_FALSE(model.rnn.training());
+    REQUIRE(cells_training(false));
+    model.rnn.train();
+    REQUIRE(cells_training(true));
+    model.rnn.eval();
+    REQUIRE(cells_training(false));
+}
+
 TEST_CASE("the RNN's nonlinearity is an option", "[layers][cells]") {
     tg::Generator g1(25), g2(25);
     tg::RNN<double> tanh_rnn({.input_size = 2, .hidden_size = 3}, g1);
