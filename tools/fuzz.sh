@@ -150,7 +150,7 @@ run_ops() {
   before=$(ls "$out/artifacts-ops" | sort)
   echo "fuzz: ops, $runs executions, -seed=$seed -max_len=$max_len, corpus build-fuzz/corpus-ops ($(ls "$out/corpus-ops" | wc -l) inputs) + $(ls "$out/seeds-ops" | wc -l) seeds; log in build-fuzz/fuzz-ops.log"
   # One worker: the final campaign's figures assume a single core. A timeout
-  # is a finding; allocations over 64 MB return null inside the target (see
+  # is a finding; allocations over 4 MB return null inside the target (see
   # __asan_default_options in fuzz_ops.cpp), so the malloc limit sits above that.
   set +e
   "$out/fuzz_ops" -runs="$runs" -seed="$seed" -max_len="$max_len" -dict=tests/fuzz/ops.dict \
@@ -158,7 +158,7 @@ run_ops() {
     "$out/corpus-ops" "$out/seeds-ops" > "$log" 2>&1
   status=$?
   set -e
-  summarize "$log" "$out/artifacts-ops" "$before" fuzz_ops
+  summarize "$log" "$out/artifacts-ops" "$out/corpus-ops" "$before" fuzz_ops " (FUZZ_OPS_TRACE=1 prints the program)"
   if [ ${#regressions[@]} -gt 0 ]; then
     if [ $replay_status -eq 0 ]; then
       echo "replay of tests/fuzz/regressions/ops: ${#regressions[@]} inputs, no finding"
@@ -172,10 +172,11 @@ run_ops() {
   exit 0
 }
 
-# summarize LOG ARTIFACTS BEFORE NAME: prints the executions, exec/s, corpus
-# and new crashing inputs of a run; sets $crashes.
+# summarize LOG ARTIFACTS CORPUS BEFORE NAME [HINT]: prints the executions,
+# exec/s, corpus and new crashing inputs of a run (HINT: appended to the
+# reproduce line); sets $crashes.
 summarize() {
-  local log=$1 artifacts=$2 before=$3 name=$4 executed per_second last new_artifacts a
+  local log=$1 artifacts=$2 corpus=$3 before=$4 name=$5 hint=${6:-} executed per_second last new_artifacts a
   executed=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   per_second=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
   if [ -z "$executed" ]; then
@@ -191,11 +192,11 @@ summarize() {
   grep -E '^#[0-9]+[[:space:]]' "$log" | tail -1 || true
   echo "executions run: ${executed:-unknown}"
   echo "exec/s: ${per_second:-unknown}"
-  echo "corpus: $(ls "$out/corpus-ops" | wc -l) inputs"
+  echo "corpus: $(ls "$corpus" | wc -l) inputs"
   echo "crashes found: $crashes"
   if [ -n "$new_artifacts" ]; then
     for a in $new_artifacts; do echo "  build-fuzz/$(basename "$artifacts")/$a"; done
-    echo "reproduce: build-fuzz/$name build-fuzz/$(basename "$artifacts")/NAME (FUZZ_OPS_TRACE=1 prints the program); minimize: build-fuzz/$name -minimize_crash=1 -runs=100000 build-fuzz/$(basename "$artifacts")/NAME"
+    echo "reproduce: build-fuzz/$name build-fuzz/$(basename "$artifacts")/NAME$hint; minimize: build-fuzz/$name -minimize_crash=1 -runs=100000 build-fuzz/$(basename "$artifacts")/NAME"
   fi
 }
 
@@ -243,16 +244,6 @@ set +e
   "$out/corpus" "$out/seeds" > "$log" 2>&1
 status=$?
 set -e
-executed=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
-per_second=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
-if [ -z "$executed" ]; then
-  # libFuzzer stops at the first crash without final stats: take its last status line.
-  last=$(grep -E '^#[0-9]+[[:space:]]' "$log" | tail -1 || true)
-  executed="at least $(echo "$last" | sed -E 's/^#([0-9]+).*/\1/') (stopped at the first crash)"
-  per_second=$(echo "$last" | sed -nE 's/.*exec\/s: ([0-9]+).*/\1/p')
-fi
-new_artifacts=$(comm -13 <(echo "$before") <(ls "$out/artifacts" | sort) | grep -v '^$' || true)
-crashes=$(printf '%s' "$new_artifacts" | grep -c . || true)
 
 # --- replay through the file code path ---------------------------------------------
 # Every seed and corpus input once more (the corpus folder only holds inputs
@@ -266,17 +257,7 @@ set +e
 replay_status=$?
 set -e
 
-echo
-grep -E '^(==[0-9]+==ERROR|SUMMARY|fuzz_npz: FINDING|.*runtime error|Done)' "$log" | tail -8 || true
-grep -E '^#[0-9]+[[:space:]]' "$log" | tail -1 || true
-echo "executions run: ${executed:-unknown}"
-echo "exec/s: ${per_second:-unknown}"
-echo "corpus: $(ls "$out/corpus" | wc -l) inputs"
-echo "crashes found: $crashes"
-if [ -n "$new_artifacts" ]; then
-  for a in $new_artifacts; do echo "  build-fuzz/artifacts/$a"; done
-  echo "reproduce: build-fuzz/fuzz_npz build-fuzz/artifacts/NAME; minimize: build-fuzz/fuzz_npz -minimize_crash=1 -runs=100000 build-fuzz/artifacts/NAME"
-fi
+summarize "$log" "$out/artifacts" "$out/corpus" "$before" fuzz_npz
 if [ $replay_status -eq 0 ]; then
   echo "replay through NpzReader(path): ${#replay_inputs[@]} inputs (seeds and corpus), no finding"
 else
