@@ -42,7 +42,9 @@ struct Setup {
         for (std::size_t k = 0; k < kShapes.size(); ++k) {
             tg::Tensor<T> v = tg::Tensor<T>::from_shape(kShapes[k]);
             for (std::size_t j = 0; j < v.size(); ++j) v.data()[j] = T(initial_value(k, j));
-            params.emplace_back(v, "p" + std::to_string(k));
+            std::string name = "p";  // not "p" + to_string(k): GCC 12's false -Wstringop-overflow (bug 105651)
+            name += std::to_string(k);
+            params.emplace_back(v, name);
         }
         for (auto& p : params) ptrs.push_back(&p);
     }

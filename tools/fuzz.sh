@@ -140,7 +140,7 @@ run_ops() {
   local replay_log=$out/replay-ops.log replay_status=0
   if [ ${#regressions[@]} -gt 0 ]; then
     set +e
-    "$out/fuzz_ops" -timeout=10 -rss_limit_mb=4096 -malloc_limit_mb=4096 -artifact_prefix="$out/artifacts-ops/regression-" \
+    "$out/fuzz_ops" -timeout=20 -rss_limit_mb=4096 -malloc_limit_mb=4096 -artifact_prefix="$out/artifacts-ops/regression-" \
       "${regressions[@]}" > "$replay_log" 2>&1
     replay_status=$?
     set -e
@@ -150,11 +150,11 @@ run_ops() {
   before=$(ls "$out/artifacts-ops" | sort)
   echo "fuzz: ops, $runs executions, -seed=$seed -max_len=$max_len, corpus build-fuzz/corpus-ops ($(ls "$out/corpus-ops" | wc -l) inputs) + $(ls "$out/seeds-ops" | wc -l) seeds; log in build-fuzz/fuzz-ops.log"
   # One worker: the final campaign's figures assume a single core. A timeout
-  # is a finding; allocations over 4 MB return null inside the target (see
+  # is a finding; allocations over 24 MB return null inside the target (see
   # __asan_default_options in fuzz_ops.cpp), so the malloc limit sits above that.
   set +e
   "$out/fuzz_ops" -runs="$runs" -seed="$seed" -max_len="$max_len" -dict=tests/fuzz/ops.dict \
-    -timeout=10 -rss_limit_mb=4096 -malloc_limit_mb=4096 -print_final_stats=1 -artifact_prefix="$out/artifacts-ops/" \
+    -timeout=20 -rss_limit_mb=4096 -malloc_limit_mb=4096 -print_final_stats=1 -artifact_prefix="$out/artifacts-ops/" \
     "$out/corpus-ops" "$out/seeds-ops" > "$log" 2>&1
   status=$?
   set -e
