@@ -430,6 +430,5 @@ Var<T> where(Var<T> cond, Var<T> a, Var<T> b) {
     template Var<T> where(Var<T>, Var<T>, Var<T>);
 TAPEGRAD_INSTANTIATE(float)
 TAPEGRAD_INSTANTIATE(double)
-#undef TAPEGRAD_INSTANTIATE  // the next source of a unity build defines its own
 
 }  // namespace tapegrad

@@ -270,6 +270,5 @@ Var<T> transpose(Var<T> x) {
     template Var<T> permute(Var<T>, const std::vector<std::int64_t>&);
 TAPEGRAD_INSTANTIATE(float)
 TAPEGRAD_INSTANTIATE(double)
-#undef TAPEGRAD_INSTANTIATE  // the next source of a unity build defines its own
 
 }  // namespace tapegrad

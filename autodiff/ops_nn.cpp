@@ -353,6 +353,5 @@ Var<T> detach(Var<T> x) {
     template Var<T> detach(Var<T>);
 TAPEGRAD_INSTANTIATE(float)
 TAPEGRAD_INSTANTIATE(double)
-#undef TAPEGRAD_INSTANTIATE  // the next source of a unity build defines its own
 
 }  // namespace tapegrad

@@ -204,6 +204,5 @@ template <class T> Var<T> max(Var<T> x, std::int64_t axis, bool keepdims) { retu
     template Var<T> max(Var<T>, std::int64_t, bool);
 TAPEGRAD_INSTANTIATE(float)
 TAPEGRAD_INSTANTIATE(double)
-#undef TAPEGRAD_INSTANTIATE  // the next source of a unity build defines its own
 
 }  // namespace tapegrad

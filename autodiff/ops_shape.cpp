@@ -463,6 +463,5 @@ Var<T> gather(Var<T> x, std::int64_t axis, const Index& index) {
     template Var<T> gather(Var<T>, std::int64_t, const Index&);
 TAPEGRAD_INSTANTIATE(float)
 TAPEGRAD_INSTANTIATE(double)
-#undef TAPEGRAD_INSTANTIATE  // the next source of a unity build defines its own
 
 }  // namespace tapegrad

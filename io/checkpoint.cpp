@@ -127,6 +127,5 @@ void load(Optimizer<T>& optimizer, NpzReader& file) {
     template void load<T>(Optimizer<T>&, NpzReader&);
 TAPEGRAD_INSTANTIATE(float)
 TAPEGRAD_INSTANTIATE(double)
-#undef TAPEGRAD_INSTANTIATE  // the next source of a unity build defines its own
 
 }  // namespace tapegrad

@@ -758,6 +758,5 @@ void save_npz(const std::string& path, const std::vector<std::pair<std::string, 
     template void save_npz<T>(const std::string&, const std::vector<std::pair<std::string, const Tensor<T>*>>&);
 TAPEGRAD_INSTANTIATE(float)
 TAPEGRAD_INSTANTIATE(double)
-#undef TAPEGRAD_INSTANTIATE  // the next source of a unity build defines its own
 
 }  // namespace tapegrad

@@ -118,6 +118,5 @@ void orthogonal_(Tensor<T>& t, Generator& gen, double gain) {
     template void orthogonal_(Tensor<T>&, Generator&, double);
 TAPEGRAD_INSTANTIATE(float)
 TAPEGRAD_INSTANTIATE(double)
-#undef TAPEGRAD_INSTANTIATE  // the next source of a unity build defines its own
 
 }  // namespace tapegrad

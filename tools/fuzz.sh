@@ -114,6 +114,9 @@ link() {  # link OUTPUT SANITIZERS OBJECTS...
 ops_sources=(autodiff/grad_mode.cpp autodiff/blas.cpp autodiff/tape.cpp autodiff/op_support.cpp autodiff/kernels.cpp
              autodiff/ops_elementwise.cpp autodiff/ops_linalg.cpp autodiff/ops_shape.cpp autodiff/ops_reduce.cpp
              autodiff/ops_nn.cpp autodiff/custom_op.cpp autodiff/gradcheck.cpp)
+# 20 s: the costliest valid program the target's 24 MB cap allows takes about
+# 7 s (fuzz_ops.cpp); a real hang never ends. The replay uses the same bound.
+ops_timeout=20
 run_ops() {
   local objs=() src obj
   for src in "${ops_sources[@]}"; do
@@ -140,7 +143,7 @@ run_ops() {
   local replay_log=$out/replay-ops.log replay_status=0
   if [ ${#regressions[@]} -gt 0 ]; then
     set +e
-    "$out/fuzz_ops" -timeout=20 -rss_limit_mb=4096 -malloc_limit_mb=4096 -artifact_prefix="$out/artifacts-ops/regression-" \
+    "$out/fuzz_ops" -timeout="$ops_timeout" -rss_limit_mb=4096 -malloc_limit_mb=4096 -artifact_prefix="$out/artifacts-ops/regression-" \
       "${regressions[@]}" > "$replay_log" 2>&1
     replay_status=$?
     set -e
@@ -149,12 +152,13 @@ run_ops() {
   local before log=$out/fuzz-ops.log status
   before=$(ls "$out/artifacts-ops" | sort)
   echo "fuzz: ops, $runs executions, -seed=$seed -max_len=$max_len, corpus build-fuzz/corpus-ops ($(ls "$out/corpus-ops" | wc -l) inputs) + $(ls "$out/seeds-ops" | wc -l) seeds; log in build-fuzz/fuzz-ops.log"
-  # One worker: the final campaign's figures assume a single core. A timeout
-  # is a finding; allocations over 24 MB return null inside the target (see
+  # One worker per call (a campaign on both cores runs a second fuzz_ops by
+  # hand with another -seed, see docs/fuzzing.md). A timeout is a finding;
+  # allocations over 24 MB return null inside the target (see
   # __asan_default_options in fuzz_ops.cpp), so the malloc limit sits above that.
   set +e
   "$out/fuzz_ops" -runs="$runs" -seed="$seed" -max_len="$max_len" -dict=tests/fuzz/ops.dict \
-    -timeout=20 -rss_limit_mb=4096 -malloc_limit_mb=4096 -print_final_stats=1 -artifact_prefix="$out/artifacts-ops/" \
+    -timeout="$ops_timeout" -rss_limit_mb=4096 -malloc_limit_mb=4096 -print_final_stats=1 -artifact_prefix="$out/artifacts-ops/" \
     "$out/corpus-ops" "$out/seeds-ops" > "$log" 2>&1
   status=$?
   set -e
