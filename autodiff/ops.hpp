@@ -67,6 +67,8 @@ template <class T> Var<T> neg(Var<T> x);
 template <class T> Var<T> exp(Var<T> x);
 /// ln x (NaN/−inf for x ≤ 0, as IEEE says).
 template <class T> Var<T> log(Var<T> x);
+/// ln(1 + x), accurate for |x| ≪ 1 (where 1 + x rounds to 1). Backward: g / (1 + x).
+template <class T> Var<T> log1p(Var<T> x);
 /// √x. Backward: g / (2√x), reading the output.
 template <class T> Var<T> sqrt(Var<T> x);
 /// xᵖ for a scalar exponent p. Backward: g·(p·xᵖ⁻¹), as PyTorch: exactly 0 for
@@ -82,6 +84,25 @@ template <class T> Var<T> sigmoid(Var<T> x);
 template <class T> Var<T> relu(Var<T> x);
 /// min(max(x, lo), hi); `ArgumentError` if lo > hi. Backward: g where lo ≤ x ≤ hi.
 template <class T> Var<T> clamp(Var<T> x, Scalar_t<T> lo, Scalar_t<T> hi);
+// ---- comparisons (masks) -----------------------------------------------------
+
+/// Elementwise a = b, a ≠ b, a < b, a ≤ b, a > b, a ≥ b, broadcast, as 1 or 0
+/// (IEEE: NaN compares false, and unequal to everything). The mask is a
+/// constant: no gradient flows through it; use it with `where` or `mul`.
+/// Each also compares with a scalar: `gt(x, 0.0)`.
+template <class T> Var<T> eq(Var<T> a, Var<T> b);
+template <class T> Var<T> ne(Var<T> a, Var<T> b);
+template <class T> Var<T> lt(Var<T> a, Var<T> b);
+template <class T> Var<T> le(Var<T> a, Var<T> b);
+template <class T> Var<T> gt(Var<T> a, Var<T> b);
+template <class T> Var<T> ge(Var<T> a, Var<T> b);
+template <class T> Var<T> eq(Var<T> a, Scalar_t<T> s);
+template <class T> Var<T> ne(Var<T> a, Scalar_t<T> s);
+template <class T> Var<T> lt(Var<T> a, Scalar_t<T> s);
+template <class T> Var<T> le(Var<T> a, Scalar_t<T> s);
+template <class T> Var<T> gt(Var<T> a, Scalar_t<T> s);
+template <class T> Var<T> ge(Var<T> a, Scalar_t<T> s);
+
 /// Elementwise `cond ≠ 0 ? a : b`, all three broadcast together. `cond` gets
 /// no gradient; a and b get g where selected, summed to their shapes.
 template <class T> Var<T> where(Var<T> cond, Var<T> a, Var<T> b);
@@ -163,6 +184,17 @@ template <class T> Var<T> mean(Var<T> x, std::int64_t axis, bool keepdims = fals
 template <class T> Var<T> max(Var<T> x);
 /// Maximum over one axis. Backward: g to the first maximal element of each line.
 template <class T> Var<T> max(Var<T> x, std::int64_t axis, bool keepdims = false);
+
+/// Minimum of all elements → 0-d; over one axis. Backward: g to the first
+/// minimal element (of each line). NaN propagates, as for max.
+template <class T> Var<T> min(Var<T> x);
+template <class T> Var<T> min(Var<T> x, std::int64_t axis, bool keepdims = false);
+/// log Σ exp x over all elements → 0-d, or over one axis; computed as
+/// m + log Σ exp(x − m) with m the maximum, so large values do not overflow.
+/// An empty reduction gives −inf. Backward: g·exp(x − y) (the softmax); 0 for
+/// a line of only −inf.
+template <class T> Var<T> logsumexp(Var<T> x);
+template <class T> Var<T> logsumexp(Var<T> x, std::int64_t axis, bool keepdims = false);
 
 // ---- neural ----------------------------------------------------------------
 

@@ -1,5 +1,7 @@
 // Elementwise ops: each op's forward and backward side by side.
 
+#include <cmath>
+
 #include <xtensor/xmath.hpp>
 #include <xtensor/xoperation.hpp>
 
@@ -254,6 +256,22 @@ struct Log {
     static constexpr OpDef<T> def{"log", forward, backward};
 };
 
+// log(1 + x), accurate for tiny x where 1 + x rounds to 1.
+template <class T>
+struct Log1p {
+    static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
+        resize_to(t, out, in(t, n, 0).shape());
+        const T* x = in(t, n, 0).data();
+        kernels::store_or_add(out.data(), out.size(), true, [=](std::size_t i) { return std::log1p(x[i]); });
+    }
+    static void backward(Tape<T>& t, const Node<T>& n) {
+        const T *g = n.grad.data(), *x = in(t, n, 0).data();
+        if (t.needs_grad(t.parent(n, 0)))
+            detail::accumulate_each(t, t.parent(n, 0), [=](std::size_t i) { return g[i] / (T(1) + x[i]); });
+    }
+    static constexpr OpDef<T> def{"log1p", forward, backward, reads_input(0)};
+};
+
 template <class T>
 struct Sqrt {
     static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
@@ -387,6 +405,7 @@ template <class T> Var<T> rdiv_scalar(Scalar_t<T> s, Var<T> x) { return record_o
 template <class T> Var<T> neg(Var<T> x) { return record_op<Neg<T>>({x}); }
 template <class T> Var<T> exp(Var<T> x) { return record_op<Exp<T>>({x}); }
 template <class T> Var<T> log(Var<T> x) { return record_op<Log<T>>({x}); }
+template <class T> Var<T> log1p(Var<T> x) { return record_op<Log1p<T>>({x}); }
 template <class T> Var<T> sqrt(Var<T> x) { return record_op<Sqrt<T>>({x}); }
 template <class T> Var<T> pow(Var<T> x, Scalar_t<T> p) { return record_op<Pow<T>>({x}, scalar_attrs(p)); }
 template <class T> Var<T> abs(Var<T> x) { return record_op<Abs<T>>({x}); }
@@ -420,6 +439,7 @@ Var<T> where(Var<T> cond, Var<T> a, Var<T> b) {
     template Var<T> neg(Var<T>);                                 \
     template Var<T> exp(Var<T>);                                 \
     template Var<T> log(Var<T>);                                 \
+    template Var<T> log1p(Var<T>);                               \
     template Var<T> sqrt(Var<T>);                                \
     template Var<T> pow(Var<T>, Scalar_t<T>);                    \
     template Var<T> abs(Var<T>);                                 \

@@ -4,7 +4,7 @@
 
 #include <cmath>
 #include <limits>
-#include <string_view>
+#include <string>
 
 #include "ops.hpp"
 #include "op_support.hpp"
@@ -82,6 +82,7 @@ T mean_scale(const AxisGeometry& g) {
 
 template <class T>
 struct Sum {
+    static constexpr bool kNeedsElements = false;
     static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
         const Tensor<T>& x = t.parent_value(n, 0);
         resize_reduced(n, x, out);
@@ -98,6 +99,7 @@ struct Sum {
 
 template <class T>
 struct Mean {
+    static constexpr bool kNeedsElements = false;
     static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
         const Tensor<T>& x = t.parent_value(n, 0);
         resize_reduced(n, x, out);
@@ -114,14 +116,17 @@ struct Mean {
     static constexpr OpDef<T> def{"mean", forward, backward};
 };
 
-// NaN propagates: a line containing NaN has maximum NaN (as in PyTorch).
-template <class T>
+// NaN propagates: a line containing NaN has maximum (and minimum) NaN, as in
+// PyTorch.
+template <bool kMax, class T>
 bool beats(T v, T best) {
-    return v > best || (std::isnan(v) && !std::isnan(best));
+    return (kMax ? v > best : v < best) || (std::isnan(v) && !std::isnan(best));
 }
 
-template <class T>
-struct Max {
+// max and min: the same loops with the comparison turned around.
+template <class T, bool kMax>
+struct Extremum {
+    static constexpr bool kNeedsElements = true;  // the max of nothing is undefined
     static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
         const Tensor<T>& x = t.parent_value(n, 0);
         resize_reduced(n, x, out);
@@ -134,12 +139,12 @@ struct Max {
                 T best = xd[o * g.n * g.inner + i];
                 for (std::size_t j = 1; j < g.n; ++j) {
                     const T v = xd[(o * g.n + j) * g.inner + i];
-                    if (beats(v, best)) best = v;
+                    if (beats<kMax>(v, best)) best = v;
                 }
                 od[o * g.inner + i] = best;
             }
     }
-    // The whole gradient of a line goes to its first maximal element.
+    // The whole gradient of a line goes to its first extremal element.
     static void backward(Tape<T>& t, const Node<T>& n) {
         const NodeId px = t.parent(n, 0);
         if (!t.needs_grad(px)) return;
@@ -161,14 +166,66 @@ struct Max {
                 }
             }
     }
-    static constexpr OpDef<T> def{"max", forward, backward};
+    static constexpr OpDef<T> def{kMax ? "max" : "min", forward, backward};
+};
+template <class T> using Max = Extremum<T, true>;
+template <class T> using Min = Extremum<T, false>;
+
+// log Σ exp x over a line, shifted by the line's maximum m so that nothing
+// overflows: m + log Σ exp(x − m). A line whose maximum is ±inf or NaN has
+// that value as its result (the shift would give inf − inf); an empty line
+// gives −inf, the log of an empty sum.
+template <class T>
+T logsumexp_of_line(const T* x, std::size_t n, std::size_t stride) {
+    T m = -std::numeric_limits<T>::infinity();
+    for (std::size_t j = 0; j < n; ++j)
+        if (beats<true>(x[j * stride], m)) m = x[j * stride];
+    if (!std::isfinite(m)) return m;
+    T s = T(0);
+    for (std::size_t j = 0; j < n; ++j) s += std::exp(x[j * stride] - m);
+    return m + std::log(s);
+}
+
+template <class T>
+struct LogSumExpReduce {
+    static constexpr bool kNeedsElements = false;
+    static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
+        const Tensor<T>& x = t.parent_value(n, 0);
+        resize_reduced(n, x, out);
+        const AxisGeometry g = geometry(n, x.shape());
+        if (out.size() == 0) return;
+        for (std::size_t o = 0; o < g.outer; ++o)
+            for (std::size_t i = 0; i < g.inner; ++i)
+                out.data()[o * g.inner + i] = logsumexp_of_line(x.data() + o * g.n * g.inner + i, g.n, g.inner);
+    }
+    // d/dx_j = exp(x_j − y), the softmax of the line. A line of only −inf
+    // (y = −inf) is constant: its gradient is 0 rather than exp(NaN).
+    static void backward(Tape<T>& t, const Node<T>& n) {
+        const NodeId px = t.parent(n, 0);
+        if (!t.needs_grad(px)) return;
+        const Tensor<T>& x = t.parent_value(n, 0);
+        const Tensor<T>& y = t.output_value(n);
+        T* gx = t.grad_buffer(px).data();
+        const AxisGeometry g = geometry(n, x.shape());
+        if (y.size() == 0 || x.size() == 0) return;
+        for (std::size_t o = 0; o < g.outer; ++o)
+            for (std::size_t i = 0; i < g.inner; ++i) {
+                const T yl = y.data()[o * g.inner + i], gl = n.grad.data()[o * g.inner + i];
+                if (yl == -std::numeric_limits<T>::infinity()) continue;
+                for (std::size_t j = 0; j < g.n; ++j) {
+                    const std::size_t at = (o * g.n + j) * g.inner + i;
+                    gx[at] += gl * std::exp(x.data()[at] - yl);
+                }
+            }
+    }
+    static constexpr OpDef<T> def{"logsumexp", forward, backward, reads_input(0) | kReadsOutput};
 };
 
 template <class Op, class T>
 Var<T> reduce_all(Var<T> x) {
     Tape<T>& t = detail::tape_of(Op::def.name, {x});
-    if (std::string_view(Op::def.name) == "max" && x.size() == 0)
-        throw ArgumentError("max: cannot take the maximum of an empty tensor of shape " + shape_str(x.shape()));
+    if (Op::kNeedsElements && x.size() == 0)
+        throw ArgumentError(std::string(Op::def.name) + ": cannot reduce an empty tensor of shape " + shape_str(x.shape()));
     OpAttrs a;
     a.i[0] = kAll;
     return detail::finish(t, t.record(&Op::def, {x}, a));
@@ -178,8 +235,8 @@ template <class Op, class T>
 Var<T> reduce_axis(Var<T> x, std::int64_t axis, bool keepdims) {
     Tape<T>& t = detail::tape_of(Op::def.name, {x});
     const std::size_t a = detail::normalize_axis(Op::def.name, axis, x.dim());
-    if (std::string_view(Op::def.name) == "max" && x.shape()[a] == 0)
-        throw ArgumentError("max: axis " + std::to_string(axis) + " of shape " + shape_str(x.shape()) + " is empty");
+    if (Op::kNeedsElements && x.shape()[a] == 0)
+        throw ArgumentError(std::string(Op::def.name) + ": axis " + std::to_string(axis) + " of shape " + shape_str(x.shape()) + " is empty");
     OpAttrs at;
     at.i[0] = static_cast<std::int64_t>(a);
     at.i[1] = keepdims ? 1 : 0;
@@ -194,6 +251,10 @@ template <class T> Var<T> mean(Var<T> x) { return reduce_all<Mean<T>>(x); }
 template <class T> Var<T> mean(Var<T> x, std::int64_t axis, bool keepdims) { return reduce_axis<Mean<T>>(x, axis, keepdims); }
 template <class T> Var<T> max(Var<T> x) { return reduce_all<Max<T>>(x); }
 template <class T> Var<T> max(Var<T> x, std::int64_t axis, bool keepdims) { return reduce_axis<Max<T>>(x, axis, keepdims); }
+template <class T> Var<T> min(Var<T> x) { return reduce_all<Min<T>>(x); }
+template <class T> Var<T> min(Var<T> x, std::int64_t axis, bool keepdims) { return reduce_axis<Min<T>>(x, axis, keepdims); }
+template <class T> Var<T> logsumexp(Var<T> x) { return reduce_all<LogSumExpReduce<T>>(x); }
+template <class T> Var<T> logsumexp(Var<T> x, std::int64_t axis, bool keepdims) { return reduce_axis<LogSumExpReduce<T>>(x, axis, keepdims); }
 
 #define TAPEGRAD_INSTANTIATE(T)                                 \
     template Var<T> sum(Var<T>);                                \
@@ -201,7 +262,11 @@ template <class T> Var<T> max(Var<T> x, std::int64_t axis, bool keepdims) { retu
     template Var<T> mean(Var<T>);                               \
     template Var<T> mean(Var<T>, std::int64_t, bool);           \
     template Var<T> max(Var<T>);                                \
-    template Var<T> max(Var<T>, std::int64_t, bool);
+    template Var<T> max(Var<T>, std::int64_t, bool);            \
+    template Var<T> min(Var<T>);                                \
+    template Var<T> min(Var<T>, std::int64_t, bool);            \
+    template Var<T> logsumexp(Var<T>);                          \
+    template Var<T> logsumexp(Var<T>, std::int64_t, bool);
 TAPEGRAD_INSTANTIATE(float)
 TAPEGRAD_INSTANTIATE(double)
 

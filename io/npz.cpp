@@ -298,6 +298,14 @@ struct NpzReader::Impl {
 
     std::string where(const Entry& e) const { return path + ": entry '" + e.entry_name + "': "; }
     [[noreturn]] void fail(const Entry& e, const std::string& what) const { throw CheckpointError(where(e) + what); }
+    // A uint64 above 2^63 − 1 wraps to a negative int64 in `convert`: refuse it.
+    void check_int64_range(const Entry& e, const Index& out) const {
+        const std::int64_t* d = out.data();
+        const auto bad = std::find_if(d, d + out.size(), [](std::int64_t v) { return v < 0; });
+        if (bad != d + out.size())
+            fail(e, "element " + std::to_string(bad - d) + " of the uint64 array is " + std::to_string(static_cast<std::uint64_t>(*bad)) +
+                        ", beyond int64's range");
+    }
 
     Entry& find(const std::string& name) {
         auto it = entries.find(name);
@@ -549,6 +557,8 @@ Tensor<T> NpzReader::read(const std::string& name) {
     Impl::Entry& e = m.find(name);
     ZipFile f = m.open(e);
     const NpyInfo& info = *e.info;
+    if (std::is_integral_v<T> && info.descr[1] == 'f')
+        m.fail(e, "dtype '" + info.descr + "' is floating point; reading it as int64 needs an integer or bool array");
     // Allocation is from a shape whose byte count equals bytes the entry really holds.
     Tensor<T> out = Tensor<T>::from_shape(info.shape);
     const std::size_t n = out.size();
@@ -565,6 +575,8 @@ Tensor<T> NpzReader::read(const std::string& name) {
         }
     }
     m.expect_end(e, f.get());
+    if constexpr (std::is_integral_v<T>)
+        if (info.descr[1] == 'u' && info.item_size == 8) m.check_int64_range(e, out);
     return out;
 }
 
@@ -758,5 +770,8 @@ void save_npz(const std::string& path, const std::vector<std::pair<std::string, 
     template void save_npz<T>(const std::string&, const std::vector<std::pair<std::string, const Tensor<T>*>>&);
 TAPEGRAD_INSTANTIATE(float)
 TAPEGRAD_INSTANTIATE(double)
+template Index NpzReader::read<std::int64_t>(const std::string&);
+template std::map<std::string, Index> load_npz<std::int64_t>(const std::string&);
+template std::map<std::string, Index> load_npz<std::int64_t>(NpzReader&);
 
 }  // namespace tapegrad

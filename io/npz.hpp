@@ -74,7 +74,10 @@ public:
     /// `CheckpointError` for an unknown name or a bad header, including one
     /// longer than numpy's limit of 10000 bytes.
     const NpyInfo& info(const std::string& name);
-    /// Reads the array, converting its elements to T (float or double).
+    /// Reads the array, converting its elements to T: float or double (from
+    /// any supported dtype), or std::int64_t for an `Index` (from integer and
+    /// bool arrays only: a floating-point array, or a uint64 value above
+    /// 2^63 − 1, throws `CheckpointError` naming the file and the array).
     template <class T>
     Tensor<T> read(const std::string& name);
 
@@ -83,7 +86,7 @@ private:
     std::unique_ptr<Impl> impl_;
 };
 
-/// Every array of an .npz file, converted to T.
+/// Every array of an .npz file, converted to T (float, double or std::int64_t).
 template <class T>
 std::map<std::string, Tensor<T>> load_npz(const std::string& path);
 /// Every array of an open archive (e.g. one in memory), converted to T.

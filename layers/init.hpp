@@ -1,38 +1,14 @@
 #pragma once
 /// \file
-/// Random number generation and weight initialization.
+/// Weight initialization.
 ///
-/// Every initializer takes an explicit `Generator`: the same seed gives the same
-/// weights on every run and every platform (the generator's draws are defined
-/// here bit for bit, not left to the standard library's distributions).
+/// Every initializer takes an explicit `Generator` (autodiff/random.hpp): the
+/// same seed gives the same weights on every run and every platform.
 
-#include <cstdint>
-#include <random>
-
+#include "../autodiff/random.hpp"
 #include "../autodiff/tensor.hpp"
 
 namespace tapegrad {
-
-/// A seedable source of uniform and normal numbers (mt19937_64 underneath).
-class Generator {
-public:
-    explicit Generator(std::uint64_t seed = 0) : engine_(seed) {}
-    void seed(std::uint64_t s) { engine_.seed(s); }
-    /// Uniform in [0, 1), 53 random bits.
-    double uniform() { return double(engine_() >> 11) * 0x1.0p-53; }
-    /// Uniform in [lo, hi).
-    double uniform(double lo, double hi) { return lo + (hi - lo) * uniform(); }
-    /// Standard normal (Box–Muller; one draw per call, two uniforms each).
-    double normal();
-    /// True with probability p.
-    bool bernoulli(double p) { return uniform() < p; }
-    /// Uniform integer in [0, n).
-    std::uint64_t below(std::uint64_t n);
-    std::mt19937_64& engine() { return engine_; }
-
-private:
-    std::mt19937_64 engine_;
-};
 
 /// Fans of a weight tensor as PyTorch computes them: for shape (out, in, k...),
 /// fan_in = in·Πk and fan_out = out·Πk; a 1-D tensor has fan_in = fan_out = size.

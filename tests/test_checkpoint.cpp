@@ -427,6 +427,34 @@ TEST_CASE("an archive in memory reads as the file it would be", "[checkpoint]") 
     REQUIRE_THROWS_WITH(tg::NpzReader(bytes_of("PK\x05\x06 not quite"), "junk"), Contains("junk: is not a readable .npz"));
 }
 
+TEST_CASE("integer arrays read as int64 Index; float arrays and uint64 beyond int64 are refused by name", "[checkpoint]") {
+    for (const char* file : {"numpy_arrays.npz", "numpy_compressed.npz"}) {
+        INFO(file);
+        const std::string path = (kFixtures / file).string();
+        tg::NpzReader r(path);
+        const tg::Index ints = r.read<std::int64_t>("ints");
+        REQUIRE(ints.shape() == tg::Index::shape_type{3});
+        CHECK(ints(0) == 7);
+        CHECK(ints(1) == -3);
+        CHECK(ints(2) == std::int64_t{1} << 40);  // beyond float's 24 bits: read exactly
+        CHECK((r.read<std::int64_t>("flags") == tg::Index{1, 0}));
+        CHECK_THROWS_WITH(r.read<std::int64_t>("f32"), Contains(path + ": entry 'f32.npy': dtype '<f4' is floating point"));
+        CHECK_THROWS_AS(tg::load_npz<std::int64_t>(path), tg::CheckpointError);  // it holds float arrays too
+    }
+    SECTION("uint64") {
+        const std::uint64_t big = (std::uint64_t{1} << 63) + 5;
+        const std::string npz = make_zip({{"ok.npy", npy(dict("<u8", "(2,)"), raw_bytes<std::uint64_t>({0, (std::uint64_t{1} << 63) - 1}))},
+                                          {"big.npy", npy(dict("<u8", "(3,)"), raw_bytes<std::uint64_t>({1, 2, big}))}});
+        tg::NpzReader r(bytes_of(npz), "mem.npz");
+        CHECK((r.read<std::int64_t>("ok") == tg::Index{0, INT64_MAX}));
+        const std::string only_ok = make_zip({{"ok.npy", npy(dict("<i2", "(2, 1)"), raw_bytes<std::int16_t>({-7, 300}))}});
+        tg::NpzReader r2(bytes_of(only_ok), "ok.npz");
+        CHECK((tg::load_npz<std::int64_t>(r2).at("ok") == tg::Index(tgtest::i2({{-7}, {300}}))));
+        CHECK_THROWS_WITH(r.read<std::int64_t>("big"),
+                          Contains("mem.npz: entry 'big.npy': element 2 of the uint64 array is 9223372036854775813, beyond int64's range"));
+    }
+}
+
 TEST_CASE("a float64 state_dict exported with numpy loads into a float module", "[checkpoint]") {
     Net<float> net;
     tg::load(net, (kFixtures / "numpy_net_f64.npz").string());

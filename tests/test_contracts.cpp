@@ -58,6 +58,7 @@ std::vector<OpCase> elementwise_cases() {
     c.push_back({"neg", "neg", {plain(s)}, [](const In& x) { return tg::neg(x[0]); }});
     c.push_back({"exp", "exp", {plain(s)}, [](const In& x) { return tg::exp(x[0]); }});
     c.push_back({"log", "log", {positive(s)}, [](const In& x) { return tg::log(x[0]); }});
+    c.push_back({"log1p", "log1p", {positive(s)}, [](const In& x) { return tg::log1p(x[0]); }});
     c.push_back({"sqrt", "sqrt", {positive(s)}, [](const In& x) { return tg::sqrt(x[0]); }});
     c.push_back({"pow", "pow", {positive(s)}, [](const In& x) { return tg::pow(x[0], 2.5); }});
     c.push_back({"abs", "abs", {plain(s)}, [](const In& x) { return tg::abs(x[0]); }});
@@ -68,6 +69,14 @@ std::vector<OpCase> elementwise_cases() {
     const auto where = [](const In& x) { return tg::where(x[0], x[1], x[2]); };
     c.push_back({"where", "where", {tgtest::m2({{1.0, 0.0, 2.0}, {0.0, 0.0, 1.0}}), plain(s), plain(s, 0.3)}, where});
     c.push_back({"where", "where", {tgtest::m2({{1.0, 0.0, 2.0}}), plain(s), plain({2, 1}, 0.3)}, where});
+    // Masks are constants: run_case backpropagates around them.
+    const Tens a = plain(s), b = plain({1, 3}, 0.3);
+    c.push_back({"eq", "eq", {a, b}, [](const In& x) { return tg::eq(x[0], x[1]); }});
+    c.push_back({"ne", "ne", {a}, [](const In& x) { return tg::ne(x[0], 0.5); }});
+    c.push_back({"lt", "lt", {a, b}, [](const In& x) { return tg::lt(x[0], x[1]); }});
+    c.push_back({"le", "le", {a}, [](const In& x) { return tg::le(x[0], 0.5); }});
+    c.push_back({"gt", "gt", {a, b}, [](const In& x) { return tg::gt(x[0], x[1]); }});
+    c.push_back({"ge", "ge", {a}, [](const In& x) { return tg::ge(x[0], 0.5); }});
     return c;
 }
 
@@ -116,6 +125,10 @@ std::vector<OpCase> reduce_and_nn_cases() {
     c.push_back({"mean", "mean", {plain(s)}, [](const In& x) { return tg::mean(x[0], 1, true); }});
     c.push_back({"max", "max", {plain(s)}, [](const In& x) { return tg::max(x[0]); }});
     c.push_back({"max", "max", {plain(s)}, [](const In& x) { return tg::max(x[0], 0); }});
+    c.push_back({"min", "min", {plain(s)}, [](const In& x) { return tg::min(x[0]); }});
+    c.push_back({"min", "min", {plain(s)}, [](const In& x) { return tg::min(x[0], 1, true); }});
+    c.push_back({"logsumexp", "logsumexp", {plain(s)}, [](const In& x) { return tg::logsumexp(x[0]); }});
+    c.push_back({"logsumexp", "logsumexp", {plain({2, 1, 3})}, [](const In& x) { return tg::logsumexp(x[0], -1); }});
     c.push_back({"softmax", "softmax", {plain(s)}, [](const In& x) { return tg::softmax(x[0]); }});
     c.push_back({"softmax", "softmax", {plain(s)}, [](const In& x) { return tg::softmax(x[0], 0); }});
     c.push_back({"log_softmax", "log_softmax", {plain(s)}, [](const In& x) { return tg::log_softmax(x[0]); }});

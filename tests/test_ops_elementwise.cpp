@@ -735,3 +735,80 @@ TEMPLATE_TEST_CASE("sigmoid, tanh and same-shape arithmetic agree with scalar fo
         }
     }
 }
+
+// ---- log1p ---------------------------------------------------------------------
+
+TEMPLATE_TEST_CASE("log1p: forward, accurate near 0, backward 1/(1+x)", "[ops][elementwise]", float, double) {
+    using T = TestType;
+    tg::Tape<T> t;
+    auto x = t.variable(tg::Tensor<T>{0, 1, T(-0.5), T(1e-10)});
+    auto y = tg::log1p(x);
+    // ln 1 = 0, ln 2, ln 0.5, and 1e-10 where ln(1 + 1e-10) would round to 0 in float
+    check(y.value(), tg::Tensor<double>{0.0, 0.693147180559945, -0.693147180559945, 1e-10});
+    CHECK(y.value()(3) > T(0));
+    t.backward(y, tg::Tensor<T>{1, 2, 3, 1});
+    check(x.grad(), tg::Tensor<double>{1.0, 1.0, 6.0, 1.0});  // 1/1, 2/2, 3/0.5, 1/(1+1e-10)
+}
+
+TEST_CASE("log1p: gradcheck, including size-1 and 0-d", "[ops][elementwise]") {
+    require_gradcheck([](TapeD&, const In& in) { return tg::sum(tg::log1p(in[0])); }, {smooth({2, 3}, 0.5, 1.0)});
+    require_gradcheck([](TapeD&, const In& in) { return tg::sum(tg::log1p(in[0])); }, {smooth({1, 1}, 0.5, 1.0)});
+    require_gradcheck([](TapeD&, const In& in) { return tg::log1p(in[0]); }, {tg::Tensor<double>(0.25)});
+}
+
+// ---- comparisons -------------------------------------------------------------------
+
+TEMPLATE_TEST_CASE("comparisons: masks of 1 and 0, broadcast, with a scalar", "[ops][elementwise]", float, double) {
+    using T = TestType;
+    tg::Tape<T> t;
+    auto a = t.variable(as<T>(tg::Tensor<double>{{1.0, 2.0, 3.0}, {4.0, 5.0, 6.0}}));
+    auto b = t.variable(as<T>(tg::Tensor<double>{2.0, 2.0, 7.0}));  // (3): broadcast over rows
+    check(tg::eq(a, b).value(), tg::Tensor<double>{{0, 1, 0}, {0, 0, 0}});
+    check(tg::ne(a, b).value(), tg::Tensor<double>{{1, 0, 1}, {1, 1, 1}});
+    check(tg::lt(a, b).value(), tg::Tensor<double>{{1, 0, 1}, {0, 0, 1}});
+    check(tg::le(a, b).value(), tg::Tensor<double>{{1, 1, 1}, {0, 0, 1}});
+    check(tg::gt(a, b).value(), tg::Tensor<double>{{0, 0, 0}, {1, 1, 0}});
+    check(tg::ge(a, b).value(), tg::Tensor<double>{{0, 1, 0}, {1, 1, 0}});
+    check(tg::gt(a, 3.5).value(), tg::Tensor<double>{{0, 0, 0}, {1, 1, 1}});
+    check(tg::le(a, 2.0).value(), tg::Tensor<double>{{1, 1, 0}, {0, 0, 0}});
+    check(tg::eq(a, 5.0).value(), tg::Tensor<double>{{0, 0, 0}, {0, 1, 0}});
+    auto m = tg::lt(a, b);
+    CHECK_FALSE(m.requires_grad());
+    CHECK(t.op_name(t.node(m.id())) == std::string("lt"));
+}
+
+TEMPLATE_TEST_CASE("comparisons: NaN compares false and unequal; size-1 and empty shapes", "[ops][elementwise]", float, double) {
+    using T = TestType;
+    tg::Tape<T> t;
+    auto x = t.variable(tg::Tensor<T>{NAN, 1});
+    check(tg::eq(x, x).value(), tg::Tensor<double>{0, 1});
+    check(tg::ne(x, x).value(), tg::Tensor<double>{1, 0});
+    check(tg::ge(x, T(0)).value(), tg::Tensor<double>{0, 1});
+    auto s = t.variable(as<T>(m2({{2.0}})));  // (1,1) against (2)
+    check(tg::lt(s, x).value(), tg::Tensor<double>{{0, 0}});
+    auto e = t.variable(tg::Tensor<T>::from_shape({0, 3}));
+    CHECK(tg::gt(e, T(0)).size() == 0);
+}
+
+TEST_CASE("comparisons: the mask routes gradients through where, and gets none itself", "[ops][elementwise]") {
+    // relu written with a mask: where(x > 0, x, 0)
+    tg::Tape<double> t;
+    auto x = t.variable(tg::Tensor<double>{-1.0, 2.0, 0.0, 3.0});
+    auto zero = t.constant(tg::Tensor<double>(0.0));
+    auto y = tg::where(tg::gt(x, 0.0), x, zero);
+    t.backward(tg::sum(y * y));
+    check(x.grad(), tg::Tensor<double>{0.0, 4.0, 0.0, 6.0});  // 2x where x > 0
+    require_gradcheck([](TapeD& tape, const In& in) {
+        return tg::sum(tg::where(tg::lt(in[0], in[1]), in[0] * in[1], tape.constant(tg::Tensor<double>(0.5))));
+    }, {smooth({2, 3}), smooth({3}, 1.0, 0.2)});
+}
+
+TEST_CASE("comparisons: incompatible shapes throw ShapeError naming the comparison, tape unchanged", "[ops][elementwise]") {
+    tg::Tape<double> t;
+    auto a = t.variable(smooth({2, 3}));
+    auto b = t.variable(smooth({4}));
+    const std::size_t before = t.size();
+    CHECK_THROWS_WITH(tg::ge(a, b), Catch::Contains("ge: shapes (2, 3) and (4,) cannot be broadcast"));
+    CHECK_THROWS_AS(tg::eq(a, b), tg::ShapeError);
+    CHECK(t.size() == before);
+}

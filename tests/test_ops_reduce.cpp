@@ -298,3 +298,94 @@ TEST_CASE("sum / mean / max: out-of-range axis throws ArgumentError", "[ops][red
     }
     CHECK(t.size() == before);
 }
+
+// ---- min ------------------------------------------------------------------------
+
+TEMPLATE_TEST_CASE("min: all elements and one axis, gradient to the first minimal element", "[ops][reduce]", float, double) {
+    using T = TestType;
+    // N has ties: 1 at (0,0), (0,2), (1,1)
+    const tg::Tensor<double> N = {{1.0, 5.0, 1.0}, {3.0, 1.0, 4.0}};
+    SECTION("all elements") {
+        tg::Tape<T> t;
+        auto x = t.variable(as<T>(N));
+        auto y = tg::min(x);
+        REQUIRE(y.dim() == 0);
+        CHECK(y.item() == T(1));
+        t.backward(y, as<T>(tg::Tensor<double>(3.0)));
+        check(x.grad(), tg::Tensor<double>{{3.0, 0.0, 0.0}, {0.0, 0.0, 0.0}});  // the first 1 only
+    }
+    SECTION("axis 1, keepdims") {
+        tg::Tape<T> t;
+        auto x = t.variable(as<T>(N));
+        auto y = tg::min(x, 1, true);
+        check(y.value(), m2({{1.0}, {1.0}}));  // min(1,5,1), min(3,1,4)
+        t.backward(y, as<T>(m2({{2.0}, {5.0}})));
+        check(x.grad(), tg::Tensor<double>{{2.0, 0.0, 0.0}, {0.0, 5.0, 0.0}});
+    }
+    SECTION("axis -2") {
+        tg::Tape<T> t;
+        auto y = tg::min(t.variable(as<T>(N)), -2);
+        check(y.value(), tg::Tensor<double>{1.0, 1.0, 1.0});  // min(1,3), min(5,1), min(1,4)
+    }
+    SECTION("NaN propagates; empty input throws naming min") {
+        tg::Tape<T> t;
+        CHECK(std::isnan(tg::min(t.variable(tg::Tensor<T>{2, NAN, 1})).item()));
+        auto e = t.variable(tg::Tensor<T>::from_shape({2, 0}));
+        CHECK_THROWS_WITH(tg::min(e), Catch::Contains("min: cannot reduce an empty tensor of shape (2, 0)"));
+        CHECK_THROWS_WITH(tg::min(e, 1), Catch::Contains("min: axis 1 of shape (2, 0) is empty"));
+        CHECK(tg::min(e, 0).shape() == typename tg::Tensor<T>::shape_type{0});  // zero lines: nothing to reduce
+    }
+}
+
+// ---- logsumexp --------------------------------------------------------------------
+
+TEMPLATE_TEST_CASE("logsumexp: all elements and one axis, stable for large values", "[ops][reduce]", float, double) {
+    using T = TestType;
+    SECTION("values") {
+        tg::Tape<T> t;
+        auto x = t.variable(as<T>(A));
+        // log(e^1 + ... + e^6) = 6 + log(1 + e^-1 + ... + e^-5) = 6.456193316...
+        check(tg::logsumexp(x).value(), tg::Tensor<double>(6.4561933159017));
+        // rows: 3 + log(1 + e^-1 + e^-2) = 3.40760596444; 6.40760596444
+        check(tg::logsumexp(x, 1).value(), tg::Tensor<double>{3.40760596444438, 6.40760596444438});
+        // columns: 4 + log(1 + e^-3) = 4.04858735157
+        check(tg::logsumexp(x, 0, true).value(), tg::Tensor<double>{{4.04858735157374, 5.04858735157374, 6.04858735157374}});
+    }
+    SECTION("no overflow at 1000; infinities and empty lines") {
+        tg::Tape<T> t;
+        check(tg::logsumexp(t.variable(tg::Tensor<T>{1000, 1000})).value(), tg::Tensor<double>(1000.69314718056));
+        const T inf = std::numeric_limits<T>::infinity();
+        CHECK(tg::logsumexp(t.variable(tg::Tensor<T>{-inf, -inf})).item() == -inf);
+        CHECK(tg::logsumexp(t.variable(tg::Tensor<T>{1, inf})).item() == inf);
+        auto e = tg::logsumexp(t.variable(tg::Tensor<T>::from_shape({2, 0})), 1);
+        REQUIRE(e.size() == 2);
+        CHECK(e.value()(0) == -inf);  // the log of an empty sum
+        CHECK(e.value()(1) == -inf);
+    }
+    SECTION("gradient is the softmax; 0 for a line of only -inf") {
+        tg::Tape<T> t;
+        const T inf = std::numeric_limits<T>::infinity();
+        auto x = t.variable(tg::Tensor<T>{{0, std::log(T(3))}, {-inf, -inf}});
+        t.backward(tg::sum(tg::logsumexp(x, 1)));
+        check(x.grad(), tg::Tensor<double>{{0.25, 0.75}, {0.0, 0.0}});  // e^0/(1+3), 3/(1+3)
+    }
+}
+
+TEST_CASE("min / logsumexp: gradcheck", "[ops][reduce]") {
+    require_gradcheck([](TapeD&, const In& in) { return tg::min(in[0]); }, {smooth({2, 3})});
+    require_gradcheck([](TapeD&, const In& in) { return tg::logsumexp(in[0]); }, {smooth({2, 3})});
+    require_gradcheck([](TapeD&, const In& in) { return tg::logsumexp(in[0]); }, {smooth({1})});
+    for (std::int64_t ax : {0, 1, -1}) {
+        for (bool keep : {false, true}) {
+            INFO("axis " << ax << " keepdims " << keep);
+            require_gradcheck([=](TapeD&, const In& in) { return tg::min(in[0], ax, keep); }, {smooth({2, 3})});
+            require_gradcheck([=](TapeD&, const In& in) { return tg::logsumexp(in[0], ax, keep); }, {smooth({2, 3}, 3.0)});
+        }
+    }
+    require_gradcheck([](TapeD&, const In& in) { return tg::logsumexp(in[0], 1); }, {smooth({2, 1, 3})});
+    require_gradcheck([](TapeD&, const In& in) { return tg::min(in[0], 1); }, {smooth({2, 3, 4})});
+    // logsumexp − x is log_softmax: both ops agree on a shared input.
+    tg::Tape<double> t;
+    auto x = t.variable(smooth({3, 4}, 2.0));
+    require_close((x - tg::logsumexp(x, 1, true)).value(), tg::log_softmax(x, 1).value(), 1e-12, 1e-12);
+}

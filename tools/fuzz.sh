@@ -113,7 +113,7 @@ link() {  # link OUTPUT SANITIZERS OBJECTS...
 # Every autodiff source (ops, tape, kernels, BLAS wrapper, gradcheck/audit).
 ops_sources=(autodiff/grad_mode.cpp autodiff/blas.cpp autodiff/tape.cpp autodiff/op_support.cpp autodiff/kernels.cpp
              autodiff/ops_elementwise.cpp autodiff/ops_linalg.cpp autodiff/ops_shape.cpp autodiff/ops_reduce.cpp
-             autodiff/ops_nn.cpp autodiff/custom_op.cpp autodiff/gradcheck.cpp)
+             autodiff/ops_compare.cpp autodiff/ops_nn.cpp autodiff/custom_op.cpp autodiff/gradcheck.cpp)
 # 20 s: the costliest valid program the target's 24 MB cap allows takes about
 # 7 s (fuzz_ops.cpp); a real hang never ends. The replay uses the same bound.
 ops_timeout=20

@@ -1,0 +1,105 @@
+// Comparisons: elementwise masks of 1 and 0 (IEEE rules: NaN compares false,
+// and unequal). A mask is a constant: no gradient flows through it (use it with
+// `where` or `mul` to route gradients).
+
+#include <xtensor/xoperation.hpp>
+
+#include "ops.hpp"
+#include "op_support.hpp"
+
+namespace tapegrad {
+
+namespace {
+
+// attrs: i[1] 1 for a scalar right operand (d[0]).
+enum class Comparison : std::int64_t { eq, ne, lt, le, gt, ge };
+
+constexpr const char* comparison_name(Comparison c) {
+    constexpr const char* names[] = {"eq", "ne", "lt", "le", "gt", "ge"};
+    return names[static_cast<std::size_t>(c)];
+}
+
+template <class T, class A, class B>
+void assign_mask(Tensor<T>& out, Comparison c, const A& a, const B& b) {
+    switch (c) {
+        case Comparison::eq: xt::noalias(out) = xt::cast<T>(xt::equal(a, b)); return;
+        case Comparison::ne: xt::noalias(out) = xt::cast<T>(xt::not_equal(a, b)); return;
+        case Comparison::lt: xt::noalias(out) = xt::cast<T>(a < b); return;
+        case Comparison::le: xt::noalias(out) = xt::cast<T>(a <= b); return;
+        case Comparison::gt: xt::noalias(out) = xt::cast<T>(a > b); return;
+        case Comparison::ge: xt::noalias(out) = xt::cast<T>(a >= b); return;
+    }
+}
+
+// One OpDef per comparison, so that errors and profiles name it.
+template <class T, Comparison c>
+struct Compare {
+    static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
+        const Tensor<T>& a = t.parent_value(n, 0);
+        if (n.attrs.i[1]) {
+            detail::resize_to(t, out, a.shape());
+            if (out.size() != 0) assign_mask(out, c, a, static_cast<T>(n.attrs.d[0]));
+            return;
+        }
+        const Tensor<T>& b = t.parent_value(n, 1);
+        detail::resize_to(t, out, detail::broadcast_shapes(comparison_name(c), a.shape(), b.shape()));
+        // No strided walk over an empty broadcast's outer axes (see ops_elementwise.cpp).
+        if (out.size() != 0) assign_mask(out, c, a, b);
+    }
+    static void backward(Tape<T>&, const Node<T>&) {}  // never runs: a mask needs no gradient
+    static constexpr OpDef<T> def{comparison_name(c), forward, backward, kReadsNothing};
+};
+
+template <Comparison c, class T>
+Var<T> record_compare(std::initializer_list<Var<T>> xs, const OpAttrs& attrs) {
+    const char* name = comparison_name(c);
+    Tape<T>& t = detail::tape_of(name, xs);
+    if (xs.size() == 2) detail::broadcast_shapes(name, xs.begin()[0].shape(), xs.begin()[1].shape());
+    const NodeId id = t.record(&Compare<T, c>::def, xs, attrs);
+    t.node(id).requires_grad = false;
+    return detail::finish(t, id);
+}
+
+template <Comparison c, class T>
+Var<T> compare(Var<T> a, Var<T> b) {
+    return record_compare<c>({a, b}, OpAttrs{});
+}
+
+template <Comparison c, class T>
+Var<T> compare(Var<T> a, T s) {
+    OpAttrs attrs;
+    attrs.i[1] = 1;
+    attrs.d[0] = static_cast<double>(s);
+    return record_compare<c>({a}, attrs);
+}
+
+}  // namespace
+
+template <class T> Var<T> eq(Var<T> a, Var<T> b) { return compare<Comparison::eq>(a, b); }
+template <class T> Var<T> ne(Var<T> a, Var<T> b) { return compare<Comparison::ne>(a, b); }
+template <class T> Var<T> lt(Var<T> a, Var<T> b) { return compare<Comparison::lt>(a, b); }
+template <class T> Var<T> le(Var<T> a, Var<T> b) { return compare<Comparison::le>(a, b); }
+template <class T> Var<T> gt(Var<T> a, Var<T> b) { return compare<Comparison::gt>(a, b); }
+template <class T> Var<T> ge(Var<T> a, Var<T> b) { return compare<Comparison::ge>(a, b); }
+template <class T> Var<T> eq(Var<T> a, Scalar_t<T> s) { return compare<Comparison::eq>(a, s); }
+template <class T> Var<T> ne(Var<T> a, Scalar_t<T> s) { return compare<Comparison::ne>(a, s); }
+template <class T> Var<T> lt(Var<T> a, Scalar_t<T> s) { return compare<Comparison::lt>(a, s); }
+template <class T> Var<T> le(Var<T> a, Scalar_t<T> s) { return compare<Comparison::le>(a, s); }
+template <class T> Var<T> gt(Var<T> a, Scalar_t<T> s) { return compare<Comparison::gt>(a, s); }
+template <class T> Var<T> ge(Var<T> a, Scalar_t<T> s) { return compare<Comparison::ge>(a, s); }
+
+#define TAPEGRAD_INSTANTIATE_COMPARISON(T, NAME)   \
+    template Var<T> NAME(Var<T>, Var<T>);          \
+    template Var<T> NAME(Var<T>, Scalar_t<T>);
+#define TAPEGRAD_INSTANTIATE(T)                   \
+    TAPEGRAD_INSTANTIATE_COMPARISON(T, eq)        \
+    TAPEGRAD_INSTANTIATE_COMPARISON(T, ne)        \
+    TAPEGRAD_INSTANTIATE_COMPARISON(T, lt)        \
+    TAPEGRAD_INSTANTIATE_COMPARISON(T, le)        \
+    TAPEGRAD_INSTANTIATE_COMPARISON(T, gt)        \
+    TAPEGRAD_INSTANTIATE_COMPARISON(T, ge)
+TAPEGRAD_INSTANTIATE(float)
+TAPEGRAD_INSTANTIATE(double)
+#undef TAPEGRAD_INSTANTIATE_COMPARISON
+
+}  // namespace tapegrad
