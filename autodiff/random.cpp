@@ -24,4 +24,16 @@ std::uint64_t Generator::below(std::uint64_t n) {
     return r % n;
 }
 
+namespace {
+std::recursive_mutex default_mutex;
+Generator default_generator{0};
+}  // namespace
+
+void manual_seed(std::uint64_t seed) {
+    std::lock_guard lock(default_mutex);
+    default_generator.seed(seed);
+}
+
+detail::DefaultGenerator::DefaultGenerator() : lock_(default_mutex), gen_(default_generator) {}
+
 }  // namespace tapegrad

@@ -8,6 +8,7 @@
 /// every platform.
 
 #include <cstdint>
+#include <mutex>
 #include <random>
 
 namespace tapegrad {
@@ -32,5 +33,28 @@ public:
 private:
     std::mt19937_64 engine_;
 };
+
+/// Reseeds the default generator: the one layers draw their initial weights
+/// from when constructed without a `Generator` (`tg::Linear head(128, 10)`).
+/// It starts seeded with 0, so a program that builds its layers in the same
+/// order gets the same weights on every run, as with torch.manual_seed.
+void manual_seed(std::uint64_t seed);
+
+namespace detail {
+
+/// The default generator, held under a lock for as long as this object lives
+/// (layers take it for the length of their constructor, so layers built on
+/// several threads at once draw in some order, never at the same time).
+class DefaultGenerator {
+public:
+    DefaultGenerator();
+    Generator& get() { return gen_; }
+
+private:
+    std::unique_lock<std::recursive_mutex> lock_;
+    Generator& gen_;
+};
+
+}  // namespace detail
 
 }  // namespace tapegrad

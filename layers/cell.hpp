@@ -64,7 +64,7 @@ struct RecurrentOptions {
     /// Cells with a forget gate (LSTM): set that gate's bias to this value
     /// (b_ih's block, with b_hh's block zero) so that the cell starts by
     /// remembering. `ArgumentError` for cells without one.
-    std::optional<double> forget_bias;
+    std::optional<double> forget_bias{};  // {}: no -Wmissing-field-initializers for `{.input_size = ...}`
     RecurrentInit init = RecurrentInit::pytorch;
     /// Initialize each gate's (H × H) block of W_hh as an orthogonal matrix.
     bool orthogonal_recurrent = false;
@@ -74,6 +74,9 @@ struct RecurrentOptions {
     /// AblatedLSTM only: which part of the LSTM to take out (`ArgumentError`
     /// naming the cell on any other cell when not `none`).
     LSTMAblation lstm_ablation = LSTMAblation::none;
+    /// Sequence layers only: input (B, T, I) and output (B, T, D·H) instead
+    /// of time-major (T, B, ·), as PyTorch's batch_first.
+    bool batch_first = false;
 };
 
 /// A recurrent state: `h`, `c` for cells that have a cell state (LSTM), and

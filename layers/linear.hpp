@@ -16,6 +16,10 @@ public:
 
     /// PyTorch's default initialization: weight and bias ~ U(±1/√in_features).
     Linear(std::size_t in_features, std::size_t out_features, Generator& gen, bool with_bias = true);
+    /// The same from the default generator (`tg::manual_seed`): for layers
+    /// whose weights are loaded right after, or programs seeded once.
+    Linear(std::size_t in_features, std::size_t out_features, bool with_bias = true)
+        : Linear(in_features, out_features, detail::DefaultGenerator().get(), with_bias) {}
 
     /// x (..., in_features) → (..., out_features). `ShapeError` on a mismatch.
     Var<T> operator()(Var<T> x);

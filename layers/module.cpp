@@ -39,13 +39,16 @@ NamedParameters<T> Module<T>::named_parameters(const std::string& prefix) {
 template <class T>
 std::vector<Parameter<T>*> Module<T>::parameters() {
     std::vector<Parameter<T>*> out;
-    for (auto& [name, p] : named_parameters()) out.push_back(p);
+    for (auto& [name, p] : named_parameters()) {
+        p->set_name(name);
+        out.push_back(p);
+    }
     return out;
 }
 
 template <class T>
 void Module<T>::zero_grad() {
-    for (Parameter<T>* p : parameters()) p->zero_grad();
+    for (auto& [name, p] : named_parameters()) p->zero_grad();  // not parameters(): zeroing renames nothing
 }
 
 template <class T>

@@ -71,7 +71,9 @@ public:
     /// Every parameter below this module with its dotted name
     /// ("encoder.weight_ih_l0"); `prefix` is prepended to each.
     NamedParameters<T> named_parameters(const std::string& prefix = {});
-    /// Every parameter below this module, in `named_parameters` order.
+    /// Every parameter below this module, in `named_parameters` order, each
+    /// named by its dotted path from here (so that an optimizer's and a
+    /// tape's errors name "encoder.weight").
     std::vector<Parameter<T>*> parameters();
     /// Zeroes every parameter's gradient.
     void zero_grad();

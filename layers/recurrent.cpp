@@ -166,6 +166,22 @@ RecurrentState<T> RecurrentLayer<T>::run_direction(Var<T> input, std::size_t row
 template <class T>
 RecurrentOutput<T> RecurrentLayer<T>::operator()(Var<T> x, const std::optional<RecurrentState<T>>& initial,
                                                  const std::vector<std::int64_t>& lengths, Generator* dropout_generator) {
+    if (!o_.batch_first) return run(x, initial, lengths, dropout_generator);
+    // (B, T, I) in and (B, T, D·H) out, as PyTorch's batch_first: a permute on
+    // each side (recorded, so gradients flow); states stay (L·D, B, H).
+    if (x && (x.dim() != 3 || x.shape()[2] != o_.input_size))
+        throw ShapeError(std::string(spec_.name) + ": input of shape " + shape_str(x.shape()) + ", expected (B, T, " +
+                         std::to_string(o_.input_size) + ") (batch_first)");
+    if (x && x.shape()[1] == 0)
+        throw ShapeError(std::string(spec_.name) + ": input of shape " + shape_str(x.shape()) + " has T = 0 time steps; need at least one");
+    RecurrentOutput<T> out = run(x ? permute(x, {1, 0, 2}) : x, initial, lengths, dropout_generator);
+    out.output = permute(out.output, {1, 0, 2});
+    return out;
+}
+
+template <class T>
+RecurrentOutput<T> RecurrentLayer<T>::run(Var<T> x, const std::optional<RecurrentState<T>>& initial,
+                                          const std::vector<std::int64_t>& lengths, Generator* dropout_generator) {
     check_call(x, initial, lengths);
     Tape<T>& t = *x.tape();
     const std::size_t steps = x.shape()[0], D = num_directions(), LD = o_.num_layers * D, states = spec_.states;

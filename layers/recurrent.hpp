@@ -98,7 +98,8 @@ struct RecurrentOutput {
 template <class T>
 class RecurrentLayer : public Module<T> {
 public:
-    /// x (T, B, I). `initial`: optional initial state, each of the cell's
+    /// x (T, B, I), or (B, T, I) with `batch_first` (then the output is
+    /// (B, T, D·H); states keep (L·D, B, H), as in PyTorch). `initial`: optional initial state, each of the cell's
     /// state tensors (h, and c for LSTM) of shape (L·D, B, H); zeros when
     /// absent. `lengths`: optional per-sequence lengths (B values in [0, T]);
     /// steps at or past a sequence's length leave its state unchanged, output
@@ -153,6 +154,9 @@ protected:
 
 private:
     std::size_t row_of(std::size_t layer, std::size_t direction) const;
+    // The call on a time-major x.
+    RecurrentOutput<T> run(Var<T> x, const std::optional<RecurrentState<T>>& initial, const std::vector<std::int64_t>& lengths,
+                           Generator* dropout_generator);
     // Throws unless x, initial and lengths fit this layer (before anything is recorded).
     void check_call(Var<T> x, const std::optional<RecurrentState<T>>& initial,
                     const std::vector<std::int64_t>& lengths) const;
@@ -180,7 +184,10 @@ public:
         cells_.reserve(o.num_layers * this->num_directions());
         for (std::size_t l = 0; l < o.num_layers; ++l)
             for (std::size_t d = 0; d < this->num_directions(); ++d) cells_.emplace_back(this->cell_options(l), gen);
+        this->set_parameter_names();  // "weight_ih_l0" in errors from the start
     }
+    /// The same from the default generator (`tg::manual_seed`).
+    explicit Recurrent(const RecurrentOptions& o) : Recurrent(o, detail::DefaultGenerator().get()) {}
     /// The cell of layer l, direction d, as its own type.
     C& cell(std::size_t layer, std::size_t direction) { return static_cast<C&>(RecurrentLayer<T>::cell(layer, direction)); }
 
