@@ -19,6 +19,7 @@
 #include "layers/cell.hpp"
 #include "layers/module.hpp"
 #include "layers/recurrent.hpp"
+#include "layers/state.hpp"
 #include "layers/cells/peephole_lstm_cell.hpp"
 #include "layers/cells/cifg_lstm_cell.hpp"
 #include "layers/cells/layer_norm_lstm_cell.hpp"
