@@ -27,3 +27,5 @@
 #include "optim/optim.hpp"
 #include "io/checkpoint.hpp"
 #include "io/npz.hpp"
+#include "io/csv.hpp"
+#include "io/text.hpp"
