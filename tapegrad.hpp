@@ -27,5 +27,8 @@
 #include "optim/optim.hpp"
 #include "io/checkpoint.hpp"
 #include "io/npz.hpp"
+#include "io/batching.hpp"
 #include "io/csv.hpp"
+#include "io/minibatch.hpp"
+#include "io/sequences.hpp"
 #include "io/text.hpp"
