@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <numeric>
+#include <stdexcept>
 #include <string>
 #include <utility>
 
@@ -9,10 +10,26 @@
 
 namespace tapegrad {
 
+namespace {
+
+/// 0, ..., n−1 for `fn`: a count too large for the memory is an
+/// `ArgumentError` naming it, not a `std::length_error` or `bad_alloc`.
+std::vector<std::int64_t> identity_indices(const char* fn, std::size_t n) {
+    std::vector<std::int64_t> p;
+    try {
+        p.resize(n);
+    } catch (const std::exception&) {  // length_error (above max_size) or bad_alloc
+        throw ArgumentError(std::string(fn) + ": cannot hold " + std::to_string(n) + " example indices in memory");
+    }
+    std::iota(p.begin(), p.end(), std::int64_t{0});
+    return p;
+}
+
+}  // namespace
+
 std::vector<std::int64_t> permutation(std::int64_t n, Generator& gen) {
     if (n < 0) throw ArgumentError("permutation: n must be >= 0, got " + std::to_string(n));
-    std::vector<std::int64_t> p(static_cast<std::size_t>(n));
-    std::iota(p.begin(), p.end(), std::int64_t{0});
+    std::vector<std::int64_t> p = identity_indices("permutation", static_cast<std::size_t>(n));
     for (std::size_t i = p.size(); i > 1; --i) {  // i - 1 is the position being fixed
         const auto j = static_cast<std::size_t>(gen.below(i));
         std::swap(p[i - 1], p[j]);
@@ -37,13 +54,8 @@ std::size_t MinibatchSampler::batches_per_epoch() const {
 }
 
 std::vector<std::vector<std::int64_t>> MinibatchSampler::epoch() {
-    std::vector<std::int64_t> order;
-    if (shuffle_) {
-        order = permutation(static_cast<std::int64_t>(n_), *gen_);
-    } else {
-        order.resize(n_);
-        std::iota(order.begin(), order.end(), std::int64_t{0});
-    }
+    const std::vector<std::int64_t> order = shuffle_ ? permutation(static_cast<std::int64_t>(n_), *gen_)
+                                                     : identity_indices("MinibatchSampler::epoch", n_);
     std::vector<std::vector<std::int64_t>> batches(batches_per_epoch());
     for (std::size_t k = 0; k < batches.size(); ++k) {
         const std::size_t begin = k * batch_size_, end = std::min(n_, begin + batch_size_);

@@ -87,8 +87,9 @@ public:
     /// Writes the vocabulary as text (format in docs/data.md): a header line
     /// "tapegrad-vocabulary 1", the lines "level characters|words",
     /// "specials K", "unknown ID|none", "size N", then one token per line in
-    /// id order, with "\\", a newline and a carriage return written as "\\\\",
-    /// "\\n" and "\\r". `DataError` if the file cannot be written.
+    /// id order, where a backslash, a newline and a carriage return are
+    /// written as the two characters \\, \n and \r. `DataError` if the file
+    /// cannot be written.
     void save(const std::string& path) const;
     /// Reads what `save` writes. `DataError` naming the file and the line for
     /// anything malformed (a bad header, an unknown escape, a repeated token,

@@ -326,6 +326,10 @@ TEST_CASE("permutation: Fisher-Yates with Generator::below, exact for seed 1", "
     REQUIRE(tg::permutation(0, gen).empty());
     REQUIRE(tg::permutation(1, gen) == Ids{0});
     REQUIRE_THROWS_WITH(tg::permutation(-1, gen), "permutation: n must be >= 0, got -1");
+    const std::int64_t huge = std::numeric_limits<std::int64_t>::max();
+    REQUIRE_THROWS_WITH(tg::permutation(huge, gen), "permutation: cannot hold 9223372036854775807 example indices in memory");
+    REQUIRE_THROWS_WITH(tg::MinibatchSampler(huge, 1, gen, false, false).epoch(),
+                        "MinibatchSampler::epoch: cannot hold 9223372036854775807 example indices in memory");
 }
 
 TEST_CASE("MinibatchSampler: seeded epochs, last batch smaller or dropped, in order without shuffle", "[data_io]") {
