@@ -91,4 +91,12 @@ struct ContractError : Error {
     using Error::Error;
 };
 
+/// A data file (a text, CSV or vocabulary file read by io/text.hpp or
+/// io/csv.hpp) cannot be read or is malformed. The message names the function,
+/// the file and, for content, the line (and column) or byte offset, e.g.
+/// "read_csv: 'prices.csv', line 4, column 2: 'abc' is not a number".
+struct DataError : Error {
+    using Error::Error;
+};
+
 }  // namespace tapegrad
