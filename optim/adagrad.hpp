@@ -2,7 +2,7 @@
 /// \file
 /// `Adagrad<T>`, step for step as PyTorch 1.13's `torch.optim.Adagrad`.
 
-#include "optimizer.hpp"
+#include "param_groups.hpp"
 
 namespace tapegrad {
 
@@ -20,18 +20,25 @@ struct AdagradOptions {
 ///     clr = lr / (1 + (t − 1)·lr_decay)
 ///     sum = sum + g²                  state "sum", starts at initial_accumulator_value
 ///     p = p − clr·g / (sqrt(sum) + eps)
+///
+/// With groups, "sum" starts at each group's initial_accumulator_value
+/// (PyTorch 1.13 uses the constructor argument's for every group, ignoring a
+/// group's own). As in PyTorch, changing it after construction has no effect.
 template <class T = float>
-class Adagrad : public Optimizer<T> {
+class Adagrad : public GroupedOptimizer<T, AdagradOptions> {
 public:
+    /// One group.
     Adagrad(std::vector<Parameter<T>*> params, AdagradOptions options = {});
+    /// Several, each with its own options (see `ParamGroup`).
+    explicit Adagrad(std::vector<ParamGroup<T, AdagradOptions>> groups);
     void step() override;
-    const AdagradOptions& options() const { return options_; }
 
 private:
-    AdagradOptions options_;
     std::size_t sum_ = 0;
 };
 
+extern template class GroupedOptimizer<float, AdagradOptions>;
+extern template class GroupedOptimizer<double, AdagradOptions>;
 extern template class Adagrad<float>;
 extern template class Adagrad<double>;
 

@@ -7,10 +7,39 @@
 #include "adam.hpp"
 
 #include <cmath>
+#include <concepts>
 
 #include "optim_support.hpp"
+#include "param_groups_impl.hpp"
 
 namespace tapegrad {
+
+// GroupedOptimizer's hooks for AdamOptions and AdamWOptions (see param_groups_impl.hpp).
+template <class O>
+concept AdamLikeOptions = std::same_as<O, AdamOptions> || std::same_as<O, AdamWOptions>;
+
+template <AdamLikeOptions O>
+void check_options(const std::string& who, const O& o) {
+    // lr is checked by GroupedOptimizer.
+    detail::require_arg(o.beta1 >= 0 && o.beta1 < 1, who, "beta1", "in [0, 1)", o.beta1);
+    detail::require_arg(o.beta2 >= 0 && o.beta2 < 1, who, "beta2", "in [0, 1)", o.beta2);
+    detail::require_nonnegative(who, "eps", o.eps);
+    detail::require_nonnegative(who, "weight_decay", o.weight_decay);
+}
+
+template <AdamLikeOptions O>
+const char* fixed_option_changed(const O& before, const O& after) {
+    return before.amsgrad != after.amsgrad ? "amsgrad" : nullptr;
+}
+
+template <AdamLikeOptions O, class F>
+void for_each_option(O& o, F&& f) {
+    f("beta1", o.beta1);
+    f("beta2", o.beta2);
+    f("eps", o.eps);
+    f("weight_decay", o.weight_decay);
+    f("amsgrad", o.amsgrad);
+}
 
 namespace {
 
@@ -20,25 +49,17 @@ struct AdamConfig {
     bool amsgrad;
 };
 
-template <class O>
-void validate(const char* who, const O& o) {
-    // lr is checked by the base class.
-    detail::require_arg(o.beta1 >= 0 && o.beta1 < 1, who, "beta1", "in [0, 1)", o.beta1);
-    detail::require_arg(o.beta2 >= 0 && o.beta2 < 1, who, "beta2", "in [0, 1)", o.beta2);
-    detail::require_nonnegative(who, "eps", o.eps);
-    detail::require_nonnegative(who, "weight_decay", o.weight_decay);
-}
-
 // PyTorch's torch.maximum propagates NaN from either side; std::max would not.
 template <class T>
 T nan_max(T a, T b) {
     return (a != a || a > b) ? a : b;
 }
 
+// Updates params[begin, end), one group, with its buffers.
 template <class T>
-void adam_update(const std::vector<Parameter<T>*>& params, std::vector<Tensor<T>>& exp_avg,
-                 std::vector<Tensor<T>>& exp_avg_sq, std::vector<Tensor<T>>* max_exp_avg_sq, const AdamConfig& c,
-                 long step) {
+void adam_update(const std::vector<Parameter<T>*>& params, std::size_t begin, std::size_t end,
+                 std::vector<Tensor<T>>& exp_avg, std::vector<Tensor<T>>& exp_avg_sq,
+                 std::vector<Tensor<T>>* max_exp_avg_sq, const AdamConfig& c, long step) {
     const double t = static_cast<double>(step);
     const double bias_correction1 = 1 - std::pow(c.beta1, t);
     const double bias_correction2 = 1 - std::pow(c.beta2, t);
@@ -48,7 +69,7 @@ void adam_update(const std::vector<Parameter<T>*>& params, std::vector<Tensor<T>
     const T beta2 = T(c.beta2), one_minus_beta2 = T(1 - c.beta2);
     const T eps = T(c.eps), weight_decay = T(c.weight_decay), shrink = T(1 - c.lr * c.weight_decay);
     const bool l2 = !c.decoupled && c.weight_decay != 0;
-    for (std::size_t i = 0; i < params.size(); ++i) {
+    for (std::size_t i = begin; i < end; ++i) {
         Parameter<T>& param = *params[i];
         const T* g = param.grad().data();
         T* p = param.mutable_value().data();
@@ -77,42 +98,60 @@ void adam_update(const std::vector<Parameter<T>*>& params, std::vector<Tensor<T>
 
 template <class T>
 Adam<T>::Adam(std::vector<Parameter<T>*> params, AdamOptions options)
-    : Optimizer<T>("Adam", std::move(params), options.lr), options_(options) {
-    validate("Adam", options);
+    : Adam(std::vector<ParamGroup<T, AdamOptions>>{{std::move(params), options}}) {}
+
+template <class T>
+Adam<T>::Adam(std::vector<ParamGroup<T, AdamOptions>> groups)
+    : GroupedOptimizer<T, AdamOptions>("Adam", std::move(groups)) {
     exp_avg_ = this->add_buffer("exp_avg", T(0));
     exp_avg_sq_ = this->add_buffer("exp_avg_sq", T(0), true);
-    if (options.amsgrad) max_exp_avg_sq_ = this->add_buffer("max_exp_avg_sq", T(0), true);
+    if (this->any_group([](const AdamOptions& o) { return o.amsgrad; }))
+        max_exp_avg_sq_ = this->add_buffer("max_exp_avg_sq", T(0), true);
 }
 
 template <class T>
 void Adam<T>::step() {
     const std::vector<Parameter<T>*>& params = this->prepare_step();
     ++this->steps_;
-    const AdamOptions& o = options_;
-    const AdamConfig c{this->lr_, o.beta1, o.beta2, o.eps, o.weight_decay, false, o.amsgrad};
-    adam_update(params, this->buffers_[exp_avg_].tensors, this->buffers_[exp_avg_sq_].tensors,
-                o.amsgrad ? &this->buffers_[max_exp_avg_sq_].tensors : nullptr, c, this->steps_);
+    for (std::size_t g = 0; g < this->num_groups(); ++g) {
+        const AdamOptions o = this->options(g);
+        const AdamConfig c{o.lr, o.beta1, o.beta2, o.eps, o.weight_decay, false, o.amsgrad};
+        adam_update(params, this->group_begin(g), this->group_end(g), this->buffers_[exp_avg_].tensors,
+                    this->buffers_[exp_avg_sq_].tensors,
+                    o.amsgrad ? &this->buffers_[max_exp_avg_sq_].tensors : nullptr, c, this->steps_);
+    }
 }
 
 template <class T>
 AdamW<T>::AdamW(std::vector<Parameter<T>*> params, AdamWOptions options)
-    : Optimizer<T>("AdamW", std::move(params), options.lr), options_(options) {
-    validate("AdamW", options);
+    : AdamW(std::vector<ParamGroup<T, AdamWOptions>>{{std::move(params), options}}) {}
+
+template <class T>
+AdamW<T>::AdamW(std::vector<ParamGroup<T, AdamWOptions>> groups)
+    : GroupedOptimizer<T, AdamWOptions>("AdamW", std::move(groups)) {
     exp_avg_ = this->add_buffer("exp_avg", T(0));
     exp_avg_sq_ = this->add_buffer("exp_avg_sq", T(0), true);
-    if (options.amsgrad) max_exp_avg_sq_ = this->add_buffer("max_exp_avg_sq", T(0), true);
+    if (this->any_group([](const AdamWOptions& o) { return o.amsgrad; }))
+        max_exp_avg_sq_ = this->add_buffer("max_exp_avg_sq", T(0), true);
 }
 
 template <class T>
 void AdamW<T>::step() {
     const std::vector<Parameter<T>*>& params = this->prepare_step();
     ++this->steps_;
-    const AdamWOptions& o = options_;
-    const AdamConfig c{this->lr_, o.beta1, o.beta2, o.eps, o.weight_decay, true, o.amsgrad};
-    adam_update(params, this->buffers_[exp_avg_].tensors, this->buffers_[exp_avg_sq_].tensors,
-                o.amsgrad ? &this->buffers_[max_exp_avg_sq_].tensors : nullptr, c, this->steps_);
+    for (std::size_t g = 0; g < this->num_groups(); ++g) {
+        const AdamWOptions o = this->options(g);
+        const AdamConfig c{o.lr, o.beta1, o.beta2, o.eps, o.weight_decay, true, o.amsgrad};
+        adam_update(params, this->group_begin(g), this->group_end(g), this->buffers_[exp_avg_].tensors,
+                    this->buffers_[exp_avg_sq_].tensors,
+                    o.amsgrad ? &this->buffers_[max_exp_avg_sq_].tensors : nullptr, c, this->steps_);
+    }
 }
 
+template class GroupedOptimizer<float, AdamOptions>;
+template class GroupedOptimizer<double, AdamOptions>;
+template class GroupedOptimizer<float, AdamWOptions>;
+template class GroupedOptimizer<double, AdamWOptions>;
 template class Adam<float>;
 template class Adam<double>;
 template class AdamW<float>;

@@ -3,7 +3,7 @@
 /// `Adam<T>` and `AdamW<T>` (optionally AMSGrad), step for step as PyTorch
 /// 1.13's `torch.optim.Adam` and `torch.optim.AdamW`.
 
-#include "optimizer.hpp"
+#include "param_groups.hpp"
 
 namespace tapegrad {
 
@@ -23,15 +23,18 @@ struct AdamOptions {
 ///     v = beta2·v + (1 − beta2)·g²                state "exp_avg_sq"
 ///     v_max = max(v_max, v)                       state "max_exp_avg_sq", amsgrad only
 ///     p = p − lr/(1 − beta1^t) · m / (sqrt(v or v_max)/sqrt(1 − beta2^t) + eps)
+///
+/// Each parameter group has its own `AdamOptions` (see `ParamGroup`).
 template <class T = float>
-class Adam : public Optimizer<T> {
+class Adam : public GroupedOptimizer<T, AdamOptions> {
 public:
+    /// One group.
     Adam(std::vector<Parameter<T>*> params, AdamOptions options = {});
+    /// Several: `tg::Adam<float> opt({{encoder, {.lr = 1e-3}}, {head, {.lr = 1e-2}}});`
+    explicit Adam(std::vector<ParamGroup<T, AdamOptions>> groups);
     void step() override;
-    const AdamOptions& options() const { return options_; }
 
 private:
-    AdamOptions options_;
     std::size_t exp_avg_ = 0, exp_avg_sq_ = 0, max_exp_avg_sq_ = 0;
 };
 
@@ -49,17 +52,20 @@ struct AdamWOptions {
 /// p = p·(1 − lr·weight_decay), then the Adam update above with the raw
 /// gradient. Same state keys as `Adam`.
 template <class T = float>
-class AdamW : public Optimizer<T> {
+class AdamW : public GroupedOptimizer<T, AdamWOptions> {
 public:
     AdamW(std::vector<Parameter<T>*> params, AdamWOptions options = {});
+    explicit AdamW(std::vector<ParamGroup<T, AdamWOptions>> groups);
     void step() override;
-    const AdamWOptions& options() const { return options_; }
 
 private:
-    AdamWOptions options_;
     std::size_t exp_avg_ = 0, exp_avg_sq_ = 0, max_exp_avg_sq_ = 0;
 };
 
+extern template class GroupedOptimizer<float, AdamOptions>;
+extern template class GroupedOptimizer<double, AdamOptions>;
+extern template class GroupedOptimizer<float, AdamWOptions>;
+extern template class GroupedOptimizer<double, AdamWOptions>;
 extern template class Adam<float>;
 extern template class Adam<double>;
 extern template class AdamW<float>;

@@ -6,6 +6,7 @@
 #include "adam.hpp"
 #include "clip.hpp"
 #include "optimizer.hpp"
+#include "param_groups.hpp"
 #include "rmsprop.hpp"
 #include "schedule.hpp"
 #include "sgd.hpp"

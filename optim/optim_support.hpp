@@ -2,10 +2,12 @@
 /// \file
 /// Internal to the optim/ .cpp files: argument checks with uniform messages.
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <limits>
 #include <string>
+#include <vector>
 
 #include "../autodiff/errors.hpp"
 
@@ -34,6 +36,24 @@ template <class T>
 void require_lr(const std::string& who, const char* what, double lr) {
     require_arg(std::isfinite(lr) && lr >= 0 && lr <= double(std::numeric_limits<T>::max()), who, what,
                 "finite, >= 0 and within the parameter type's range", lr);
+}
+
+/// "Adam" for an optimizer of one group, "Adam: group 1" of several: prefixes a group's messages.
+inline std::string group_label(const std::string& name, std::size_t group, std::size_t count) {
+    return count > 1 ? name + ": group " + std::to_string(group) : name;
+}
+
+/// "parameter 3 ('w')" (the name if it has one), for Parameter* and for shared records alike.
+template <class P>
+std::string param_label(const std::vector<P>& params, std::size_t i) {
+    std::string s = "parameter " + std::to_string(i);
+    if (params[i] != nullptr && !params[i]->name().empty()) s += " ('" + params[i]->name() + "')";
+    return s;
+}
+
+template <class S1, class S2>
+bool shapes_match(const S1& a, const S2& b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin());
 }
 
 /// Checks one saved optimizer buffer ("<index>.<name>") before it is loaded:

@@ -1,5 +1,5 @@
-// The optimizer base: parameter bookkeeping, lr, and state (de)serialisation
-// shared by every optimizer.
+// The optimizer base: parameter groups, lr and state buffers shared by every
+// optimizer (state_dict/load_state_dict are in optimizer_state.cpp).
 
 #include "optimizer.hpp"
 
@@ -11,53 +11,70 @@
 
 namespace tapegrad {
 
-namespace {
-
-// For Parameter* and for shared records alike.
-template <class P>
-std::string param_label(const std::vector<P>& params, std::size_t i) {
-    std::string s = "parameter " + std::to_string(i);
-    if (params[i] != nullptr && !params[i]->name().empty()) s += " ('" + params[i]->name() + "')";
-    return s;
-}
-
-template <class S1, class S2>
-bool shapes_match(const S1& a, const S2& b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin());
-}
-
-Tensor<double> scalar_tensor(double v) {
-    Tensor<double> t = Tensor<double>::from_shape(Shape{});
-    t.data()[0] = v;
-    return t;
-}
-
-}  // namespace
-
 template <class T>
 Optimizer<T>::Optimizer(std::vector<Parameter<T>*> params, double lr) : Optimizer("Optimizer", std::move(params), lr) {}
 
 template <class T>
 Optimizer<T>::Optimizer(std::string name, std::vector<Parameter<T>*> params, double lr)
-    : lr_(lr), name_(std::move(name)) {
-    // An empty list is almost always a model whose parameters were collected
-    // before it was built; PyTorch refuses it for the same reason.
-    if (params.empty()) throw ArgumentError(name_ + ": empty parameter list");
-    std::unordered_map<const ParameterState<T>*, std::size_t> seen;
-    params_.reserve(params.size());
-    for (std::size_t i = 0; i < params.size(); ++i) {
-        if (params[i] == nullptr) throw ArgumentError(name_ + ": parameter " + std::to_string(i) + " is null");
-        if (!params[i]->has_state())
-            throw LifetimeError(name_ + ": parameter " + std::to_string(i) + " was moved from (it has no value)");
-        params_.push_back(params[i]->state());
-        auto [it, inserted] = seen.emplace(params_[i].get(), i);
-        // Updating one parameter twice per step would silently double its lr.
-        if (!inserted)
-            throw ArgumentError(name_ + ": " + param_label(params_, i) + " is listed twice (also at position " +
-                                std::to_string(it->second) + ")");
+    : Optimizer(std::move(name), std::vector<std::vector<Parameter<T>*>>{std::move(params)}, std::vector<double>{lr}) {}
+
+template <class T>
+Optimizer<T>::Optimizer(std::string name, std::vector<std::vector<Parameter<T>*>> groups, std::vector<double> lrs)
+    : group_offsets_{0}, lrs_(std::move(lrs)), name_(std::move(name)) {
+    if (groups.empty()) throw ArgumentError(name_ + ": no parameter groups");
+    if (groups.size() != lrs_.size())
+        throw ArgumentError(name_ + ": " + std::to_string(groups.size()) + " parameter groups but " +
+                            std::to_string(lrs_.size()) + " learning rates");
+    // Each record's first place, as (group, position in the group).
+    std::unordered_map<const ParameterState<T>*, std::pair<std::size_t, std::size_t>> seen;
+    for (std::size_t g = 0; g < groups.size(); ++g) {
+        const std::string who = group_label(g);
+        // An empty list is almost always a model whose parameters were collected
+        // before it was built; PyTorch refuses it for the same reason.
+        if (groups[g].empty()) throw ArgumentError(who + ": empty parameter list");
+        for (std::size_t i = 0; i < groups[g].size(); ++i) {
+            Parameter<T>* p = groups[g][i];
+            if (p == nullptr) throw ArgumentError(who + ": parameter " + std::to_string(i) + " is null");
+            if (!p->has_state())
+                throw LifetimeError(who + ": parameter " + std::to_string(i) + " was moved from (it has no value)");
+            auto [it, inserted] = seen.emplace(p->state().get(), std::pair{g, i});
+            // Updating one parameter twice per step would silently double its lr.
+            if (!inserted)
+                throw ArgumentError(who + ": " + detail::param_label(groups[g], i) + " is listed twice (also at position " +
+                                    std::to_string(it->second.second) +
+                                    (groups.size() > 1 ? " of group " + std::to_string(it->second.first) : "") + ")");
+            params_.push_back(p->state());
+            live_.push_back(p);
+        }
+        group_offsets_.push_back(params_.size());
     }
-    live_ = std::move(params);
-    detail::require_lr<T>(name_, "lr", lr);
+    for (std::size_t g = 0; g < lrs_.size(); ++g) detail::require_lr<T>(group_label(g), "lr", lrs_[g]);
+}
+
+template <class T>
+std::string Optimizer<T>::group_label(std::size_t group) const {
+    return detail::group_label(name_, group, num_groups());
+}
+
+template <class T>
+void Optimizer<T>::check_group(std::size_t group, const char* what) const {
+    if (group >= num_groups())
+        throw ArgumentError(name_ + "::" + what + ": group " + std::to_string(group) + " does not exist (there are " +
+                            std::to_string(num_groups()) + ")");
+}
+
+template <class T>
+std::vector<Parameter<T>*> Optimizer<T>::params(std::size_t group) const {
+    check_group(group, "params");
+    const std::vector<Parameter<T>*>& live = live_params("params");
+    return {live.begin() + static_cast<std::ptrdiff_t>(group_begin(group)),
+            live.begin() + static_cast<std::ptrdiff_t>(group_end(group))};
+}
+
+template <class T>
+double Optimizer<T>::lr(std::size_t group) const {
+    check_group(group, "lr");
+    return lrs_[group];
 }
 
 template <class T>
@@ -71,7 +88,7 @@ const std::vector<Parameter<T>*>& Optimizer<T>::live_params(const char* what) co
     for (std::size_t i = 0; i < params_.size(); ++i) {
         Parameter<T>* owner = params_[i]->owner();
         if (owner == nullptr)
-            throw LifetimeError(name_ + "::" + what + ": " + param_label(params_, i) + " of shape " +
+            throw LifetimeError(name_ + "::" + what + ": " + detail::param_label(params_, i) + " of shape " +
                                 shape_str(params_[i]->shape()) +
                                 " was destroyed while the optimizer still refers to it; build the optimizer over "
                                 "parameters that outlive it");
@@ -83,31 +100,51 @@ const std::vector<Parameter<T>*>& Optimizer<T>::live_params(const char* what) co
 template <class T>
 void Optimizer<T>::set_lr(double lr) {
     detail::require_lr<T>(name_ + "::set_lr", "lr", lr);
-    lr_ = lr;
+    std::fill(lrs_.begin(), lrs_.end(), lr);
+}
+
+template <class T>
+void Optimizer<T>::set_lr(std::size_t group, double lr) {
+    check_group(group, "set_lr");
+    detail::require_lr<T>(name_ + "::set_lr: group " + std::to_string(group), "lr", lr);
+    lrs_[group] = lr;
 }
 
 template <class T>
 std::size_t Optimizer<T>::add_buffer(std::string name, T init, bool non_negative) {
+    return add_buffer(std::move(name), std::vector<T>(num_groups(), init), non_negative);
+}
+
+template <class T>
+std::size_t Optimizer<T>::add_buffer(std::string name, std::vector<T> init, bool non_negative) {
+    if (init.size() != num_groups())
+        throw ArgumentError(name_ + ": buffer '" + name + "' has " + std::to_string(init.size()) +
+                            " starting values for " + std::to_string(num_groups()) + " groups");
     Buffer b;
     b.name = std::move(name);
-    b.init = init;
+    b.init = std::move(init);
     b.non_negative = non_negative;
     buffers_.push_back(std::move(b));
     return buffers_.size() - 1;
 }
 
-namespace {
-template <class T, class B, class P>
-void allocate(B& b, const std::vector<P>& params) {
+template <class T>
+T Optimizer<T>::initial_value(const Buffer& b, std::size_t index) const {
+    // The first offset greater than index ends the parameter's group.
+    const auto end = std::upper_bound(group_offsets_.begin(), group_offsets_.end(), index);
+    return b.init[static_cast<std::size_t>(end - group_offsets_.begin()) - 1];
+}
+
+template <class T>
+void Optimizer<T>::allocate(Buffer& b) const {
     b.tensors.clear();
-    b.tensors.reserve(params.size());
-    for (const P& p : params) {
-        b.tensors.push_back(Tensor<T>::from_shape(p->shape()));
-        b.tensors.back().fill(b.init);
+    b.tensors.reserve(params_.size());
+    for (std::size_t i = 0; i < params_.size(); ++i) {
+        b.tensors.push_back(Tensor<T>::from_shape(params_[i]->shape()));
+        b.tensors.back().fill(initial_value(b, i));
     }
     b.allocated = true;
 }
-}  // namespace
 
 template <class T>
 const std::vector<Parameter<T>*>& Optimizer<T>::prepare_step() {
@@ -116,89 +153,14 @@ const std::vector<Parameter<T>*>& Optimizer<T>::prepare_step() {
     for (const auto& p : params_)
         if (p->grad_stale()) throw ShapeError(name_ + "::step: " + p->grad_shape_problem());
     for (Buffer& b : buffers_) {
-        if (!b.allocated) allocate<T>(b, params_);
+        if (!b.allocated) allocate(b);
         for (std::size_t i = 0; i < params_.size(); ++i)
-            if (!shapes_match(b.tensors[i].shape(), params_[i]->shape()))
-                throw ShapeError(name_ + "::step: " + param_label(params_, i) + " has shape " +
+            if (!detail::shapes_match(b.tensors[i].shape(), params_[i]->shape()))
+                throw ShapeError(name_ + "::step: " + detail::param_label(params_, i) + " has shape " +
                                  shape_str(params_[i]->shape()) + " but its state '" + b.name + "' has shape " +
                                  shape_str(b.tensors[i].shape()) + " (reshaped after the optimizer was built?)");
     }
     return live;
-}
-
-template <class T>
-StateDict Optimizer<T>::state_dict() const {
-    StateDict out;
-    out["lr"] = scalar_tensor(lr_);
-    out["step"] = scalar_tensor(static_cast<double>(steps_));
-    for (const Buffer& b : buffers_)
-        for (std::size_t i = 0; i < params_.size(); ++i) {
-            Tensor<double> t = Tensor<double>::from_shape(b.allocated ? b.tensors[i].shape() : params_[i]->shape());
-            if (b.allocated) {
-                const Tensor<T>& src = b.tensors[i];
-                for (std::size_t j = 0; j < src.size(); ++j) t.data()[j] = static_cast<double>(src.data()[j]);
-            } else {
-                t.fill(static_cast<double>(b.init));  // what the first step would start from
-            }
-            out[std::to_string(i) + "." + b.name] = std::move(t);
-        }
-    return out;
-}
-
-template <class T>
-void Optimizer<T>::load_state_dict(const StateDict& state) {
-    const std::string who = name_ + "::load_state_dict: ";
-    // Everything is checked before anything is written, so a bad state leaves
-    // the optimizer exactly as it was.
-    std::size_t expected = 0;
-    auto find = [&](const std::string& key) -> const Tensor<double>& {
-        auto it = state.find(key);
-        if (it == state.end())
-            throw ArgumentError(who + "missing key '" + key +
-                                "' (is the state from another optimizer type, options or parameter list?)");
-        ++expected;
-        return it->second;
-    };
-    for (const char* key : {"lr", "step"}) {
-        const Tensor<double>& t = find(key);
-        if (t.dimension() != 0)
-            throw ArgumentError(who + "key '" + key + "' has shape " + shape_str(t.shape()) + ", expected ()");
-    }
-    for (const Buffer& b : buffers_)
-        for (std::size_t i = 0; i < params_.size(); ++i) {
-            const std::string key = std::to_string(i) + "." + b.name;
-            const Tensor<double>& t = find(key);
-            if (!shapes_match(t.shape(), params_[i]->shape()))
-                throw ArgumentError(who + "key '" + key + "' has shape " + shape_str(t.shape()) + ", expected " +
-                                    shape_str(params_[i]->shape()) + " (" + param_label(params_, i) + ")");
-            detail::require_state_values<T>(who, key, t, b.non_negative);
-        }
-    if (state.size() != expected)
-        for (const auto& [key, t] : state) {
-            bool known = key == "lr" || key == "step";
-            for (const Buffer& b : buffers_)
-                for (std::size_t i = 0; i < params_.size() && !known; ++i)
-                    known = key == std::to_string(i) + "." + b.name;
-            if (!known) throw ArgumentError(who + "unexpected key '" + key + "'");
-        }
-    const double lr = state.at("lr").data()[0], step = state.at("step").data()[0];
-    detail::require_lr<T>(who + "key 'lr'", "value", lr);
-    // 2^53: every integer below it is exact in double.
-    detail::require_arg(step >= 0 && step < 9007199254740992.0 && step == std::floor(step), who + "key 'step'",
-                        "value", "a non-negative integer below 2^53", step);
-
-    lr_ = lr;
-    steps_ = static_cast<long>(step);
-    for (Buffer& b : buffers_) {
-        if (!b.allocated) allocate<T>(b, params_);
-        for (std::size_t i = 0; i < params_.size(); ++i) {
-            const Tensor<double>& src = state.at(std::to_string(i) + "." + b.name);
-            Tensor<T>& dst = b.tensors[i];
-            // Only differs if the parameter was reshaped since construction.
-            if (!shapes_match(dst.shape(), src.shape())) dst = Tensor<T>::from_shape(src.shape());
-            for (std::size_t j = 0; j < src.size(); ++j) dst.data()[j] = static_cast<T>(src.data()[j]);
-        }
-    }
 }
 
 template class Optimizer<float>;

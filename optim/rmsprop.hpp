@@ -2,7 +2,7 @@
 /// \file
 /// `RMSprop<T>`, step for step as PyTorch 1.13's `torch.optim.RMSprop`.
 
-#include "optimizer.hpp"
+#include "param_groups.hpp"
 
 namespace tapegrad {
 
@@ -24,17 +24,20 @@ struct RMSpropOptions {
 ///     buf = momentum·buf + g/avg;  p = p − lr·buf          state "momentum_buffer", momentum > 0
 ///     p = p − lr·g/avg                                     without momentum
 template <class T = float>
-class RMSprop : public Optimizer<T> {
+class RMSprop : public GroupedOptimizer<T, RMSpropOptions> {
 public:
+    /// One group.
     RMSprop(std::vector<Parameter<T>*> params, RMSpropOptions options = {});
+    /// Several, each with its own options (see `ParamGroup`).
+    explicit RMSprop(std::vector<ParamGroup<T, RMSpropOptions>> groups);
     void step() override;
-    const RMSpropOptions& options() const { return options_; }
 
 private:
-    RMSpropOptions options_;
     std::size_t square_avg_ = 0, momentum_buffer_ = 0, grad_avg_ = 0;
 };
 
+extern template class GroupedOptimizer<float, RMSpropOptions>;
+extern template class GroupedOptimizer<double, RMSpropOptions>;
 extern template class RMSprop<float>;
 extern template class RMSprop<double>;
 

@@ -11,10 +11,27 @@
 namespace tapegrad {
 
 template <class T>
+LRSchedule<T>::LRSchedule(Optimizer<T>& optimizer) : optimizer_(&optimizer) {
+    for (std::size_t g = 0; g < optimizer.num_groups(); ++g) base_lrs_.push_back(optimizer.lr(g));
+}
+
+template <class T>
+double LRSchedule<T>::base_lr(std::size_t group) const {
+    if (group >= base_lrs_.size())
+        throw ArgumentError("LRSchedule::base_lr: group " + std::to_string(group) + " does not exist (there are " +
+                            std::to_string(base_lrs_.size()) + ")");
+    return base_lrs_[group];
+}
+
+template <class T>
 void LRSchedule<T>::step() {
-    const double lr = lr_at(last_epoch_ + 1);
-    // set_lr validates (e.g. gamma > 1 overflowing to inf) before we commit the epoch.
-    optimizer_->set_lr(lr);
+    std::vector<double> lrs;
+    for (std::size_t g = 0; g < base_lrs_.size(); ++g) {
+        lrs.push_back(lr_at(last_epoch_ + 1, g));
+        // Checked as set_lr checks (e.g. gamma > 1 overflowing to inf), before any group changes.
+        detail::require_lr<T>(optimizer_->name() + "::set_lr: group " + std::to_string(g), "lr", lrs.back());
+    }
+    for (std::size_t g = 0; g < lrs.size(); ++g) optimizer_->set_lr(g, lrs[g]);
     ++last_epoch_;
 }
 
@@ -26,8 +43,8 @@ StepLR<T>::StepLR(Optimizer<T>& optimizer, long step_size, double gamma)
 }
 
 template <class T>
-double StepLR<T>::lr_at(long epoch) const {
-    return this->base_lr() * std::pow(gamma_, static_cast<double>(epoch / step_size_));
+double StepLR<T>::lr_from(double base_lr, long epoch) const {
+    return base_lr * std::pow(gamma_, static_cast<double>(epoch / step_size_));
 }
 
 template <class T>
@@ -36,8 +53,8 @@ ExponentialLR<T>::ExponentialLR(Optimizer<T>& optimizer, double gamma) : LRSched
 }
 
 template <class T>
-double ExponentialLR<T>::lr_at(long epoch) const {
-    return this->base_lr() * std::pow(gamma_, static_cast<double>(epoch));
+double ExponentialLR<T>::lr_from(double base_lr, long epoch) const {
+    return base_lr * std::pow(gamma_, static_cast<double>(epoch));
 }
 
 template <class T>
@@ -48,9 +65,9 @@ CosineAnnealingLR<T>::CosineAnnealingLR(Optimizer<T>& optimizer, long T_max, dou
 }
 
 template <class T>
-double CosineAnnealingLR<T>::lr_at(long epoch) const {
+double CosineAnnealingLR<T>::lr_from(double base_lr, long epoch) const {
     const double angle = std::numbers::pi * static_cast<double>(epoch) / static_cast<double>(t_max_);
-    return eta_min_ + (this->base_lr() - eta_min_) * (1 + std::cos(angle)) / 2;
+    return eta_min_ + (base_lr - eta_min_) * (1 + std::cos(angle)) / 2;
 }
 
 template class LRSchedule<float>;

@@ -2,7 +2,9 @@
 /// \file
 /// Learning-rate schedules: each sets an optimizer's lr from a closed form of
 /// the epoch, starting from the lr the optimizer had when the schedule was
-/// built (lr0). Call `step()` once per epoch, after that epoch's optimizer steps:
+/// built (lr0). With parameter groups each group keeps its own lr0 (PyTorch's
+/// `base_lrs`) and gets the closed form of it: StepLR halves 1e-3 and 1e-2
+/// alike. Call `step()` once per epoch, after that epoch's optimizer steps:
 ///
 ///     tg::Adam opt(params, {.lr = 1e-3});
 ///     tg::CosineAnnealingLR sched(opt, 100);
@@ -18,22 +20,29 @@ class LRSchedule {
 public:
     virtual ~LRSchedule() = default;
 
-    /// Advances one epoch and sets the optimizer's lr to `lr_at(last_epoch())`.
+    /// Advances one epoch and sets each group g's lr to `lr_at(last_epoch(), g)`.
+    /// Throws `ArgumentError`, changing nothing, if one is not a valid lr.
     void step();
     /// Epochs advanced so far (0 right after construction).
     long last_epoch() const { return last_epoch_; }
-    /// The optimizer's lr when the schedule was built.
-    double base_lr() const { return base_lr_; }
-    /// The lr this schedule gives at `epoch` (>= 0).
-    virtual double lr_at(long epoch) const = 0;
+    /// Group `group`'s lr when the schedule was built (`ArgumentError` for a
+    /// group index >= the optimizer's `num_groups()`).
+    double base_lr(std::size_t group = 0) const;
+    /// Every group's, in order.
+    const std::vector<double>& base_lrs() const { return base_lrs_; }
+    /// The lr this schedule gives group `group` at `epoch` (>= 0).
+    double lr_at(long epoch, std::size_t group = 0) const { return lr_from(base_lr(group), epoch); }
     Optimizer<T>& optimizer() const { return *optimizer_; }
 
 protected:
-    explicit LRSchedule(Optimizer<T>& optimizer) : optimizer_(&optimizer), base_lr_(optimizer.lr()) {}
+    explicit LRSchedule(Optimizer<T>& optimizer);
+    /// The closed form: the lr at `epoch` of a group whose lr was `base_lr`
+    /// when the schedule was built.
+    virtual double lr_from(double base_lr, long epoch) const = 0;
 
 private:
     Optimizer<T>* optimizer_;
-    double base_lr_;
+    std::vector<double> base_lrs_;
     long last_epoch_ = 0;
 };
 
@@ -43,9 +52,9 @@ template <class T = float>
 class StepLR : public LRSchedule<T> {
 public:
     StepLR(Optimizer<T>& optimizer, long step_size, double gamma = 0.1);
-    double lr_at(long epoch) const override;
 
 private:
+    double lr_from(double base_lr, long epoch) const override;
     long step_size_;
     double gamma_;
 };
@@ -55,9 +64,9 @@ template <class T = float>
 class ExponentialLR : public LRSchedule<T> {
 public:
     ExponentialLR(Optimizer<T>& optimizer, double gamma);
-    double lr_at(long epoch) const override;
 
 private:
+    double lr_from(double base_lr, long epoch) const override;
     double gamma_;
 };
 
@@ -69,9 +78,9 @@ template <class T = float>
 class CosineAnnealingLR : public LRSchedule<T> {
 public:
     CosineAnnealingLR(Optimizer<T>& optimizer, long T_max, double eta_min = 0);
-    double lr_at(long epoch) const override;
 
 private:
+    double lr_from(double base_lr, long epoch) const override;
     long t_max_;
     double eta_min_;
 };

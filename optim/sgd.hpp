@@ -5,7 +5,7 @@
 
 #include <limits>
 
-#include "optimizer.hpp"
+#include "param_groups.hpp"
 
 namespace tapegrad {
 
@@ -27,18 +27,24 @@ struct SGDOptions {
 ///     buf = momentum·buf + (1 − dampening)·g   afterwards;
 ///     d = nesterov ? g + momentum·buf : buf;   (d = g without momentum)
 ///     p = p − lr·d.
+///
+/// Each parameter group has its own `SGDOptions` (see `ParamGroup`); the
+/// buffer exists if some group has momentum.
 template <class T = float>
-class SGD : public Optimizer<T> {
+class SGD : public GroupedOptimizer<T, SGDOptions> {
 public:
+    /// One group.
     SGD(std::vector<Parameter<T>*> params, SGDOptions options);
+    /// Several: `tg::SGD<float> opt({{body, {.lr = 0.1}}, {head, {.lr = 0.5, .momentum = 0.9}}});`
+    explicit SGD(std::vector<ParamGroup<T, SGDOptions>> groups);
     void step() override;
-    const SGDOptions& options() const { return options_; }
 
 private:
-    SGDOptions options_;
     std::size_t momentum_buffer_ = 0;
 };
 
+extern template class GroupedOptimizer<float, SGDOptions>;
+extern template class GroupedOptimizer<double, SGDOptions>;
 extern template class SGD<float>;
 extern template class SGD<double>;
 

@@ -755,13 +755,13 @@ struct FakeMomentum final : tg::Optimizer<float> {
         for (std::size_t i = 0; i < ps.size(); ++i)
             for (std::size_t k = 0; k < velocity[i].size(); ++k) {
                 velocity[i].data()[k] = 0.9 * velocity[i].data()[k] + ps[i]->grad().data()[k];
-                ps[i]->mutable_value().data()[k] -= static_cast<float>(lr_ * velocity[i].data()[k]);
+                ps[i]->mutable_value().data()[k] -= static_cast<float>(lr() * velocity[i].data()[k]);
             }
         ++steps_;
     }
     tg::StateDict state_dict() const override {
         tg::StateDict s;
-        s["lr"] = tensor<double>({}, {lr_});
+        s["lr"] = tensor<double>({}, {lr()});
         s["step"] = tensor<double>({}, {double(steps_)});
         for (std::size_t i = 0; i < velocity.size(); ++i) s[std::to_string(i) + ".velocity"] = velocity[i];
         return s;
@@ -772,7 +772,7 @@ struct FakeMomentum final : tg::Optimizer<float> {
         for (const auto& k : keys)
             if (!s.count(k)) throw tg::ArgumentError("FakeMomentum::load_state_dict: missing key '" + k + "'");
         if (s.size() != keys.size()) throw tg::ArgumentError("FakeMomentum::load_state_dict: unexpected keys");
-        lr_ = s.at("lr").data()[0];
+        set_lr(s.at("lr").data()[0]);
         steps_ = static_cast<long>(s.at("step").data()[0]);
         for (std::size_t i = 0; i < velocity.size(); ++i) velocity[i] = s.at(std::to_string(i) + ".velocity");
     }

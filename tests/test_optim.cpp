@@ -485,22 +485,29 @@ TEST_CASE("state_dict and load_state_dict continue bit for bit", "[optim]") {
     }
 }
 
-TEST_CASE("state_dict holds lr, step and each parameter's buffers", "[optim]") {
+TEST_CASE("state_dict holds step, the group's lr, options and members, and each parameter's buffers", "[optim]") {
     Setup<float> s;
     tg::Adam<float> adam(s.ptrs, {.amsgrad = true});
     const tg::StateDict st = adam.state_dict();
     std::vector<std::string> keys;
     for (const auto& [k, t] : st) keys.push_back(k);
     REQUIRE(keys == std::vector<std::string>{"0.exp_avg", "0.exp_avg_sq", "0.max_exp_avg_sq", "1.exp_avg",
-                                             "1.exp_avg_sq", "1.max_exp_avg_sq", "lr", "step"});
-    REQUIRE(st.at("lr").dimension() == 0);
-    REQUIRE(st.at("lr").data()[0] == 1e-3);
+                                             "1.exp_avg_sq", "1.max_exp_avg_sq", "group.0.amsgrad", "group.0.beta1",
+                                             "group.0.beta2", "group.0.eps", "group.0.lr", "group.0.params",
+                                             "group.0.weight_decay", "step"});
+    REQUIRE(st.at("group.0.lr").dimension() == 0);
+    REQUIRE(st.at("group.0.lr").data()[0] == 1e-3);
+    REQUIRE(st.at("group.0.amsgrad").data()[0] == 1.0);
+    REQUIRE(st.at("group.0.beta2").data()[0] == 0.999);
+    REQUIRE(st.at("group.0.params").shape() == std::vector<std::size_t>{2});
+    REQUIRE(st.at("group.0.params").data()[1] == 1.0);
     REQUIRE(st.at("step").data()[0] == 0.0);
     REQUIRE(st.at("1.exp_avg").shape().size() == 1);
     REQUIRE(st.at("1.exp_avg").shape()[0] == 4);
 
     tg::SGD<float> plain(s.ptrs, {.lr = 0.1});
-    REQUIRE(plain.state_dict().size() == 2);
+    REQUIRE(plain.state_dict().size() == 7);  // step, params, lr, momentum, dampening, weight_decay, nesterov
+    REQUIRE(plain.state_dict().count("0.momentum_buffer") == 0);
     tg::SGD<float> momentum(s.ptrs, {.lr = 0.1, .momentum = 0.9});
     REQUIRE(momentum.state_dict().count("1.momentum_buffer") == 1);
     tg::RMSprop<float> rms(s.ptrs, {.momentum = 0.9, .centered = true});
@@ -531,7 +538,7 @@ TEST_CASE("a bad state is refused by key and changes nothing", "[optim]") {
 
     auto refused = [&](tg::StateDict bad, std::initializer_list<std::string> parts) {
         require_argument_error([&] { opt.load_state_dict(bad); }, parts);
-        // Keys sort "0.*" < "1.*" < "lr" < "step": loading key by key would
+        // Keys sort "0.*" < "1.*" < "group.*" < "step": loading key by key would
         // already have overwritten the earlier ones.
         require_same_state(opt.state_dict(), before);
         REQUIRE(opt.steps() == 3);
@@ -571,15 +578,19 @@ TEST_CASE("a bad state is refused by key and changes nothing", "[optim]") {
     }
     SECTION("invalid lr") {
         tg::StateDict bad = good;
-        bad["lr"] = scalar(-0.1);
-        refused(bad, {"'lr'"});
+        bad["group.0.lr"] = scalar(-0.1);
+        refused(bad, {"'group.0.lr'"});
     }
     SECTION("another optimizer's state") {
         Setup<float> s2;
         tg::SGD<float> sgd(s2.ptrs, {.lr = 0.1, .momentum = 0.9});
-        refused(sgd.state_dict(), {"missing", "'0.exp_avg'"});
+        // Its options are checked before the buffers: SGD's group has no beta1.
+        refused(sgd.state_dict(), {"missing", "'group.0.beta1'"});
         tg::Adam<float> no_ams(s2.ptrs, {});
-        refused(no_ams.state_dict(), {"missing", "'0.max_exp_avg_sq'"});
+        refused(no_ams.state_dict(), {"amsgrad", "differs"});
+        tg::StateDict no_max = good;
+        no_max.erase("0.max_exp_avg_sq");
+        refused(no_max, {"missing", "'0.max_exp_avg_sq'"});
     }
     SECTION("a valid state loads exactly") {
         opt.load_state_dict(good);

@@ -1,10 +1,12 @@
 // Parity with PyTorch 1.13: recurrent layers (outputs, final states and every
 // gradient) and optimizer trajectories, against fixtures written by
-// tools/make_fixtures.py. Double must agree to 1e-10 relative, float to 1e-5.
+// tools/make_fixtures.py. Double must agree to 1e-10 relative (parameter
+// groups: 1e-12), float to 1e-5.
 // The fixtures are plain .npz files: these tests never need torch.
 
 #include <cmath>
 #include <functional>
+#include <optional>
 
 #include "test_util.hpp"
 
@@ -167,7 +169,78 @@ void check_all_optimizers(double tol) {
     }, tol);
 }
 
+template <class T>
+using Groups = std::vector<tg::Parameter<T>*>;
+template <class T>
+using MakeGrouped = std::function<std::unique_ptr<tg::Optimizer<T>>(Groups<T> group0, Groups<T> group1)>;
+
+// optim_groups_<name>.npz: 20 steps of PyTorch's optimizer over two param_groups
+// (parameters 0 and 1, then 2), each group's lr before every step, and the
+// parameters after it. With `step_lr`, a StepLR(5, 0.5) steps after every step.
+template <class T>
+void check_grouped_trajectory(const std::string& name, const MakeGrouped<T>& make, double tol, bool step_lr = false) {
+    INFO("optimizer fixture optim_groups_" << name);
+    const auto ref = tg::load_npz<double>(kDir + "optim_groups_" + name + ".npz");
+    auto convert = [](const tg::Tensor<double>& v) {
+        tg::Tensor<T> out = tg::Tensor<T>::from_shape(v.shape());
+        for (std::size_t i = 0; i < v.size(); ++i) out.data()[i] = static_cast<T>(v.data()[i]);
+        return out;
+    };
+    std::vector<tg::Parameter<T>> params;
+    for (int i = 0; i < 3; ++i) params.emplace_back(convert(ref.at("p0." + std::to_string(i))));
+    auto opt = make({&params[0], &params[1]}, {&params[2]});
+    REQUIRE(opt->num_groups() == 2);
+    std::optional<tg::StepLR<T>> sched;
+    if (step_lr) sched.emplace(*opt, 5, 0.5);
+    for (int k = 0; k < 20; ++k) {
+        const std::string s = std::to_string(k);
+        for (std::size_t g = 0; g < 2; ++g) REQUIRE(opt->lr(g) == ref.at("lr." + s + "." + std::to_string(g)).data()[0]);
+        for (int i = 0; i < 3; ++i) params[i].mutable_grad() = convert(ref.at("grad." + s + "." + std::to_string(i)));
+        opt->step();
+        if (sched) sched->step();
+        for (int i = 0; i < 3; ++i)
+            require_match("step " + s + " param " + std::to_string(i), params[i].value(),
+                          ref.at("traj." + s + "." + std::to_string(i)), tol);
+    }
+}
+
+template <class T>
+void check_all_grouped_optimizers(double tol) {
+    using G = Groups<T>;
+    using U = std::unique_ptr<tg::Optimizer<T>>;
+    check_grouped_trajectory<T>("sgd", [](G a, G b) -> U {
+        return std::make_unique<tg::SGD<T>>(std::vector<tg::ParamGroup<T, tg::SGDOptions>>{
+            {a, {.lr = 0.05, .momentum = 0.9, .dampening = 0.1, .weight_decay = 0.01}},
+            {b, {.lr = 0.2, .momentum = 0.5, .nesterov = true}}});
+    }, tol, true);
+    check_grouped_trajectory<T>("adam", [](G a, G b) -> U {
+        return std::make_unique<tg::Adam<T>>(std::vector<tg::ParamGroup<T, tg::AdamOptions>>{
+            {a, {.lr = 1e-2, .weight_decay = 0.1}}, {b, {.lr = 3e-2, .beta1 = 0.8, .beta2 = 0.9, .amsgrad = true}}});
+    }, tol);
+    check_grouped_trajectory<T>("adamw", [](G a, G b) -> U {
+        return std::make_unique<tg::AdamW<T>>(std::vector<tg::ParamGroup<T, tg::AdamWOptions>>{
+            {a, {.lr = 1e-2, .weight_decay = 0.1}}, {b, {.lr = 5e-3, .weight_decay = 0}}});
+    }, tol);
+    check_grouped_trajectory<T>("rmsprop", [](G a, G b) -> U {
+        return std::make_unique<tg::RMSprop<T>>(std::vector<tg::ParamGroup<T, tg::RMSpropOptions>>{
+            {a, {.lr = 1e-2, .alpha = 0.9, .momentum = 0.5, .centered = true}}, {b, {.lr = 5e-3, .weight_decay = 0.01}}});
+    }, tol);
+    check_grouped_trajectory<T>("adagrad", [](G a, G b) -> U {
+        return std::make_unique<tg::Adagrad<T>>(std::vector<tg::ParamGroup<T, tg::AdagradOptions>>{
+            {a, {.lr = 0.1, .lr_decay = 0.01, .weight_decay = 0.01, .initial_accumulator_value = 0.3}},
+            {b, {.lr = 0.05, .initial_accumulator_value = 0.3}}});
+    }, tol);
+}
+
 }  // namespace
+
+TEST_CASE("parameter groups follow PyTorch's param_groups trajectories in double to 1e-12", "[parity][optim][groups]") {
+    check_all_grouped_optimizers<double>(1e-12);
+}
+
+TEST_CASE("parameter groups follow PyTorch's param_groups trajectories in float to 1e-5", "[parity][optim][groups]") {
+    check_all_grouped_optimizers<float>(1e-5);
+}
 
 TEST_CASE("recurrent layers match PyTorch in double to 1e-10", "[parity][layers]") {
     for (const Case& c : kCases) check_recurrent<double>(c, 1e-10);

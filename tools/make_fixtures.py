@@ -14,8 +14,15 @@ grad_x, grad_h0, grad_c0 and grad.<parameter name>.
 
 Per optimizer case, optim_<case>.npz holds p0.<i> (initial parameters),
 grad.<k>.<i> (the gradient fed at step k) and traj.<k>.<i> (parameters after
-step k), for 10 steps.
+step k), for 10 steps. The parameter-group cases, optim_groups_<case>.npz, hold
+the same for 20 steps over three parameters in two groups (0 and 1 in group 0,
+2 in group 1) with different options; lr.<k>.<g> is group g's lr at step k.
+
+`--only PATTERN` writes only the files whose name matches the glob PATTERN,
+e.g. `--only 'optim_groups_*'`, leaving every other fixture's bytes alone.
 """
+import argparse
+import fnmatch
 import os
 
 import numpy as np
@@ -23,6 +30,13 @@ import torch
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures", "torch")
 torch.set_default_dtype(torch.float64)
+ONLY = "*"
+
+
+def save(name, arrays):
+    """Writes <name>.npz unless --only excludes it."""
+    if fnmatch.fnmatch(name, ONLY):
+        np.savez(os.path.join(OUT, name + ".npz"), **arrays)
 
 
 def recurrent_case(name, kind, T=5, B=3, I=4, H=6, num_layers=1, bidirectional=False, lengths=None,
@@ -71,7 +85,7 @@ def recurrent_case(name, kind, T=5, B=3, I=4, H=6, num_layers=1, bidirectional=F
         arrays["lengths"] = np.array(lengths, dtype=np.float64)  # float64 like every other array
     for pname, p in layer.named_parameters():
         arrays["grad." + pname] = p.grad.numpy()
-    np.savez(os.path.join(OUT, name + ".npz"), **arrays)
+    save(name, arrays)
 
 
 def linear_embedding_case(name="linear_embedding", seed=2):
@@ -88,7 +102,7 @@ def linear_embedding_case(name="linear_embedding", seed=2):
     arrays.update(indices=idx.numpy().astype(np.float64), output=out.detach().numpy(), r_output=r.numpy(),
                   **{"grad.embedding.weight": emb.weight.grad.numpy(), "grad.linear.weight": lin.weight.grad.numpy(),
                      "grad.linear.bias": lin.bias.grad.numpy()})
-    np.savez(os.path.join(OUT, name + ".npz"), **arrays)
+    save(name, arrays)
 
 
 def optimizer_case(name, make, steps=10, seed=1):
@@ -104,10 +118,59 @@ def optimizer_case(name, make, steps=10, seed=1):
         opt.step()
         for i, p in enumerate(params):
             arrays[f"traj.{k}.{i}"] = p.detach().numpy().copy()
-    np.savez(os.path.join(OUT, "optim_" + name + ".npz"), **arrays)
+    save("optim_" + name, arrays)
+
+
+def grouped_optimizer_case(name, make, steps=20, seed=3, schedule=None):
+    """`make(group0, group1)` builds the optimizer over two parameter groups;
+    `schedule(opt)`, if given, builds an lr scheduler stepped after every step."""
+    torch.manual_seed(seed)
+    params = [torch.randn(3, 4, requires_grad=True), torch.randn(5, requires_grad=True),
+              torch.randn(2, 3, requires_grad=True)]
+    arrays = {f"p0.{i}": p.detach().numpy().copy() for i, p in enumerate(params)}
+    opt = make(params[:2], params[2:])
+    sched = schedule(opt) if schedule else None
+    for k in range(steps):
+        for i, p in enumerate(params):
+            p.grad = torch.randn_like(p)
+            arrays[f"grad.{k}.{i}"] = p.grad.numpy().copy()
+        for g, group in enumerate(opt.param_groups):
+            arrays[f"lr.{k}.{g}"] = np.array(group["lr"])
+        opt.step()
+        if sched:
+            sched.step()
+        for i, p in enumerate(params):
+            arrays[f"traj.{k}.{i}"] = p.detach().numpy().copy()
+    save("optim_groups_" + name, arrays)
+
+
+def grouped_cases():
+    o = torch.optim
+    grouped_optimizer_case("sgd", lambda a, b: o.SGD([
+        {"params": a, "lr": 0.05, "momentum": 0.9, "dampening": 0.1, "weight_decay": 0.01},
+        {"params": b, "lr": 0.2, "momentum": 0.5, "weight_decay": 0.0, "nesterov": True}], lr=0.1),
+        schedule=lambda opt: o.lr_scheduler.StepLR(opt, step_size=5, gamma=0.5))
+    grouped_optimizer_case("adam", lambda a, b: o.Adam([
+        {"params": a, "lr": 1e-2, "weight_decay": 0.1},
+        {"params": b, "lr": 3e-2, "betas": (0.8, 0.9), "weight_decay": 0.0, "amsgrad": True}]))
+    grouped_optimizer_case("adamw", lambda a, b: o.AdamW([
+        {"params": a, "lr": 1e-2, "weight_decay": 0.1},
+        {"params": b, "lr": 5e-3, "weight_decay": 0.0}]))
+    grouped_optimizer_case("rmsprop", lambda a, b: o.RMSprop([
+        {"params": a, "lr": 1e-2, "alpha": 0.9, "momentum": 0.5, "centered": True},
+        {"params": b, "lr": 5e-3, "weight_decay": 0.01}]))
+    # PyTorch 1.13 starts every group's "sum" at the constructor's
+    # initial_accumulator_value, ignoring a group's own: give it there only.
+    grouped_optimizer_case("adagrad", lambda a, b: o.Adagrad([
+        {"params": a, "lr": 0.1, "lr_decay": 0.01, "weight_decay": 0.01},
+        {"params": b, "lr": 0.05}], initial_accumulator_value=0.3))
 
 
 def main():
+    global ONLY
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default="*", help="glob of the fixture names to write (default: all)")
+    ONLY = parser.parse_args().only
     os.makedirs(OUT, exist_ok=True)
     recurrent_case("rnn_tanh", "rnn")
     recurrent_case("rnn_relu_2layer_bidir", "rnn", num_layers=2, bidirectional=True, nonlinearity="relu", initial=True)
@@ -130,6 +193,7 @@ def main():
                                                            weight_decay=0.01))
     optimizer_case("adagrad", lambda p: o.Adagrad(p, lr=0.1, lr_decay=0.01, weight_decay=0.01,
                                                   initial_accumulator_value=0.1))
+    grouped_cases()
 
 
 if __name__ == "__main__":
