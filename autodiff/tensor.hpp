@@ -24,12 +24,21 @@
 
 namespace tapegrad {
 
+/// Every tensor's storage is 64-byte aligned, whatever instruction set a
+/// translation unit is compiled for. xtensor's default allocator aligns to
+/// the compiling CPU's vector width (16, 32 or 64 bytes), which is part of
+/// the type: a program built with -march=native and a library built without
+/// it would disagree on what `Tensor<float>` is. Fixing it at 64 (AVX-512's
+/// width, enough for every instruction set) lets each side choose its flags.
+template <class T>
+using TensorAllocator = xsimd::aligned_allocator<T, 64>;
+
 /// A dense row-major tensor of scalar type T (float or double). Scalars are 0-d.
 template <class T>
-using Tensor = xt::xarray<T, xt::layout_type::row_major>;
+using Tensor = xt::xarray<T, xt::layout_type::row_major, TensorAllocator<T>>;
 
 /// Integer indices (class targets, gather indices).
-using Index = xt::xarray<std::int64_t, xt::layout_type::row_major>;
+using Index = xt::xarray<std::int64_t, xt::layout_type::row_major, TensorAllocator<std::int64_t>>;
 
 /// A shape argument: `{2, 3}`.
 using Shape = std::vector<std::size_t>;

@@ -19,7 +19,7 @@ namespace tapegrad {
 struct LoadOptions {
     /// Prepended (with a dot) to every parameter name when looking up keys,
     /// e.g. "lstm" to read a sub-module out of a whole model's state_dict.
-    std::string prefix;
+    std::string prefix{};
     /// When false, keys in the file that the module does not have are ignored
     /// (missing keys are always an error). With a prefix, only keys under it
     /// ("lstm.…") can be unexpected: the rest of the file belongs to other modules.

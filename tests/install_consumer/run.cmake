@@ -6,8 +6,17 @@ execute_process(COMMAND ${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${WORK_
 if(rc)
   message(FATAL_ERROR "cmake --install failed: ${rc}")
 endif()
+# The exported package names its dependencies (found again by find_dependency
+# on the user's machine), never this machine's paths.
+file(READ ${WORK_DIR}/prefix/lib/cmake/tapegrad/tapegradTargets.cmake targets)
+if(targets MATCHES "/usr/|openblas|INTERFACE_COMPILE_OPTIONS")
+  message(FATAL_ERROR "tapegradTargets.cmake holds a path or forced compile options:\n${targets}")
+endif()
 execute_process(COMMAND ${CMAKE_COMMAND} -S ${SOURCE_DIR}/tests/install_consumer -B ${WORK_DIR}/build
-                        -G ${GENERATOR} -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix -DCMAKE_BUILD_TYPE=Release
+                        -G ${GENERATOR} -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix -DCMAKE_BUILD_TYPE=Debug
+                        # Unlike the library's flags: no optimization, warnings as errors, and
+                        # this machine's instruction set while the library's default is portable.
+                        "-DCONSUMER_FLAGS=-O0;-Wall;-Wextra;-Werror;-march=native"
                 RESULT_VARIABLE rc)
 if(rc)
   message(FATAL_ERROR "configuring the consumer failed: ${rc}")
@@ -18,6 +27,6 @@ if(rc)
 endif()
 execute_process(COMMAND ${WORK_DIR}/build/consumer OUTPUT_VARIABLE out RESULT_VARIABLE rc)
 message(STATUS "consumer printed: ${out}")
-if(rc OR NOT out MATCHES "grad 6")
+if(rc OR NOT out MATCHES "grad 6" OR NOT out MATCHES "tensor\\(\\[0.50, 1.25\\]\\)")
   message(FATAL_ERROR "the consumer failed (${rc}): ${out}")
 endif()

@@ -1,0 +1,10 @@
+// The vectorized kernels for xsimd::fma3<xsimd::avx2>, compiled with that instruction set's
+// flags (CMakeLists.txt); kernels.cpp calls them only on a CPU that has it.
+
+#include "kernels_simd_impl.hpp"
+
+namespace tapegrad::kernels::simd {
+
+TAPEGRAD_KERNELS_FOR(, xsimd::fma3<xsimd::avx2>)
+
+}  // namespace tapegrad::kernels::simd
