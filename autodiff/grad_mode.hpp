@@ -4,12 +4,13 @@
 
 namespace tapegrad {
 
-/// True when ops on this thread record parents and backward functions.
+/// True when ops recorded on this thread take part in backward.
 bool grad_enabled() noexcept;
 
-/// Within its scope, ops on this thread record plain constants: no parents,
-/// no backward, nothing flows back through them. Nests; restores the previous
-/// mode on exit, also when an exception leaves the scope.
+/// Within its scope, ops on this thread still record their node (the value
+/// lives on the tape like any other, until `clear()`), but no node requires a
+/// gradient: backward passes nothing through them. Nests; restores the
+/// previous mode on exit, also when an exception leaves the scope.
 class NoGradGuard {
 public:
     NoGradGuard() noexcept;

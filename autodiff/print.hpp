@@ -10,7 +10,8 @@
 /// notation; a tensor of more than `threshold` elements shows only the first
 /// and last `edge_items` entries of each axis around "..." and its shape.
 /// double and int64 tensors name their dtype. A `Var` prints its value and
-/// where it came from: `tensor([...], grad_fn=tanh)` or `requires_grad=true`.
+/// where it came from: `tensor([...], grad_fn=tanh)` or `requires_grad=true`
+/// (neither for a value no gradient flows into).
 
 #include <cstddef>
 #include <cstdint>

@@ -44,6 +44,16 @@ Tensor<T> filled(const char* fn, const Shape& shape, T value) {
 }
 }  // namespace
 
+template <class T>
+Tensor<T> tensor(const std::vector<T>& values, const Shape& shape) {
+    Tensor<T> out = allocate<T>("tensor", shape);
+    if (out.size() != values.size())
+        throw ShapeError("tensor: " + std::to_string(values.size()) + " values for shape " + shape_str(shape) + " of " +
+                         std::to_string(out.size()) + " elements");
+    std::copy(values.begin(), values.end(), out.begin());
+    return out;
+}
+
 template <class T> Tensor<T> full(const Shape& shape, std::type_identity_t<T> value) { return filled<T>("full", shape, value); }
 template <class T> Tensor<T> zeros(const Shape& shape) { return filled<T>("zeros", shape, T(0)); }
 template <class T> Tensor<T> ones(const Shape& shape) { return filled<T>("ones", shape, T(1)); }
@@ -115,6 +125,14 @@ Tensor<To> cast(const Tensor<From>& x) {
         out.data()[i] = static_cast<To>(v);
     }
     return out;
+}
+
+std::size_t count_equal(const Index& a, const Index& b) {
+    if (a.shape() != b.shape())
+        throw ShapeError("count_equal: shapes " + shape_str(a.shape()) + " and " + shape_str(b.shape()) + " differ");
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) n += a.data()[i] == b.data()[i];
+    return n;
 }
 
 // ---- largest and smallest entries ------------------------------------------------
@@ -222,10 +240,17 @@ TopK<T> topk(const Tensor<T>& x, std::size_t k, std::int64_t axis, bool largest)
     return out;
 }
 
-#define TAPEGRAD_INSTANTIATE(T)                                                          \
+#define TAPEGRAD_INSTANTIATE_FILLED(T)                                                   \
+    template Tensor<T> tensor<T>(const std::vector<T>&, const Shape&);                   \
     template Tensor<T> zeros<T>(const Shape&);                                           \
     template Tensor<T> ones<T>(const Shape&);                                            \
-    template Tensor<T> full<T>(const Shape&, std::type_identity_t<T>);                   \
+    template Tensor<T> full<T>(const Shape&, std::type_identity_t<T>);
+TAPEGRAD_INSTANTIATE_FILLED(float)
+TAPEGRAD_INSTANTIATE_FILLED(double)
+TAPEGRAD_INSTANTIATE_FILLED(std::int64_t)
+#undef TAPEGRAD_INSTANTIATE_FILLED
+
+#define TAPEGRAD_INSTANTIATE(T)                                                          \
     template Tensor<T> arange<T>(double, double, double);                                \
     template Tensor<T> linspace<T>(double, double, std::size_t);                         \
     template Tensor<T> rand<T>(const Shape&, Generator&);                                \

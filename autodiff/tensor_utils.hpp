@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <type_traits>
+#include <vector>
 
 #include "random.hpp"
 #include "tensor.hpp"
@@ -21,6 +22,12 @@ namespace tapegrad {
 
 // ---- creation ------------------------------------------------------------------
 
+/// A tensor holding `values` in row-major order, of shape `shape` (default:
+/// 1-D, as many as there are values): `tg::tensor<std::int64_t>({3, 1, 4})`
+/// is an `Index`. `ShapeError` if the shape's size is not the values' count.
+/// T is float, double or std::int64_t, here and for zeros, ones and full.
+template <class T> Tensor<T> tensor(const std::vector<T>& values, const Shape& shape);
+template <class T> Tensor<T> tensor(const std::vector<T>& values) { return tensor(values, Shape{values.size()}); }
 /// All zeros, all ones, all `value`, of `shape` (`{}`: a 0-d scalar).
 template <class T = float> Tensor<T> zeros(const Shape& shape);
 template <class T = float> Tensor<T> ones(const Shape& shape);
@@ -49,6 +56,11 @@ Index randint(std::int64_t low, std::int64_t high, const Shape& shape, Generator
 template <class To, class From> Tensor<To> cast(const Tensor<From>& x);
 
 // ---- largest and smallest entries ------------------------------------------------
+
+/// How many positions of `a` and `b` hold equal indices (predictions against
+/// targets: `count_equal(tg::argmax(logits, 1), targets)`). `ShapeError`
+/// unless the shapes are equal.
+std::size_t count_equal(const Index& a, const Index& b);
 
 /// The flat (row-major) position of the largest / smallest element; the first
 /// one on ties; NaN counts as the largest (and smallest), as in PyTorch.

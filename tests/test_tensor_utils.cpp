@@ -93,6 +93,21 @@ TEMPLATE_TEST_CASE("rand, randn, randint: seeded, in range, reproducible", "[ten
     CHECK(tg::randint(INT64_MIN, INT64_MAX, {4}, g3).size() == 4);  // the widest range does not overflow
 }
 
+TEST_CASE("tensor from values, int64 fills, count_equal", "[tensor_utils]") {
+    const tg::Index idx = tg::tensor<std::int64_t>({3, 1, 4, 1, 5, 9}, {2, 3});
+    CHECK(idx.shape() == tg::Index::shape_type{2, 3});
+    CHECK(idx(1, 2) == 9);
+    CHECK(values(tg::tensor<double>({0.5, 2.0})) == std::vector<double>{0.5, 2.0});
+    CHECK(tg::tensor<float>({7.0f}, {}).dimension() == 0);
+    CHECK_THROWS_WITH(tg::tensor<float>({1, 2, 3}, {2, 2}), Contains("tensor: 3 values for shape (2, 2) of 4 elements"));
+    CHECK(values(tg::full<std::int64_t>({3}, -1)) == std::vector<std::int64_t>{-1, -1, -1});
+    CHECK(values(tg::zeros<std::int64_t>({2})) == std::vector<std::int64_t>{0, 0});
+    CHECK(tg::count_equal(tg::tensor<std::int64_t>({1, 2, 3}), tg::tensor<std::int64_t>({1, 0, 3})) == 2);
+    CHECK(tg::count_equal(tg::Index::from_shape({0}), tg::Index::from_shape({0})) == 0);
+    CHECK_THROWS_WITH(tg::count_equal(tg::tensor<std::int64_t>({1}), tg::tensor<std::int64_t>({1, 2})),
+                      Contains("count_equal: shapes (1,) and (2,) differ"));
+}
+
 // ---- casts -------------------------------------------------------------------------
 
 TEST_CASE("cast: float, double and Index each way; to Index only whole numbers in range", "[tensor_utils]") {
@@ -257,6 +272,11 @@ TEST_CASE("printing a Var names where it came from", "[tensor_utils][print]") {
     CHECK(printed(x) == "tensor([1., 2.], requires_grad=true)");
     CHECK(printed(tg::tanh(x)) == "tensor([0.7616, 0.9640], grad_fn=tanh)");
     CHECK(printed(t.constant(tg::Tensor<float>{1, 2})) == "tensor([1., 2.])");
+    CHECK(printed(tg::exp(t.constant(tg::Tensor<float>{0}))) == "tensor([1.])");  // constants only: no grad_fn
+    {
+        tg::NoGradGuard no_grad;
+        CHECK(printed(tg::tanh(x)) == "tensor([0.7616, 0.9640])");
+    }
     t.clear();
     CHECK_THROWS_AS(printed(x), tg::StaleVarError);
 }

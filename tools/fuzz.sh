@@ -76,7 +76,14 @@ sanitize=address,undefined
 cxxflags=(-std=c++20 -O1 -g -fsanitize=fuzzer-no-link,$sanitize -fno-sanitize-recover=all -fno-omit-frame-pointer
           -DXTENSOR_USE_XSIMD -march=native -I"$out/include")
 libs=(-lzip -lopenblas)
-library_sources=(io/npz.cpp io/checkpoint.cpp layers/module.cpp optim/optimizer.cpp)
+library_sources=(io/npz.cpp io/checkpoint.cpp layers/module.cpp optim/optimizer.cpp optim/optimizer_state.cpp)
+# The instruction-set flags of the run-time-dispatched kernels (as in CMakeLists.txt).
+arch_flags() {
+  case $1 in
+    *kernels_avx512bw.cpp) echo "-mavx512f -mavx512cd -mavx512dq -mavx512bw -mavx512vl -mavx2 -mfma" ;;
+    *kernels_avx2.cpp) echo "-mavx2 -mfma" ;;
+  esac
+}
 
 # Objects are rebuilt when the flags change or a file they include is newer.
 if [ "$(cat "$out/flags" 2>/dev/null)" != "$cxx ${cxxflags[*]}" ]; then
@@ -112,6 +119,7 @@ link() {  # link OUTPUT SANITIZERS OBJECTS...
 # --- the op-program target ------------------------------------------------------
 # Every autodiff source (ops, tape, kernels, BLAS wrapper, gradcheck/audit).
 ops_sources=(autodiff/grad_mode.cpp autodiff/blas.cpp autodiff/tape.cpp autodiff/op_support.cpp autodiff/kernels.cpp
+             autodiff/kernels_avx512bw.cpp autodiff/kernels_avx2.cpp autodiff/kernels_sse2.cpp
              autodiff/ops_elementwise.cpp autodiff/ops_linalg.cpp autodiff/ops_shape.cpp autodiff/ops_reduce.cpp
              autodiff/ops_compare.cpp autodiff/ops_nn.cpp autodiff/custom_op.cpp autodiff/gradcheck.cpp)
 # 20 s: the costliest valid program the target's 24 MB cap allows takes about
@@ -121,7 +129,8 @@ run_ops() {
   local objs=() src obj
   for src in "${ops_sources[@]}"; do
     obj=$out/obj/$(basename "$src" .cpp).o
-    compile "$src" "$obj"
+    # shellcheck disable=SC2046  # the flags are words
+    compile "$src" "$obj" $(arch_flags "$src")
     objs+=("$obj")
   done
   compile tests/fuzz/fuzz_ops.cpp "$out/obj/fuzz_ops.o"
