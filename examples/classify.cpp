@@ -89,15 +89,13 @@ struct Batch {
 
 Batch make_batch(const Dataset& data, std::span<const std::int64_t> rows) {
     std::vector<std::vector<std::int64_t>> sequences;
-    sequences.reserve(rows.size());
-    // No tg:: function makes an Index from a std::vector: shape it, then fill it.
-    tg::Index targets = tg::Index::from_shape({rows.size()});
-    for (std::size_t i = 0; i < rows.size(); ++i) {
-        const Example& e = data[static_cast<std::size_t>(rows[i])];
+    std::vector<std::int64_t> labels;
+    for (const std::int64_t row : rows) {
+        const Example& e = data[static_cast<std::size_t>(row)];
         sequences.push_back(e.tokens);
-        targets(i) = e.label;
+        labels.push_back(e.label);
     }
-    return {tg::pad_sequences(sequences, kPad), std::move(targets)};
+    return {tg::pad_sequences(sequences, kPad), tg::tensor(labels)};
 }
 
 std::string digits_of(const Example& e) {
@@ -147,12 +145,6 @@ struct Classifier : tg::Module<float> {
 
 // ---- training and evaluation -----------------------------------------------------
 
-std::size_t count_correct(const tg::Index& predictions, const tg::Index& targets) {
-    std::size_t correct = 0;
-    for (std::size_t i = 0; i < targets.size(); ++i) correct += predictions(i) == targets(i) ? 1 : 0;
-    return correct;
-}
-
 // Share of `data` classified correctly, in evaluation mode and without
 // recording gradients, in batches of `batch` taken in order.
 double accuracy(Classifier& model, const Dataset& data, std::size_t batch, tg::Generator& gen) {
@@ -164,7 +156,7 @@ double accuracy(Classifier& model, const Dataset& data, std::size_t batch, tg::G
     std::size_t correct = 0;
     for (const std::vector<std::int64_t>& rows : in_order.epoch()) {
         const Batch b = make_batch(data, rows);
-        correct += count_correct(tg::argmax(model(tape, b.inputs), 1), b.targets);
+        correct += tg::count_equal(tg::argmax(model(tape, b.inputs), 1), b.targets);
         tape.clear();
     }
     model.train();

@@ -2,7 +2,7 @@
 // update formulas, state save/restore, learning-rate schedules and gradient
 // clipping.
 
-#include "test_util.hpp"
+#include "optim_checks.hpp"
 
 #include <tapegrad/optim/optim.hpp>
 
@@ -193,45 +193,10 @@ void require_option_matters(const O1& with, const O2& without) {
     REQUIRE(diff > 1e-6);
 }
 
-template <class T, class U>
-bool bitwise_equal(const tg::Tensor<T>& a, const tg::Tensor<U>& b) {
-    static_assert(std::is_same_v<T, U>);
-    return std::vector<std::size_t>(a.shape().begin(), a.shape().end()) ==
-               std::vector<std::size_t>(b.shape().begin(), b.shape().end()) &&
-           std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
-}
-
-void require_same_state(const tg::StateDict& a, const tg::StateDict& b) {
-    REQUIRE(a.size() == b.size());
-    for (const auto& [key, t] : a) {
-        INFO("key " << key);
-        REQUIRE(b.count(key) == 1);
-        REQUIRE(bitwise_equal(t, b.at(key)));
-    }
-}
-
-// Runs `f`, which must throw ArgumentError (not another type) whose message
-// contains every one of `parts`.
-void require_argument_error(const std::function<void()>& f, std::initializer_list<std::string> parts) {
-    try {
-        f();
-    } catch (const tg::ArgumentError& e) {
-        const std::string m = e.what();
-        INFO("message: " << m);
-        for (const std::string& p : parts) {
-            INFO("expected to contain: " << p);
-            CHECK(m.find(p) != std::string::npos);
-        }
-        return;
-    }
-    FAIL("no ArgumentError thrown");
-}
-
-tg::Tensor<double> scalar(double v) {
-    tg::Tensor<double> t = tg::Tensor<double>::from_shape(tg::Shape{});
-    t.data()[0] = v;
-    return t;
-}
+using tgtest::bitwise_equal;
+using tgtest::require_argument_error;
+using tgtest::require_same_state;
+using tgtest::scalar;
 
 }  // namespace
 

@@ -3,7 +3,7 @@
 // state_dict round trip including states saved before groups existed.
 // Parity with PyTorch's param_groups is in test_parity.cpp.
 
-#include "test_util.hpp"
+#include "optim_checks.hpp"
 
 #include <tapegrad/io/checkpoint.hpp>
 #include <tapegrad/optim/optim.hpp>
@@ -46,35 +46,10 @@ struct Three {
     }
 };
 
-template <class T>
-bool bitwise_equal(const tg::Tensor<T>& a, const tg::Tensor<T>& b) {
-    return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
-}
-
-void require_same_state(const tg::StateDict& a, const tg::StateDict& b) {
-    REQUIRE(a.size() == b.size());
-    for (const auto& [key, t] : a) {
-        INFO("key " << key);
-        REQUIRE(b.count(key) == 1);
-        REQUIRE(bitwise_equal(t, b.at(key)));
-    }
-}
-
-// `f` must throw ArgumentError whose message contains every one of `parts`.
-void require_argument_error(const std::function<void()>& f, std::initializer_list<std::string> parts) {
-    const std::string m = tgtest::thrown_message<tg::ArgumentError>(f);
-    INFO("message: " << m);
-    for (const std::string& p : parts) {
-        INFO("expected to contain: " << p);
-        CHECK(m.find(p) != std::string::npos);
-    }
-}
-
-tg::Tensor<double> scalar(double v) {
-    tg::Tensor<double> t = tg::Tensor<double>::from_shape(tg::Shape{});
-    t.data()[0] = v;
-    return t;
-}
+using tgtest::bitwise_equal;
+using tgtest::require_argument_error;
+using tgtest::require_same_state;
+using tgtest::scalar;
 
 }  // namespace
 
