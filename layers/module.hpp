@@ -73,7 +73,9 @@ public:
     NamedParameters<T> named_parameters(const std::string& prefix = {});
     /// Every parameter below this module, in `named_parameters` order, each
     /// named by its dotted path from here (so that an optimizer's and a
-    /// tape's errors name "encoder.weight").
+    /// tape's errors name "encoder.weight"). Writing the names makes it a
+    /// modification: call it where optimizers are built, not on threads that
+    /// are running the model (`named_parameters` only reads).
     std::vector<Parameter<T>*> parameters();
     /// Zeroes every parameter's gradient.
     void zero_grad();
