@@ -147,12 +147,11 @@ struct Classifier : tg::Module<float> {
 
 // Share of `data` classified correctly, in evaluation mode and without
 // recording gradients, in batches of `batch` taken in order.
-double accuracy(Classifier& model, const Dataset& data, std::size_t batch, tg::Generator& gen) {
+double accuracy(Classifier& model, const Dataset& data, std::size_t batch) {
     model.eval();
     tg::NoGradGuard no_grad;
     tg::Tape<float> tape;
-    tg::MinibatchSampler in_order(static_cast<std::int64_t>(data.size()), static_cast<std::int64_t>(batch), gen,
-                                  /*drop_last=*/false, /*shuffle=*/false);
+    auto in_order = tg::MinibatchSampler::in_order(static_cast<std::int64_t>(data.size()), static_cast<std::int64_t>(batch));
     std::size_t correct = 0;
     for (const std::vector<std::int64_t>& rows : in_order.epoch()) {
         const Batch b = make_batch(data, rows);
@@ -234,13 +233,13 @@ int run(const Config& c) {
                 valid.size(), test.size(), c.unidirectional ? "unidirectional" : "bidirectional", c.hidden);
     for (std::size_t epoch = 1; epoch <= c.epochs; ++epoch) {
         const double loss = train_epoch(model, opt, train, sampler);
-        const double valid_accuracy = accuracy(model, valid, 256, shuffle_gen);
+        const double valid_accuracy = accuracy(model, valid, 256);
         std::printf("epoch %2zu/%zu  loss %.4f  valid accuracy %6.2f %%  (%.1f s)\n", epoch, c.epochs, loss,
                     100 * valid_accuracy, seconds_since(start));
         std::fflush(stdout);
     }
     show_predictions(model, test, 6);
-    const double test_accuracy = accuracy(model, test, 256, shuffle_gen);
+    const double test_accuracy = accuracy(model, test, 256);
     const double baseline = majority_baseline(train, test);
     std::printf("\ntest accuracy %.2f %%  (majority-class baseline %.2f %%)  in %.1f s\n", 100 * test_accuracy,
                 100 * baseline, seconds_since(start));

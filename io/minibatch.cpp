@@ -39,9 +39,13 @@ std::vector<std::int64_t> permutation(std::int64_t n, Generator& gen) {
 
 MinibatchSampler::MinibatchSampler(std::int64_t n, std::int64_t batch_size, Generator& gen, bool drop_last,
                                    bool shuffle)
+    : MinibatchSampler(n, batch_size, &gen, drop_last, shuffle) {}
+
+MinibatchSampler::MinibatchSampler(std::int64_t n, std::int64_t batch_size, Generator* gen, bool drop_last,
+                                   bool shuffle)
     : n_(detail::positive_count("MinibatchSampler", "n", n)),
       batch_size_(detail::positive_count("MinibatchSampler", "batch_size", batch_size)),
-      gen_(&gen),
+      gen_(gen),
       drop_last_(drop_last),
       shuffle_(shuffle) {
     if (drop_last_ && batch_size_ > n_)

@@ -41,6 +41,11 @@ public:
     /// batch_size > n (an epoch of no batch).
     MinibatchSampler(std::int64_t n, std::int64_t batch_size, Generator& gen, bool drop_last = false,
                      bool shuffle = true);
+    /// Batches in example order, the same every epoch (for evaluation): no
+    /// generator needed. The same checks.
+    static MinibatchSampler in_order(std::int64_t n, std::int64_t batch_size, bool drop_last = false) {
+        return MinibatchSampler(n, batch_size, nullptr, drop_last, false);
+    }
 
     /// The next epoch's batches of example indices.
     std::vector<std::vector<std::int64_t>> epoch();
@@ -50,8 +55,10 @@ public:
     std::size_t batch_size() const { return batch_size_; }
 
 private:
+    MinibatchSampler(std::int64_t n, std::int64_t batch_size, Generator* gen, bool drop_last, bool shuffle);
+
     std::size_t n_, batch_size_;
-    Generator* gen_;
+    Generator* gen_;  // null for in_order
     bool drop_last_, shuffle_;
 };
 

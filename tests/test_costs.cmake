@@ -5,3 +5,4 @@ set_tests_properties("short copy and NTM copy runs beat their baselines clearly"
 set_tests_properties(kill_during_checkpoint PROPERTIES COST 51)
 set_tests_properties(example_custom_model PROPERTIES COST 14)
 set_tests_properties(install_and_consume PROPERTIES COST 13)
+set_tests_properties(example_classify_quick PROPERTIES COST 29)

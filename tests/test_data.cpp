@@ -346,6 +346,11 @@ TEST_CASE("MinibatchSampler: seeded epochs, last batch smaller or dropped, in or
     REQUIRE(ordered.epoch() == std::vector<Ids>{{0, 1}, {2, 3}, {4}});
     tg::MinibatchSampler one(3, 8, gen, false, false);  // batch_size > n: one batch of everything
     REQUIRE(one.epoch() == std::vector<Ids>{{0, 1, 2}});
+    auto plain = tg::MinibatchSampler::in_order(5, 2);  // no generator needed
+    REQUIRE(plain.epoch() == std::vector<Ids>{{0, 1}, {2, 3}, {4}});
+    REQUIRE(plain.epoch() == std::vector<Ids>{{0, 1}, {2, 3}, {4}});
+    REQUIRE(tg::MinibatchSampler::in_order(5, 2, /*drop_last=*/true).epoch() == std::vector<Ids>{{0, 1}, {2, 3}});
+    REQUIRE_THROWS_WITH(tg::MinibatchSampler::in_order(0, 2), "MinibatchSampler: n must be positive, got 0");
     std::size_t seen = 0;
     for (const Ids& batch : sampler.epoch()) seen += batch.size();
     REQUIRE(seen == 10);

@@ -166,6 +166,11 @@ TEST_CASE("cheat sheet: argmax, topk, sampling with temperature", "[cheatsheet]"
     tg::Index next = tg::sample_logits(logits, gen, 0.8);
     CHECK(next.shape() == tg::Index::shape_type{2});
     CHECK(values(tg::sample_logits(logits, gen, 0.0)) == std::vector<std::int64_t>{1, 2});  // greedy
+
+    const std::vector<std::int64_t> labels{1, 2};
+    tg::Index y = tg::tensor(labels);                                 // torch.tensor(labels)
+    CHECK(tg::count_equal(tg::argmax(logits, 1), y) == 2);            // (pred == y).sum().item()
+    CHECK(tg::tensor(std::vector<float>{1, 2, 3, 4, 5, 6}, {2, 3})(1, 0) == 4.0f);  // torch.tensor(v).view(2, 3)
 }
 
 // ---- autograd --------------------------------------------------------------------------

@@ -32,13 +32,15 @@ case "$what" in
     # The thread tests under ThreadSanitizer: a data race on a shared module
     # or a tape passed between threads shows here (its own small target).
     echo "== the thread tests under ThreadSanitizer =="
-    cmake -S . -B "$build_dir-tsan" -DCMAKE_BUILD_TYPE=Release -DTAPEGRAD_SANITIZE=thread >/dev/null
+    # The sanitized builds target this machine (-march=native): they check
+    # memory and threads, not portability, and run about twice as fast so.
+    cmake -S . -B "$build_dir-tsan" -DCMAKE_BUILD_TYPE=Release -DTAPEGRAD_SANITIZE=thread -DTAPEGRAD_ARCH=native >/dev/null
     cmake --build "$build_dir-tsan" -j "$jobs" --target tapegrad_thread_tests
     TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 "$build_dir-tsan/tests/tapegrad_thread_tests"
     # The same suite under AddressSanitizer + UndefinedBehaviorSanitizer;
     # detect_stack_use_after_return catches dangling xtensor expressions.
     echo "== the test suite again under AddressSanitizer and UndefinedBehaviorSanitizer =="
-    build "$build_dir-asan" -DTAPEGRAD_SANITIZE=address,undefined
+    build "$build_dir-asan" -DTAPEGRAD_SANITIZE=address,undefined -DTAPEGRAD_ARCH=native
     export ASAN_OPTIONS=detect_stack_use_after_return=1:detect_leaks=1:abort_on_error=1
     export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
     exec ctest --test-dir "$build_dir-asan" -j "$jobs" --output-on-failure
