@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "op_support.hpp"
+
 namespace tapegrad {
 
 namespace {
@@ -160,18 +162,12 @@ struct Lines {
     std::size_t outer = 1, n = 1, inner = 1, axis = 0;
 };
 
+// The ops' axis rules and (outer, n, inner) geometry (op_support.hpp).
 template <class T>
 Lines lines_of(const char* fn, const Tensor<T>& x, std::int64_t axis) {
-    const auto rank = static_cast<std::int64_t>(x.dimension());
-    if (axis < -rank || axis >= rank)
-        throw ArgumentError(std::string(fn) + ": axis " + std::to_string(axis) + " is out of range for a tensor of rank " +
-                            std::to_string(rank));
-    Lines l;
-    l.axis = static_cast<std::size_t>(axis < 0 ? axis + rank : axis);
-    for (std::size_t k = 0; k < l.axis; ++k) l.outer *= x.shape()[k];
-    l.n = x.shape()[l.axis];
-    for (std::size_t k = l.axis + 1; k < x.dimension(); ++k) l.inner *= x.shape()[k];
-    return l;
+    const std::size_t a = detail::normalize_axis(fn, axis, x.dimension());
+    const detail::AxisGeometry g = detail::axis_geometry(x.shape(), a);
+    return {g.outer, g.n, g.inner, a};
 }
 
 // x's shape with the axis removed, kept at size 1, or set to `size`.
