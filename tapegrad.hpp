@@ -28,6 +28,7 @@
 #include "layers/cells/cifg_lstm_cell.hpp"
 #include "layers/cells/layer_norm_lstm_cell.hpp"
 #include "layers/cells/ablated_lstm_cell.hpp"
+#include "layers/cell_registry.hpp"
 #include "optim/optim.hpp"
 #include "io/checkpoint.hpp"
 #include "io/npz.hpp"
