@@ -103,6 +103,19 @@ std::unique_ptr<RecurrentLayer<T>> make_recurrent(const std::string& name, const
 }
 
 template <class T>
+bool accepts_forget_bias(const std::string& name) {
+    Generator gen(0);
+    // An unknown name is an error (naming the known ones), not "no forget gate".
+    if (!has_recurrent<T>(name)) make_recurrent<T>(name, {}, gen);
+    try {
+        make_recurrent<T>(name, {.input_size = 1, .hidden_size = 1, .forget_bias = 1.0}, gen);
+        return true;
+    } catch (const ArgumentError&) {
+        return false;  // the layer refuses the option: no forget gate
+    }
+}
+
+template <class T>
 void register_recurrent(const std::string& name, RecurrentFactory<T> factory) {
     const bool valid = !name.empty() && std::all_of(name.begin(), name.end(), [](char ch) {
         return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_';
@@ -121,7 +134,8 @@ void register_recurrent(const std::string& name, RecurrentFactory<T> factory) {
                                                                   Generator&);                                     \
     template void register_recurrent<T>(const std::string&, RecurrentFactory<T>);                                   \
     template std::vector<std::string> recurrent_names<T>();                                                         \
-    template bool has_recurrent<T>(const std::string&);
+    template bool has_recurrent<T>(const std::string&);                                                             \
+    template bool accepts_forget_bias<T>(const std::string&);
 TAPEGRAD_INSTANTIATE(float)
 TAPEGRAD_INSTANTIATE(double)
 

@@ -47,4 +47,11 @@ std::vector<std::string> recurrent_names();
 template <class T>
 bool has_recurrent(const std::string& name);
 
+/// Whether the layer registered as `name` takes `RecurrentOptions::forget_bias`
+/// (it has a forget gate: lstm, peephole, ... but not gru, rnn, nfg or cifg),
+/// so that a program can bias every cell that has one. Found by building a
+/// 1 × 1 layer with the option; `ArgumentError` for an unknown name.
+template <class T>
+bool accepts_forget_bias(const std::string& name);
+
 }  // namespace tapegrad

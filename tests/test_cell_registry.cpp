@@ -95,3 +95,11 @@ TEST_CASE("register_recurrent refuses names that are not flag-safe, and empty fa
     CHECK_THROWS_WITH(tg::register_recurrent<float>("ok_name", tg::RecurrentFactory<float>{}), Catch::Matchers::Contains("empty"));
     CHECK_FALSE(tg::has_recurrent<float>("ok_name"));
 }
+
+TEST_CASE("accepts_forget_bias: the cells with a forget gate", "[registry]") {
+    for (const std::string name : {"lstm", "peephole", "layernorm_lstm", "nig", "nog", "niaf", "noaf"})
+        CHECK(tg::accepts_forget_bias<float>(name));
+    // CIFG has no forget gate of its own (f = 1 − i): it refuses the option too.
+    for (const std::string name : {"gru", "rnn", "rnn_relu", "nfg", "cifg"}) CHECK_FALSE(tg::accepts_forget_bias<float>(name));
+    CHECK_THROWS_WITH(tg::accepts_forget_bias<float>("nope"), Catch::Matchers::Contains("no recurrent layer named 'nope'"));
+}

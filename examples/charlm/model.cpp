@@ -2,21 +2,11 @@
 
 namespace tapegrad::charlm {
 
-bool takes_forget_bias(const std::string& cell) {
-    Generator probe_gen(0);
-    try {
-        make_recurrent<float>(cell, {.input_size = 1, .hidden_size = 1, .forget_bias = 1.0}, probe_gen);
-        return true;
-    } catch (const ArgumentError&) {
-        return false;  // no forget gate (GRU, RNN, nfg): the option is refused
-    }
-}
-
 namespace {
 
 RecurrentOptions recurrent_options(const ModelOptions& o) {
     RecurrentOptions ro{.input_size = o.embed, .hidden_size = o.hidden, .num_layers = o.layers, .dropout = o.dropout};
-    if (takes_forget_bias(o.cell)) ro.forget_bias = o.forget_bias;
+    if (accepts_forget_bias<float>(o.cell)) ro.forget_bias = o.forget_bias;
     return ro;
 }
 

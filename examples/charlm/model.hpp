@@ -24,10 +24,6 @@ struct ModelOptions {
     double forget_bias = 1.0;  ///< for cells with a forget gate; others ignore it
 };
 
-/// Whether the cell registered as `cell` has a forget gate to bias (it takes
-/// `RecurrentOptions::forget_bias`).
-bool takes_forget_bias(const std::string& cell);
-
 class CharModel : public Module<float> {
 public:
     /// `ArgumentError` for an unknown cell or bad sizes.

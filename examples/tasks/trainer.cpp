@@ -108,14 +108,9 @@ Model make_model(Kind k, const Options& o) {
     ro.hidden_size = o.hidden;
     ro.num_layers = o.layers;
     ro.init = RecurrentInit::glorot;  // Arjovsky et al.'s setup
-    if (o.cell == "lstm") ro.forget_bias = o.forget_bias;
+    if (accepts_forget_bias<float>(o.cell)) ro.forget_bias = o.forget_bias;
     Model m;
-    if (o.cell == "lstm")
-        m.rnn = std::make_unique<LSTM<float>>(ro, gen);
-    else if (o.cell == "gru")
-        m.rnn = std::make_unique<GRU<float>>(ro, gen);
-    else
-        m.rnn = std::make_unique<RNN<float>>(ro, gen);
+    m.rnn = make_recurrent<float>(o.cell, ro, gen);  // any registered cell (layers/cell_registry.hpp)
     m.head = std::make_unique<Linear<float>>(o.hidden, outputs_of(k), gen);
     return m;
 }
@@ -419,6 +414,13 @@ void write_log_files(const fs::path& dir, Kind k, const Options& o, const RunSta
     write_file_atomic((dir / "loss.svg").string(), svg_plot({train, eval}, po));
 }
 
+// The registered cells, "cifg, gru, ...".
+std::string cell_list() {
+    std::string names;
+    for (const std::string& n : recurrent_names<float>()) names += (names.empty() ? "" : ", ") + n;
+    return names;
+}
+
 std::string duration(double seconds) {
     if (!std::isfinite(seconds) || seconds < 0) return "?";
     const long s = std::lround(seconds);
@@ -444,7 +446,7 @@ void validate(const Options& o) {
         count_in(flag, static_cast<std::uint64_t>(v), lo, hi);
     };
     kind_of(o);
-    if (o.cell != "rnn" && o.cell != "lstm" && o.cell != "gru") bad("--cell must be rnn, lstm or gru");
+    if (!has_recurrent<float>(o.cell)) bad("--cell must be a registered cell (" + cell_list() + "), got '" + o.cell + "'");
     if (o.task == "adding" && o.T < 2) bad("--T must be at least 2 for the adding task");
     count_in("--T", o.T, 1, limits::kT);
     count_in("--hidden", o.hidden, 1, limits::kHidden);
@@ -640,7 +642,7 @@ int run_cli(const std::string& task, int argc, char** argv) {
     app.option_defaults()->always_capture_default();
     std::string variant;
     if (task == "copy") app.add_option("--variant", variant, "standard (copying memory) or ntm")->check(CLI::IsMember({"standard", "ntm"}));
-    app.add_option("--cell", o.cell, "recurrent cell")->check(CLI::IsMember({"rnn", "lstm", "gru"}));
+    app.add_option("--cell", o.cell, "recurrent cell: " + cell_list())->check(CLI::IsMember(recurrent_names<float>()));
     // Every numeric flag is range-checked here, before CLI11 converts it: a
     // conversion alone takes "1e20" for a count and "nan" for a number.
     auto* t_opt = app.add_option("--T", o.T, task == "copy" ? "delay T (ntm: maximum sequence length L)" : "sequence length T");

@@ -16,7 +16,7 @@ namespace tapegrad::tasks {
 struct Options {
     std::string task = "adding";  ///< adding | copy
     std::string variant;          ///< copy: "" (copying memory) or "ntm"
-    std::string cell = "lstm";    ///< rnn | lstm | gru
+    std::string cell = "lstm";    ///< any registered cell (tg::recurrent_names(): rnn, lstm, gru, cifg, ...)
     std::size_t T = 100;          ///< adding, copy: delay; ntm: maximum length L
     std::size_t hidden = 128;
     std::size_t layers = 1;
@@ -26,7 +26,7 @@ struct Options {
     std::string optimizer = "adam";  ///< sgd | adam | adamw | rmsprop | adagrad
     double clip = 1.0;                  ///< 0: no clipping
     std::string clip_mode = "value";    ///< value (elementwise, as Arjovsky et al.) | norm (global)
-    double forget_bias = 1.0;           ///< LSTM only
+    double forget_bias = 1.0;           ///< cells with a forget gate (tg::accepts_forget_bias)
     std::uint64_t seed = 1;
     int threads = 1;
     long eval_every = 250;
