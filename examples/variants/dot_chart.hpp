@@ -1,0 +1,27 @@
+#pragma once
+/// \file
+/// A dot chart for comparing many variants at a glance: one panel per task,
+/// one row per variant, a dot at the mean and a whisker of ± one standard
+/// deviation, the rows in the same order in every panel, a dashed line at the
+/// task's baseline. Plain SVG, no dependency.
+
+#include <string>
+#include <vector>
+
+namespace tapegrad::variants {
+
+struct DotRow {
+    std::string label;
+    double mean = 0, std = 0;  ///< a NaN mean draws nothing (the run is missing)
+};
+
+struct DotPanel {
+    std::string title;  ///< e.g. "adding T = 100: test MSE (lower is better)"
+    std::vector<DotRow> rows;
+    double baseline = 0;  ///< drawn when > 0
+    bool log_x = false;
+};
+
+std::string svg_dot_chart(const std::vector<DotPanel>& panels, const std::string& title);
+
+}  // namespace tapegrad::variants

@@ -1,0 +1,251 @@
+// The LSTM-variants study (docs/variants.md), after Greff et al. 2017, "LSTM:
+// A Search Space Odyssey": every cell on the adding problem (T = 100), the
+// copying-memory task (T = 20) and the character LM on the fortunes, several
+// seeds each, a fixed step budget per task; writes a table (mean ± std) and a
+// dot chart. Finished runs are kept in --out and not repeated, so a study
+// that is stopped continues where it was.
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <limits>
+#include <map>
+#include <sstream>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "charlm/train.hpp"
+#include "dot_chart.hpp"
+#include "tasks/data.hpp"
+#include "tasks/flags.hpp"
+#include "tasks/plot.hpp"
+#include "tasks/trainer.hpp"
+
+namespace tt = tapegrad::tasks;
+namespace cl = tapegrad::charlm;
+namespace tv = tapegrad::variants;
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+struct Study {
+    std::vector<std::string> cells{"lstm", "peephole", "nig", "nfg", "nog", "niaf", "noaf", "cifg", "gru", "layernorm_lstm", "rnn"};
+    std::vector<std::string> tasks{"adding", "copy", "charlm"};
+    std::size_t seeds = 3;
+    double scale = 1.0;
+    std::string out = "runs/variants", doc = "docs/variants_results";
+    int threads = 1;
+};
+
+struct Outcome {
+    double metric = NAN, extra = NAN, wall = 0;
+};
+
+struct TaskInfo {
+    std::string title, metric, extra;
+    double baseline = 0;
+    bool log_x = false;
+};
+
+TaskInfo task_info(const std::string& task) {
+    if (task == "adding") return {"adding T = 100: test MSE", "mse", "within 0.04", tt::adding_baseline(), true};
+    if (task == "copy") return {"copy T = 20: test CE (nats)", "ce", "accuracy", tt::copy_baseline(20), true};
+    return {"char LM (fortunes): test bits/char", "bits/char", "", 0, false};
+}
+
+// The budget of one run of `task` at scale 1: each program's default.
+long base_steps(const std::string& task) {
+    if (task == "charlm") return cl::Options{}.steps;
+    return tt::defaults_for(task).steps;
+}
+
+// A run's result.json, if it is there and finished the expected steps.
+std::optional<Outcome> finished(const fs::path& dir, const std::string& task, long steps) {
+    std::ifstream f(dir / "result.json");
+    if (!f) return std::nullopt;
+    try {
+        const json r = json::parse(f);
+        if (r.at("steps").get<long>() != steps) return std::nullopt;
+        if (task == "charlm") return Outcome{r.at("test_bits_per_char"), NAN, r.at("wall_seconds")};
+        return Outcome{r.at("value"), task == "adding" ? r.at("within_0.04").get<double>() : r.at("accuracy").get<double>(),
+                       r.at("wall_seconds")};
+    } catch (const json::exception&) {
+        return std::nullopt;  // damaged: run again
+    }
+}
+
+Outcome run_one(const Study& st, const std::string& task, const std::string& cell, std::uint64_t seed) {
+    const long steps = std::max(1L, std::lround(double(base_steps(task)) * st.scale));
+    const fs::path dir = fs::path(st.out) / (task + "_" + cell + "_s" + std::to_string(seed));
+    if (auto done = finished(dir, task, steps)) return *done;
+    std::ostringstream sink;
+    if (task == "charlm") {
+        cl::Options o;
+        o.model.cell = cell;
+        o.seed = seed;
+        o.steps = steps;
+        o.threads = st.threads;
+        o.eval_every = std::max(1L, steps / 4);
+        o.eval_chars = 20000;  // the final figure is on the whole test text
+        o.checkpoint_every = 0;
+        o.quiet = true;
+        o.out = dir.string();
+        const cl::Result r = cl::train(o, sink);
+        return {r.test_bits, NAN, r.wall_seconds};
+    }
+    tt::Options o = tt::defaults_for(task);
+    o.T = task == "adding" ? 100 : 20;
+    o.cell = cell;
+    o.seed = seed;
+    o.steps = steps;
+    o.threads = st.threads;
+    o.eval_every = std::max(1L, steps / 4);
+    o.checkpoint_every = 0;
+    o.quiet = true;
+    o.out = dir.string();
+    const tt::Result r = tt::run(o, sink);
+    return {r.value, r.extra, r.wall_seconds};
+}
+
+struct Summary {
+    double mean = NAN, std = NAN, extra = NAN, wall = 0;
+    std::size_t n = 0;
+};
+
+// Mean and sample standard deviation (n − 1) of the finite metrics.
+Summary summarize(const std::vector<Outcome>& runs) {
+    Summary s;
+    double sum = 0, extra = 0, extra_n = 0;
+    for (const Outcome& o : runs) {
+        s.wall += o.wall;
+        if (!std::isfinite(o.metric)) continue;
+        sum += o.metric;
+        ++s.n;
+        if (std::isfinite(o.extra)) extra += o.extra, extra_n += 1;
+    }
+    if (s.n == 0) return s;
+    s.mean = sum / double(s.n);
+    double sq = 0;
+    for (const Outcome& o : runs)
+        if (std::isfinite(o.metric)) sq += (o.metric - s.mean) * (o.metric - s.mean);
+    s.std = s.n > 1 ? std::sqrt(sq / double(s.n - 1)) : 0;
+    s.extra = extra_n > 0 ? extra / extra_n : NAN;
+    return s;
+}
+
+using Results = std::map<std::string, std::map<std::string, Summary>>;  // task → cell → summary
+
+std::string cell_text(const Summary& s, const std::string& extra_name) {
+    if (s.n == 0) return "–";
+    char buf[128];
+    std::snprintf(buf, sizeof buf, "%.4g ± %.2g", s.mean, s.std);
+    std::string t = buf;
+    if (std::isfinite(s.extra)) {
+        std::snprintf(buf, sizeof buf, " (%s %.2f)", extra_name.c_str(), s.extra);
+        t += buf;
+    }
+    return t;
+}
+
+// Each cell's rank per task (1 = lowest mean), averaged over the tasks.
+std::map<std::string, double> mean_ranks(const Study& st, const Results& res) {
+    std::map<std::string, double> rank;
+    for (const std::string& task : st.tasks) {
+        std::vector<std::pair<double, std::string>> order;
+        for (const std::string& cell : st.cells) order.emplace_back(res.at(task).at(cell).mean, cell);
+        std::sort(order.begin(), order.end());
+        for (std::size_t i = 0; i < order.size(); ++i) rank[order[i].second] += double(i + 1) / double(st.tasks.size());
+    }
+    return rank;
+}
+
+std::string markdown(const Study& st, const Results& res, double hours) {
+    std::ostringstream md;
+    md << "# LSTM variants: results\n\nWritten by `build/examples/variants` (see [variants.md](variants.md)): "
+       << st.seeds << " seeds per cell, step budgets x" << st.scale << " of each program's default, "
+       << "final evaluation on held-out data; mean ± sample standard deviation. " << hours
+       << " hours of runs on one core.\n\n| cell |";
+    for (const std::string& task : st.tasks) md << " " << task_info(task).title << " |";
+    md << " mean rank |\n|---|";
+    for (std::size_t i = 0; i <= st.tasks.size(); ++i) md << "---|";
+    md << "\n";
+    const auto ranks = mean_ranks(st, res);
+    for (const std::string& cell : st.cells) {
+        md << "| " << cell << " |";
+        for (const std::string& task : st.tasks) md << " " << cell_text(res.at(task).at(cell), task_info(task).extra) << " |";
+        char r[32];
+        std::snprintf(r, sizeof r, " %.1f |\n", ranks.at(cell));
+        md << r;
+    }
+    md << "\nBaselines: adding MSE " << tt::adding_baseline() << ", copy CE " << tt::copy_baseline(20)
+       << " nats.\n\n![variants](variants.svg)\n";
+    return md.str();
+}
+
+void write_outputs(const Study& st, const Results& res) {
+    double seconds = 0;
+    std::vector<tv::DotPanel> panels;
+    for (const std::string& task : st.tasks) {
+        const TaskInfo info = task_info(task);
+        tv::DotPanel p{info.title + " (lower is better)", {}, info.baseline, info.log_x};
+        for (const std::string& cell : st.cells) {
+            const Summary& s = res.at(task).at(cell);
+            seconds += s.wall;
+            p.rows.push_back({cell, s.mean, s.std});
+        }
+        panels.push_back(p);
+    }
+    const fs::path doc = st.doc;
+    if (doc.has_parent_path()) fs::create_directories(doc.parent_path());
+    tt::write_file_atomic(st.doc + ".md", markdown(st, res, std::round(seconds / 36.0) / 100.0));
+    const fs::path svg = doc.parent_path() / "variants.svg";
+    tt::write_file_atomic(svg.string(), tv::svg_dot_chart(panels, "LSTM variants: mean ± std over " +
+                                                                      std::to_string(st.seeds) + " seeds"));
+    std::printf("wrote %s.md and %s\n", st.doc.c_str(), svg.string().c_str());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    Study st;
+    CLI::App app{"The LSTM-variants study: every cell on adding, copy and the char LM, several seeds; a table and a figure."};
+    app.option_defaults()->always_capture_default();
+    app.add_option("--cells", st.cells, "cells to compare (registered names)")->delimiter(',');
+    app.add_option("--tasks", st.tasks, "tasks: adding, copy, charlm")->delimiter(',')->check(CLI::IsMember({"adding", "copy", "charlm"}));
+    app.add_option("--seeds", st.seeds, "seeds per cell and task")->check(tt::integer_in(1, 100));
+    app.add_option("--steps-scale", st.scale, "multiplies every run's step budget")->check(tt::number_in(1e-4, 100.0));
+    app.add_option("--out", st.out, "folder of the individual runs (finished ones are reused)");
+    app.add_option("--doc", st.doc, "writes <doc>.md, and variants.svg beside it");
+    app.add_option("--threads", st.threads, "OpenBLAS threads per run")->check(tt::integer_in(1, tt::limits::kThreads));
+    try {
+        app.parse(argc, argv);
+        for (const std::string& c : st.cells)
+            if (!tapegrad::has_recurrent<float>(c)) throw CLI::ValidationError("--cells", "unknown cell '" + c + "'");
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        std::cerr << "variants: " << e.what() << "\nRun with --help for the flags and their defaults.\n";
+        return 2;
+    }
+    try {
+        Results res;
+        for (const std::string& task : st.tasks)
+            for (const std::string& cell : st.cells) {
+                std::vector<Outcome> runs;
+                for (std::uint64_t seed = 1; seed <= st.seeds; ++seed) {
+                    std::fprintf(stderr, "%s %s seed %llu...\n", task.c_str(), cell.c_str(), (unsigned long long)seed);
+                    runs.push_back(run_one(st, task, cell, seed));
+                }
+                res[task][cell] = summarize(runs);
+                std::fprintf(stderr, "  %s\n", cell_text(res[task][cell], task_info(task).extra).c_str());
+            }
+        write_outputs(st, res);
+    } catch (const std::exception& e) {
+        std::cerr << "variants: " << e.what() << "\n";
+        return 1;
+    }
+    return 0;
+}
