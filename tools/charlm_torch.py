@@ -171,11 +171,12 @@ def main():
             sched.step()
         window.append(loss.item() / math.log(2))
         if step % a.eval_every == 0 or step == a.steps:
+            elapsed = time.perf_counter() - start  # before the evaluation, as charlm's log.csv
             v = bits_per_char(model, valid_ids)
-            print(f"step {step}/{a.steps}  train {np.mean(window):.3f}  valid {v:.3f} bits/char  "
-                  f"{time.perf_counter() - start:.1f} s", flush=True)
+            print(f"step {step}/{a.steps}  train {np.mean(window):.3f}  valid {v:.3f} bits/char  {elapsed:.1f} s",
+                  flush=True)
             window = []
-    wall = time.perf_counter() - start
+    wall = time.perf_counter() - start  # training and its evaluations, as charlm's wall_seconds
     result = {"library": "pytorch " + torch.__version__, "steps": a.steps, "valid_bits_per_char": v,
               "test_bits_per_char": bits_per_char(model, test_ids), "wall_seconds": wall}
     print(json.dumps(result))
