@@ -532,7 +532,7 @@ Result run(const Options& o, std::ostream& log) {
     log << o.task << (o.variant.empty() ? "" : " (" + o.variant + ")") << ": " << o.cell << ", T=" << o.T << ", hidden "
         << o.hidden << ", " << o.layers << " layer(s), batch " << o.batch << ", " << o.optimizer << " lr " << o.lr
         << ", clip " << o.clip << " (" << o.clip_mode << "), seed " << o.seed << "; baseline " << metric_name(k) << " "
-        << baseline << "\n";
+        << baseline << std::endl;
 
     Tape<float> tape;
     const auto start = std::chrono::steady_clock::now();
@@ -587,7 +587,9 @@ Result run(const Options& o, std::ostream& log) {
                 plain.loss = s.rows.back().train_loss;
                 plain.extra = e.extra;
                 plain.elapsed = elapsed();
-                log << progress_line(plain, false) << "\n";
+                // Flushed: through a pipe (`| tee`) the line would otherwise
+                // wait for the buffer to fill, for minutes.
+                log << progress_line(plain, false) << std::endl;
             }
         }
         if (!o.out.empty() && o.checkpoint_every > 0 && step % o.checkpoint_every == 0 && step != o.steps) {
