@@ -52,10 +52,14 @@ Options defaults_for(const std::string& task, const std::string& variant) {
         o.T = 10;
         o.steps = 5000;
         o.clip_mode = "norm";
+        o.plateau_steps = 0;  // no plateau: 38 bits (baseline 44) at step 250, falling steadily
     } else if (task == "copy") {
         o.T = 20;
         o.steps = 3000;
         o.clip_mode = "norm";
+        // No known end: with these settings the CE is still within 10 % of
+        // the baseline at step 3000 (0.485 against 0.520).
+        o.plateau_steps = 0;
     }
     return o;
 }
@@ -453,7 +457,7 @@ std::string progress_line(const Progress& p, bool tty) {
     char buf[256];
     std::string line;
     if (tty) {
-        std::snprintf(buf, sizeof buf, "  step %ld/%ld  loss %.4f", p.step, p.steps, p.loss);
+        std::snprintf(buf, sizeof buf, "step %ld/%ld  loss %.4f", p.step, p.steps, p.loss);
         line = buf;
         if (std::isfinite(p.eval)) {
             std::snprintf(buf, sizeof buf, "  eval %s %.4g (baseline %.4g)", p.metric.c_str(), p.eval, p.baseline);
