@@ -425,6 +425,18 @@ void write_log_files(const fs::path& dir, Kind k, const Options& o, const RunSta
     write_file_atomic((dir / "loss.svg").string(), svg_plot({train, eval}, po));
 }
 
+Progress progress_at_start(Kind k, const Options& o, double baseline, const RunState& s) {
+    Progress p;
+    p.step = s.step;
+    p.steps = o.steps;
+    p.metric = metric_name(k);
+    p.baseline = baseline;
+    p.extra_name = extra_name(k);
+    p.plateau_steps = o.plateau_steps;
+    if (!s.rows.empty()) p.eval = s.rows.back().metric;  // resumed: the last evaluation before the stop
+    return p;
+}
+
 // Redraws the progress line in place: clipped to the terminal's width (a
 // wrapped line could not be redrawn) and padded over what the last one left.
 void redraw(const std::string& line, std::size_t& drawn_width) {
@@ -546,13 +558,7 @@ Result run(const Options& o, std::ostream& log) {
     const long first_step = s.step;
     double last_loss = 0;
     std::size_t drawn_width = 0;
-    Progress progress;
-    progress.steps = o.steps;
-    progress.metric = metric_name(k);
-    progress.baseline = baseline;
-    progress.extra_name = extra_name(k);
-    progress.plateau_steps = o.plateau_steps;
-    if (!s.rows.empty()) progress.eval = s.rows.back().metric;  // resumed: the last evaluation before the stop
+    Progress progress = progress_at_start(k, o, baseline, s);
     for (long step = s.step + 1; step <= o.steps; ++step) {
         Generator gen(mix_seed(o.seed, static_cast<std::uint64_t>(step)));
         const Batch b = make_batch(k, o, gen);
