@@ -3,6 +3,7 @@
 // Markdown table and an SVG figure. Takes hours at full budget on 2 cores; not
 // part of CI. `--steps-scale 0.1` gives a quick, rougher grid.
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -15,12 +16,35 @@
 
 #include <CLI/CLI.hpp>
 
+#include "tasks/figures.hpp"
 #include "tasks/flags.hpp"
 #include "tasks/plot.hpp"
 #include "tasks/trainer.hpp"
 
 namespace tt = tapegrad::tasks;
 namespace fs = std::filesystem;
+
+namespace {
+
+// Adds a cell's final metric / baseline at T (mean over seeds and its standard
+// deviation) to the figure's panel of that task, made on first use.
+void add_point(std::vector<tt::TaskPanel>& panels, const std::string& task, const std::string& variant, std::size_t T,
+               const std::string& cell, double mean, double std) {
+    const std::string title = variant == "ntm" ? "NTM copy: bits / baseline"
+                              : task == "adding" ? "adding: MSE / baseline"
+                                                 : "copy: cross-entropy / baseline";
+    auto panel = std::find_if(panels.begin(), panels.end(), [&](const tt::TaskPanel& p) { return p.title == title; });
+    if (panel == panels.end())
+        panel = panels.insert(panels.end(),
+                              tt::TaskPanel{title, variant == "ntm" ? "L (maximum length)" : "T", {}, {{"baseline", 1.0}}});
+    auto curve = std::find_if(panel->cells.begin(), panel->cells.end(), [&](const tt::CellCurve& c) { return c.cell == cell; });
+    if (curve == panel->cells.end()) curve = panel->cells.insert(panel->cells.end(), tt::CellCurve{cell, {}, {}, {}});
+    curve->x.push_back(double(T));
+    curve->mean.push_back(mean);
+    curve->std.push_back(std);
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
     double scale = 1.0;
@@ -57,7 +81,7 @@ int main(int argc, char** argv) {
     md << "# Results grid\n\nOne run per cell (seed " << seed << ", hidden 128, batch 20), final evaluation on 200 held-out "
        << "sequences. Step budgets scaled by " << scale << ". Reproduce with `tools/results_grid.sh`.\n\n"
        << "| task | T / L | steps | baseline | rnn | lstm | gru |\n|---|---|---|---|---|---|---|\n";
-    std::map<std::string, tt::Series> adding, copy;
+    std::vector<tt::TaskPanel> panels;  // one per task, in the jobs' order
     for (const Job& j : jobs) {
         const long steps = std::max(1L, std::lround(double(j.steps) * scale));
         std::string row;
@@ -83,36 +107,18 @@ int main(int argc, char** argv) {
             char cellbuf[96];
             std::snprintf(cellbuf, sizeof cellbuf, " %.4g (%s %.2f) |", r.value, r.extra_name.c_str(), r.extra);
             row += cellbuf;
-            if (j.variant.empty()) {
-                auto& series = (j.task == "adding" ? adding : copy)[cell];
-                series.label = cell;
-                series.x.push_back(double(j.T));
-                series.y.push_back(r.value / r.baseline);
-            }
+            add_point(panels, j.task, j.variant, j.T, cell, r.value / r.baseline, 0.0);  // one seed: no spread
         }
         char head[160];
         std::snprintf(head, sizeof head, "| %s%s (%s) | %zu | %ld | %.4g |", j.task.c_str(), j.variant.empty() ? "" : " ntm",
                       metric.c_str(), j.T, steps, baseline);
         md << head << row << "\n";
     }
-    md << "\nThe figure shows each final metric divided by the task's baseline (below 1: better than the trivial "
-          "predictor).\n\n![results](results.svg)\n";
-    std::vector<tt::Series> all;
-    for (auto* m : {&adding, &copy})
-        for (auto& [cell, s] : *m) {
-            tt::Series c = s;
-            c.label = (m == &adding ? "adding " : "copy ") + cell;
-            c.dashed = m == &copy;
-            all.push_back(c);
-        }
-    tt::PlotOptions po;
-    po.title = "final metric / baseline (solid: adding MSE, dashed: copy cross-entropy)";
-    po.xlabel = "T";
-    po.ylabel = "metric / baseline";
-    po.hlines = {{"baseline", 1.0}};
+    md << "\nThe figure has one panel per task: each cell's final metric divided by the task's baseline (below 1: "
+          "better than the trivial predictor) against T, both on log scales.\n\n![results](results.svg)\n";
     fs::create_directories(fs::path(doc).parent_path().empty() ? fs::path(".") : fs::path(doc).parent_path());
     tt::write_file_atomic(doc + ".md", md.str());
-    tt::write_file_atomic(doc + ".svg", tt::svg_plot(all, po));
+    tt::write_file_atomic(doc + ".svg", tt::results_figure(panels, "Final test metric / baseline (lower is better)"));
     std::printf("%s\nwrote %s.md and %s.svg\n", md.str().c_str(), doc.c_str(), doc.c_str());
     return 0;
 }

@@ -14,6 +14,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "tasks/figures.hpp"
 #include "tasks/flags.hpp"
 #include "tasks/plot.hpp"
 #include "tasks/trainer.hpp"
@@ -71,7 +72,8 @@ int main(int argc, char** argv) {
         fs::create_directories(o.out);
         const std::vector<std::string> list = cells == "all" ? std::vector<std::string>{"rnn", "lstm", "gru"}
                                                              : std::vector<std::string>{cells};
-        std::vector<tt::Series> curves, clipping;
+        std::vector<tt::Series> curves;
+        std::vector<tt::NormTrace> clipping;
         nlohmann::json summary = nlohmann::json::array();
         std::printf("%-5s %-9s %14s %14s %16s %9s\n", "cell", "when", "|dL/dh_0|", "|dL/dh_T-1|", "ratio h_0/h_T-1", "test mse");
         for (const std::string& cell : list) {
@@ -85,7 +87,14 @@ int main(int argc, char** argv) {
             const auto trained = tt::hidden_grad_norms(c, c.out, 4);
             const auto norms = tt::read_grad_norms(c.out);
             const int color = static_cast<int>(&cell - list.data());
-            tt::Series s_init{cell + " at init", {}, at_init, true, color}, s_trained{cell + " trained", {}, trained, false, color};
+            tt::Series s_init, s_trained;
+            s_init.label = cell + " at init";
+            s_init.y = at_init;
+            s_init.dashed = true;
+            s_init.color = color;
+            s_trained.label = cell + " trained";
+            s_trained.y = trained;
+            s_trained.color = color;
             for (std::size_t t = 0; t < at_init.size(); ++t) {
                 s_init.x.push_back(double(t));
                 s_trained.x.push_back(double(t));
@@ -93,13 +102,10 @@ int main(int argc, char** argv) {
             curves.push_back(s_init);
             curves.push_back(s_trained);
             // After global-norm clipping the norm is min(before, clip): the
-            // plot shows the norm before, against the clip line.
-            tt::Series before{cell, {}, {}, false, color};
-            for (std::size_t i = 0; i < norms.size(); ++i) {
-                before.x.push_back(double(i + 1));
-                before.y.push_back(norms[i][0]);
-            }
-            clipping.push_back(before);
+            // figure shows the norm before, against the clip line.
+            tt::NormTrace before{cell, {}};
+            for (const auto& n : norms) before.norms.push_back(n[0]);
+            clipping.push_back(std::move(before));
             const double ri = at_init.front() / at_init.back(), rt = trained.front() / trained.back();
             std::printf("%-5s %-9s %14.3e %14.3e %16.3e %9s\n", cell.c_str(), "init", at_init.front(), at_init.back(), ri, "");
             std::printf("%-5s %-9s %14.3e %14.3e %16.3e %9.4f\n", cell.c_str(), "trained", trained.front(), trained.back(), rt,
@@ -116,14 +122,7 @@ int main(int argc, char** argv) {
         po.xlabel = "time step t";
         po.ylabel = "||dL/dh_t||";
         tt::write_file_atomic((fs::path(o.out) / "vanishing.svg").string(), tt::svg_plot(curves, po));
-        tt::PlotOptions pc;
-        char clip_text[32];
-        std::snprintf(clip_text, sizeof clip_text, "%g", o.clip);
-        pc.title = std::string("global gradient norm before clipping (clipped to ") + clip_text + ")";
-        pc.xlabel = "training step";
-        pc.ylabel = "||gradient||";
-        if (o.clip > 0) pc.hlines = {{"clip at", o.clip}};
-        tt::write_file_atomic((fs::path(o.out) / "clipping.svg").string(), tt::svg_plot(clipping, pc));
+        tt::write_file_atomic((fs::path(o.out) / "clipping.svg").string(), tt::clipping_figure(clipping, o.clip));
         nlohmann::json result = {{"task", "vanishing"}, {"T", o.T}, {"hidden", o.hidden}, {"steps", o.steps}, {"seed", o.seed},
                                  {"cells", summary}};
         tt::write_file_atomic((fs::path(o.out) / "result.json").string(), result.dump(2) + "\n");

@@ -25,6 +25,13 @@ fs::path scratch(const std::string& name) {
     return p;
 }
 
+std::size_t count_lines_with(const std::string& text, const std::string& what) {
+    std::istringstream in(text);
+    std::size_t n = 0;
+    for (std::string line; std::getline(in, line);) n += line.find(what) != std::string::npos;
+    return n;
+}
+
 std::string read(const fs::path& p) {
     std::ifstream f(p);
     std::stringstream ss;
@@ -249,4 +256,65 @@ TEST_CASE("bad options are refused before anything runs", "[tasks]") {
     o = tt::defaults_for("adding");
     o.resume = true;
     REQUIRE_THROWS_AS(tt::run(o, log), std::invalid_argument);
+}
+
+TEST_CASE("progress line: held-out metric against the baseline, and the plateau while on it", "[tasks][progress]") {
+    tt::Progress p;
+    p.step = 1200;
+    p.steps = 6000;
+    p.loss = 0.16532;
+    p.metric = "mse";
+    p.eval = 0.1652;
+    p.baseline = 1.0 / 6;
+    p.extra_name = "within_0.04";
+    p.extra = 0.06;
+    p.elapsed = 31;
+    p.eta = 116;
+    p.plateau_steps = 4500;
+    const std::string tty = tt::progress_line(p, true);
+    REQUIRE(tty == "step 1200/6000  loss 0.1653  eval mse 0.1652 (baseline 0.1667)  ETA 1m56s  plateau: normal to ~4500");
+    REQUIRE(tty.size() <= 100);
+    REQUIRE(tt::progress_line(p, false) ==
+            "step 1200/6000  train loss 0.1653  eval mse 0.1652 (baseline 0.1667)  within_0.04 0.06  (0m31s)  on the "
+            "plateau: expected, with the defaults the loss usually leaves it near step 4500");
+    SECTION("past the usual length") {
+        p.step = 5000;
+        REQUIRE(tt::progress_line(p, true).ends_with("  plateau: past usual ~4500"));
+        REQUIRE(tt::progress_line(p, true).size() <= 100);
+        REQUIRE(tt::progress_line(p, false).find("still on the plateau: with the defaults the loss usually leaves it near "
+                                                 "step 4500") != std::string::npos);
+    }
+    SECTION("off the plateau, before any evaluation, or with none expected: no note") {
+        p.eval = 0.05;
+        REQUIRE(tt::progress_line(p, true) == "step 1200/6000  loss 0.1653  eval mse 0.05 (baseline 0.1667)  ETA 1m56s");
+        p.eval = std::nan("");
+        REQUIRE(tt::progress_line(p, true) == "step 1200/6000  loss 0.1653  ETA 1m56s");
+        p.eval = 0.1652;
+        p.plateau_steps = 0;
+        REQUIRE(tt::progress_line(p, false).find("plateau") == std::string::npos);
+    }
+    REQUIRE(tt::on_plateau(0.16, 1.0 / 6));
+    REQUIRE(tt::on_plateau(0.2, 1.0 / 6));  // above the baseline is on it too
+    REQUIRE_FALSE(tt::on_plateau(0.1, 1.0 / 6));
+    REQUIRE_FALSE(tt::on_plateau(std::nan(""), 1.0 / 6));
+}
+
+TEST_CASE("a run's plain progress lines carry the baseline and the plateau note", "[tasks][progress]") {
+    REQUIRE(tt::defaults_for("adding").plateau_steps > 0);
+    tt::Options o = tt::defaults_for("adding");
+    o.T = 10;
+    o.hidden = 16;
+    o.batch = 8;
+    o.steps = 20;
+    o.eval_every = 10;
+    o.eval_batches = 2;
+    o.plateau_steps = 15;
+    std::ostringstream log;  // not a terminal: one plain line per evaluation
+    tt::run(o, log);
+    INFO(log.str());
+    REQUIRE(log.str().find("step 10/20  train loss ") != std::string::npos);
+    REQUIRE(count_lines_with(log.str(), "(baseline 0.1667)") == 2);
+    REQUIRE(log.str().find("on the plateau: expected, with the defaults the loss usually leaves it near step 15") !=
+            std::string::npos);
+    REQUIRE(log.str().find("still on the plateau") != std::string::npos);  // step 20 > 15
 }

@@ -11,16 +11,22 @@ build_dir="${TAPEGRAD_BUILD_DIR:-build}"
 jobs="$(nproc)"
 
 bash tools/setup.sh
-build() {  # build <dir> [cmake args...]
+configure() {  # configure <dir> [cmake args...]
   local dir="$1"
   shift
   cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null
-  cmake --build "$dir" -j "$jobs"
+}
+build() {  # build <dir> [cmake args...]: everything
+  configure "$@"
+  cmake --build "$1" -j "$jobs"
 }
 
 case "$what" in
   main)
-    build "$build_dir"
+    # Only the library and the one program the main job runs: the tests and
+    # the benchmark wait for `run.sh test`.
+    configure "$build_dir"
+    cmake --build "$build_dir" -j "$jobs" --target adding
     # The main job: an LSTM learns the adding problem at T = 100 (about 2 minutes).
     exec "$build_dir/examples/adding" --out runs/adding
     ;;

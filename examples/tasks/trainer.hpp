@@ -8,6 +8,7 @@
 #include <array>
 #include <cstdint>
 #include <iosfwd>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,11 @@ struct Options {
     std::string out;               ///< empty: no files
     bool resume = false;
     bool quiet = false;  ///< no progress line, no samples
+    /// With this task's defaults the held-out metric usually sits near the
+    /// baseline (the plateau) until about this step: the progress line says so
+    /// while it does, so that a user does not stop a run that is on track.
+    /// 0: no plateau is expected.
+    long plateau_steps = 0;
 };
 
 /// The final evaluation and run facts; also written as result.json.
@@ -50,6 +56,32 @@ struct Result {
 
 /// Defaults that show something real for each program (see the README).
 Options defaults_for(const std::string& task, const std::string& variant = "");
+
+/// What the progress line shows.
+struct Progress {
+    long step = 0, steps = 0;
+    double loss = 0;     ///< terminal: the last step's loss; otherwise the mean since the last evaluation
+    std::string metric;  ///< "mse", "ce" or "bits"
+    /// The latest held-out metric; NaN before the first evaluation.
+    double eval = std::numeric_limits<double>::quiet_NaN();
+    double baseline = 0;
+    std::string extra_name;  ///< shown (with `extra`) on the plain line only
+    double extra = 0;
+    double elapsed = 0;      ///< seconds, shown on the plain line
+    double eta = 0;          ///< seconds left, shown on the terminal line
+    long plateau_steps = 0;  ///< Options::plateau_steps
+};
+
+/// Whether a held-out metric sits on the plateau: within 10 % of the
+/// baseline or above it (NaN, before any evaluation: no).
+bool on_plateau(double eval, double baseline);
+
+/// The progress line without its line end: for a terminal (`tty`, redrawn in
+/// place; about 100 columns for a run of up to 9999 steps on its plateau) or
+/// one plain line per evaluation. Both give the held-out metric against the baseline
+/// and, while it is on the plateau and a plateau is expected, that this is
+/// expected and until about which step (or that it lasts longer than usual).
+std::string progress_line(const Progress& progress, bool tty);
 
 /// Throws std::invalid_argument naming the flag if an option is out of its
 /// range (the limits in flags.hpp), alone or in combination (the tape a run
