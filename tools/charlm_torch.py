@@ -133,7 +133,7 @@ def main():
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--bptt", type=int, default=64)
     ap.add_argument("--steps", type=int, default=3000)
-    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--lr", type=float, default=1e-2)
     ap.add_argument("--schedule", default="cosine", choices=["cosine", "constant"])
     ap.add_argument("--clip", type=float, default=1.0)
     ap.add_argument("--eval-every", type=int, default=250)
