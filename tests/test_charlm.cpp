@@ -106,10 +106,14 @@ TEST_CASE("charlm: text properties after each character", "[charlm]") {
     // s a y ␠ " h ( i ) " \n \n ( "
     const std::vector<std::string> chars{"s", "a", "y", " ", "\"", "h", "(", "i", ")", "\"", "\n", "\n", "(", "\""};
     const auto p = cl::text_properties(chars);
-    REQUIRE(p.size() == 3);
+    REQUIRE(p.size() == 4);
     CHECK(p[0].values == std::vector<double>{0, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1});
     CHECK(p[1].values == std::vector<double>{0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 1, 1});
     CHECK(p[2].values == std::vector<double>{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 0, 0, 1, 2});
+    CHECK(p[3].values == std::vector<double>(14, 0.0));
+    // a - - ␠ T \n b: an attribution from the second dash to the line's end.
+    const auto r = cl::text_properties({"a", "-", "-", " ", "T", "\n", "b"});
+    CHECK(r[3].values == std::vector<double>{0, 0, 1, 1, 1, 0, 0});
     // An unbalanced quote does not leak past a blank line.
     const auto q = cl::text_properties({"\"", "x", "\n", "\n", "y"});
     CHECK(q[0].values == std::vector<double>{1, 1, 1, 0, 0});

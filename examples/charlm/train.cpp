@@ -41,7 +41,7 @@ double unigram_entropy_bits(const Index& ids, std::size_t vocab) {
 
 void write_logs(const fs::path& dir, const RunState& s) {
     std::string csv = "step,train_bits,valid_bits,lr,elapsed_seconds\n";
-    tasks::Series train{"train (mean since the last evaluation)", {}, {}}, valid{"validation", {}, {}};
+    tasks::Series train{"train", {}, {}}, valid{"validation", {}, {}};
     for (const LogRow& r : s.rows) {
         char line[160];
         std::snprintf(line, sizeof line, "%ld,%.6f,%.6f,%.6g,%.2f\n", r.step, r.train_bits, r.valid_bits, r.lr, r.elapsed);

@@ -1,5 +1,6 @@
 #include "units.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
@@ -9,7 +10,8 @@ std::vector<TextProperty> text_properties(const std::vector<std::string>& chars)
     TextProperty quote{"quote", "inside quotation marks \"...\"", {}};
     TextProperty paren{"parentheses", "inside parentheses (...)", {}};
     TextProperty column{"line_position", "characters since the last line break", {}};
-    bool in_quote = false;
+    TextProperty attribution{"attribution", "in an attribution: after \"--\" until the line ends", {}};
+    bool in_quote = false, in_attribution = false;
     int depth = 0;
     double since_newline = 0;
     std::string previous;
@@ -21,13 +23,16 @@ std::vector<TextProperty> text_properties(const std::vector<std::string>& chars)
         if (ch == "\"") in_quote = !in_quote;
         if (ch == "(") ++depth;
         if (ch == ")" && depth > 0) --depth;
+        if (ch == "-" && previous == "-") in_attribution = true;
+        if (ch == "\n") in_attribution = false;
         since_newline = ch == "\n" ? 0 : since_newline + 1;
         quote.values.push_back(in_quote ? 1 : 0);
         paren.values.push_back(depth > 0 ? 1 : 0);
         column.values.push_back(since_newline);
+        attribution.values.push_back(in_attribution ? 1 : 0);
         previous = ch;
     }
-    return {quote, paren, column};
+    return {quote, paren, column, attribution};
 }
 
 Tensor<float> unit_activations(CharModel& model, const Index& ids) {
@@ -86,6 +91,9 @@ std::vector<UnitMatch> best_units(const Tensor<float>& a, const std::vector<Text
         }
         if (best.correlation != 0) matches.push_back(best);
     }
+    std::stable_sort(matches.begin(), matches.end(), [](const UnitMatch& a, const UnitMatch& b) {
+        return std::abs(a.correlation) > std::abs(b.correlation);
+    });
     return matches;
 }
 

@@ -16,14 +16,15 @@ namespace tapegrad::charlm {
 
 /// A property of the text after each character, one value per character.
 struct TextProperty {
-    std::string name;         ///< "quote", "parentheses", "line_position"
+    std::string name;         ///< "quote", "parentheses", "line_position", "attribution"
     std::string description;  ///< for the page and the report
     std::vector<double> values;
 };
 
 /// The properties of `chars` (one string per character): inside "..."
-/// (1/0), inside (...) (1/0, nesting counted) and the characters since the
-/// last line break. Quote and parenthesis state restart at every blank line
+/// (1/0), inside (...) (1/0, nesting counted), the characters since the
+/// last line break, and inside an attribution (1/0: from a "--" to the end
+/// of its line, as "-- Mark Twain" closes a fortune). Quote and parenthesis state restart at every blank line
 /// (a new fortune), so that one unbalanced mark cannot flip the rest of the
 /// text.
 std::vector<TextProperty> text_properties(const std::vector<std::string>& chars);
@@ -38,8 +39,8 @@ struct UnitMatch {
     double correlation = 0;  ///< Pearson r of the unit's activation with the property
 };
 
-/// For each property, the unit whose activation has the largest |r|; a
-/// property that is constant over the text is left out.
+/// For each property, the unit whose activation has the largest |r|,
+/// strongest first; a property that is constant over the text is left out.
 std::vector<UnitMatch> best_units(const Tensor<float>& activations, const std::vector<TextProperty>& properties);
 
 /// Pearson's r of column `unit` of `activations` with `values`; 0 when
