@@ -197,3 +197,21 @@ TEST_CASE("charlm: sampling is seeded, greedy at temperature 0, and refuses unkn
     CHECK_THROWS_WITH(cl::sample(*t.model, t.vocab, "The Z", 5, 1.0, g1), Catch::Matchers::Contains("'Z' at byte offset 4"));
     fs::remove_all(dir);
 }
+
+TEST_CASE("charlm: options out of range are refused naming the flag", "[charlm]") {
+    cl::Options o;
+    o.steps = -1;
+    CHECK_THROWS_WITH(cl::validate(o), Catch::Matchers::Contains("--steps must not be negative, got -1"));
+    o = {};
+    o.model.cell = "transformer";
+    CHECK_THROWS_WITH(cl::validate(o), Catch::Matchers::Contains("--cell must be one of cifg, gru,") &&
+                                           Catch::Matchers::Contains("got 'transformer'"));
+    o = {};
+    o.bptt = 4096;
+    o.batch = 4096;
+    CHECK_THROWS_WITH(cl::validate(o), Catch::Matchers::Contains("more than 2^28"));
+    o = {};
+    o.resume = true;
+    CHECK_THROWS_WITH(cl::validate(o), Catch::Matchers::Contains("--resume needs --out"));
+    CHECK_NOTHROW(cl::validate(cl::Options{}));
+}

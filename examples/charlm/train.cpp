@@ -80,8 +80,13 @@ void validate(const Options& o) {
     count_in("--layers", o.model.layers, 1, lim::kLayers);
     count_in("--batch", o.batch, 1, lim::kBatch);
     count_in("--bptt", o.bptt, 1, lim::kT);
-    if (o.steps < 0 || o.eval_every < 1 || o.checkpoint_every < 0) bad("--steps, --eval-every, --checkpoint-every out of range");
-    count_in("--steps", static_cast<std::uint64_t>(o.steps), 0, lim::kSteps);
+    auto signed_count_in = [&](const char* flag, long v, std::uint64_t lo, std::uint64_t hi) {
+        if (v < 0) bad(std::string(flag) + " must not be negative, got " + std::to_string(v));
+        count_in(flag, static_cast<std::uint64_t>(v), lo, hi);
+    };
+    signed_count_in("--steps", o.steps, 0, lim::kSteps);
+    signed_count_in("--eval-every", o.eval_every, 1, lim::kSteps);
+    signed_count_in("--checkpoint-every", o.checkpoint_every, 0, lim::kSteps);
     if (!(o.model.dropout >= 0 && o.model.dropout < 1)) bad("--dropout must be in [0, 1)");
     if (!(o.lr > 0 && o.lr <= 10)) bad("--lr must be a finite number in (0, 10]");
     if (!(o.clip >= 0 && o.clip <= 1e12)) bad("--clip must be a finite number in [0, 1e12]");
