@@ -16,6 +16,7 @@
 namespace tg = tapegrad;
 namespace tt = tapegrad::tasks;
 namespace fs = std::filesystem;
+using Catch::Matchers::Contains;
 
 namespace {
 
@@ -249,4 +250,56 @@ TEST_CASE("bad options are refused before anything runs", "[tasks]") {
     o = tt::defaults_for("adding");
     o.resume = true;
     REQUIRE_THROWS_AS(tt::run(o, log), std::invalid_argument);
+}
+
+TEST_CASE("--schedule cosine: step k of n trains at lr (1 + cos(pi (k - 1) / n)) / 2", "[tasks][schedule]") {
+    // The lr the optimizer saved after the last step of a run of n steps.
+    auto final_lr = [](const std::string& schedule, long steps) {
+        const fs::path out = scratch("schedule");
+        tt::Options o = tt::defaults_for("adding");
+        o.T = 4, o.hidden = 4, o.batch = 2, o.steps = steps, o.eval_every = steps, o.eval_batches = 1;
+        o.lr = 0.1, o.schedule = schedule, o.quiet = true, o.out = out.string();
+        std::ostringstream log;
+        tt::run(o, log);
+        const auto state = tg::load_npz<double>((out / "checkpoints" / ("step-" + std::to_string(steps)) / "optimizer.npz").string());
+        const double lr = state.at("group.0.lr")();
+        fs::remove_all(out);
+        return lr;
+    };
+    // Hand-computed: (1 + cos(3π/4))/2 = 0.1464466094, (1 + cos(π/2))/2 = 0.5,
+    // (1 + cos(0))/2 = 1.
+    CHECK(final_lr("cosine", 4) == Approx(0.1 * 0.1464466094).epsilon(1e-9));
+    CHECK(final_lr("cosine", 2) == Approx(0.1 * 0.5).epsilon(1e-9));
+    CHECK(final_lr("cosine", 1) == Approx(0.1).epsilon(1e-9));
+    CHECK(final_lr("none", 4) == Approx(0.1).epsilon(1e-9));
+}
+
+TEST_CASE("--schedule: an unknown schedule is refused; a cosine run resumes only with its own --steps", "[tasks][schedule]") {
+    tt::Options o = tt::defaults_for("adding");
+    o.schedule = "linear";
+    std::ostringstream log;
+    CHECK_THROWS_WITH(tt::run(o, log), Contains("--schedule must be none or cosine, got 'linear'"));
+    // The command line refuses it before anything runs: exit code 2.
+    std::vector<std::string> args = {"adding", "--schedule", "step"};
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    CHECK(tt::run_cli("adding", int(argv.size()), argv.data()) == 2);
+
+    const fs::path out = scratch("cosine_resume");
+    o = tt::defaults_for("adding");
+    o.T = 4, o.hidden = 4, o.batch = 2, o.steps = 6, o.eval_every = 3, o.eval_batches = 1;
+    o.schedule = "cosine", o.quiet = true, o.out = out.string();
+    tt::run(o, log);
+    o.resume = true;
+    o.steps = 9;  // another horizon: every step's lr would change
+    CHECK_THROWS_WITH(tt::run(o, log), Contains("other options") && Contains("cosine over 6 steps"));
+    o.schedule = "none";  // the constant lr does not depend on --steps: resuming to 9 steps is fine
+    fs::remove_all(out);
+    o.resume = false;
+    o.steps = 6;
+    tt::run(o, log);
+    o.resume = true;
+    o.steps = 9;
+    CHECK(tt::run(o, log).steps == 9);
+    fs::remove_all(out);
 }
