@@ -77,6 +77,7 @@ struct GridOptions {
     std::uint64_t seed = 1;
     std::size_t seeds = 3;
     int threads = 1;
+    double budget_minutes = 0;  ///< 0: no limit; else no run starts after this much wall time
     std::vector<std::string> rows, cells = {"rnn", "lstm", "gru"};
 };
 
@@ -106,6 +107,14 @@ void run_seed(const Job& job, const std::string& cell, std::uint64_t seed, const
     c.mean = mean_of(c.values), c.std = std_of(c.values), c.extra_mean = mean_of(c.extras);
 }
 
+/// Keeps the first of equal entries ("--cells lstm,lstm" is one column).
+void drop_repeats(std::vector<std::string>& v) {
+    std::vector<std::string> once;
+    for (const std::string& x : v)
+        if (std::find(once.begin(), once.end(), x) == once.end()) once.push_back(x);
+    v = once;
+}
+
 std::string format(const char* fmt, double a, double b = 0, double c = 0) {
     char buf[96];
     std::snprintf(buf, sizeof buf, fmt, a, b, c);
@@ -122,25 +131,33 @@ std::string markdown(const std::vector<CellStats>& stats, const GridOptions& g, 
        << ". Run on " << date << ", " << format("%.0f", wall / 60) << " minutes of wall time, one training run at a time. "
        << "Reproduce with `tools/results_grid.sh`.\n\n"
        << "| task | T / L | steps | baseline |";
-    for (const std::string& cell : g.cells) md << " " << cell << " |";
+    for (const std::string& cell : g.cells) md << " " << cell << " |";  // stats hold a row's cells in this order
     md << "\n|---|---|---|---|";
     for (std::size_t i = 0; i < g.cells.size(); ++i) md << "---|";
-    for (std::size_t i = 0; i < stats.size();) {
-        const CellStats& first = stats[i];
-        md << "\n| " << first.task << (first.variant.empty() ? "" : " " + first.variant) << " (" << first.metric << ") | "
-           << first.T << " | " << first.steps << " | " << format("%.4g", first.baseline) << " |";
-        for (const std::string& cell : g.cells) {
-            if (i < stats.size() && stats[i].row == first.row && stats[i].cell == cell) {
-                md << format(" %.3g ± %.2g", stats[i].mean, stats[i].std) << format(" (%.3f) |", stats[i].extra_mean);
-                ++i;
-            } else {
-                md << " not run |";
+    for (std::size_t begin = 0; begin < stats.size();) {
+        std::size_t end = begin;  // [begin, end): one row's cells
+        const CellStats* ran = nullptr;  // a cell of the row that has run: the row's facts
+        for (; end < stats.size() && stats[end].row == stats[begin].row; ++end)
+            if (!ran && !stats[end].values.empty()) ran = &stats[end];
+        if (ran) {
+            md << "\n| " << ran->task << (ran->variant.empty() ? "" : " " + ran->variant) << " (" << ran->metric << ") | "
+               << ran->T << " | " << ran->steps << " | " << format("%.4g", ran->baseline) << " |";
+            for (std::size_t i = begin; i < end; ++i) {
+                const CellStats& c = stats[i];
+                if (c.values.empty()) {
+                    md << " not run |";
+                    continue;
+                }
+                md << format(" %.3g ± %.2g", c.mean, c.std) << format(" (%.3f)", c.extra_mean)
+                   << (c.values.size() == g.seeds ? "" : ", " + std::to_string(c.values.size()) + " seed(s)") << " |";
             }
         }
+        begin = end;
     }
     md << "\n\nEvery seed's final metric (second metric) and wall time:\n\n| task | T / L | cell | seed: metric (second), wall |\n"
        << "|---|---|---|---|\n";
     for (const CellStats& c : stats) {
+        if (c.values.empty()) continue;
         md << "| " << c.task << (c.variant.empty() ? "" : " " + c.variant) << " | " << c.T << " | " << c.cell << " |";
         for (std::size_t i = 0; i < c.values.size(); ++i)
             md << " " << c.seeds[i] << ": " << format("%.4g (%.3f), %.0f s", c.values[i], c.extras[i], c.walls[i]) << ";";
@@ -149,6 +166,33 @@ std::string markdown(const std::vector<CellStats>& stats, const GridOptions& g, 
     md << "\nThe figure shows each final metric divided by the task's baseline (below 1: better than the trivial "
           "predictor).\n\n![results](results.svg)\n";
     return md.str();
+}
+
+/// Runs the grid seed by seed (every cell's first seed, then every cell's
+/// second, ...) and rewrites <doc>.md after every run: a grid stopped early, or
+/// cut by --budget-minutes, still documents every run it finished. Returns one
+/// entry per (row, cell), rows in --rows order, each row's cells in --cells order.
+std::vector<CellStats> run_grid(const GridOptions& g) {
+    const auto start = std::chrono::steady_clock::now();
+    auto minutes = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / 60; };
+    const std::time_t now = std::time(nullptr);
+    char date[32];
+    std::strftime(date, sizeof date, "%Y-%m-%d", std::gmtime(&now));
+    fs::create_directories(fs::path(g.doc).parent_path().empty() ? fs::path(".") : fs::path(g.doc).parent_path());
+    std::vector<std::pair<const Job*, std::string>> cells;
+    for (const std::string& row : g.rows) {
+        const Job& j = *std::find_if(all_jobs().begin(), all_jobs().end(), [&](const Job& x) { return x.name == row; });
+        for (const std::string& cell : g.cells) cells.emplace_back(&j, cell);
+    }
+    std::vector<CellStats> stats(cells.size());
+    for (std::size_t c = 0; c < cells.size(); ++c) stats[c].row = cells[c].first->name, stats[c].cell = cells[c].second;
+    for (std::size_t i = 0; i < g.seeds; ++i)
+        for (std::size_t c = 0; c < cells.size(); ++c) {
+            if (g.budget_minutes > 0 && minutes() >= g.budget_minutes) return stats;
+            run_seed(*cells[c].first, cells[c].second, g.seed + i, g, stats[c]);
+            tt::write_file_atomic(g.doc + ".md", markdown(stats, g, minutes() * 60, date));
+        }
+    return stats;
 }
 
 }  // namespace
@@ -162,8 +206,11 @@ int main(int argc, char** argv) {
     app.option_defaults()->always_capture_default();
     app.add_option("--steps-scale", g.scale, "multiplies every run's step budget")->check(tt::number_in(1e-4, 100.0));
     app.add_option("--seeds", g.seeds, "runs per cell, with seeds --seed, --seed + 1, ...")->check(tt::integer_in(1, 100));
-    app.add_option("--rows", g.rows, "rows to run")->check(CLI::IsMember(row_names))->delimiter(',');
+    app.add_option("--rows", g.rows, "rows to run, in this order")->check(CLI::IsMember(row_names))->delimiter(',');
     app.add_option("--cells", g.cells, "cells to run")->check(CLI::IsMember({"rnn", "lstm", "gru"}))->delimiter(',');
+    app.add_option("--budget-minutes", g.budget_minutes,
+                   "start no run after this many minutes (0: no limit); the page and figure show what ran")
+        ->check(tt::number_in(0, 1e6));
     app.add_option("--out", g.out, "folder for the individual runs");
     app.add_option("--doc", g.doc, "writes <doc>.md and <doc>.svg");
     app.add_option("--seed", g.seed, "seed of the first run of each cell")
@@ -178,36 +225,20 @@ int main(int argc, char** argv) {
         return 2;
     }
 
-    const auto start = std::chrono::steady_clock::now();
-    const std::time_t now = std::time(nullptr);
-    char date[32];
-    std::strftime(date, sizeof date, "%Y-%m-%d", std::gmtime(&now));
-    fs::create_directories(fs::path(g.doc).parent_path().empty() ? fs::path(".") : fs::path(g.doc).parent_path());
-    std::vector<CellStats> stats;  // row by row, each row's cells in --cells order
-    std::string md;
-    // The page is rewritten after every run, so a grid stopped early still
-    // documents what it measured.
-    for (const Job& j : all_jobs()) {
-        if (std::find(g.rows.begin(), g.rows.end(), j.name) == g.rows.end()) continue;
-        for (const std::string& cell : g.cells) {
-            stats.emplace_back();
-            for (std::size_t i = 0; i < g.seeds; ++i) {
-                run_seed(j, cell, g.seed + i, g, stats.back());
-                const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-                md = markdown(stats, g, wall, date);
-                tt::write_file_atomic(g.doc + ".md", md);
-            }
-        }
-    }
+    drop_repeats(g.rows);
+    drop_repeats(g.cells);
+    const std::vector<CellStats> stats = run_grid(g);
 
     // The figure: final metric / baseline against T, adding and copy (mean over seeds).
     std::map<std::string, tt::Series> adding, copy;
     for (const CellStats& c : stats) {
-        if (!c.variant.empty()) continue;
+        if (!c.variant.empty() || c.values.empty()) continue;
         auto& series = (c.task == "adding" ? adding : copy)[c.cell];
         series.label = c.cell;
-        series.x.push_back(double(c.T));
-        series.y.push_back(c.mean / c.baseline);
+        // --rows may list a task's T in any order: keep each line's points sorted by T.
+        const auto at = std::upper_bound(series.x.begin(), series.x.end(), double(c.T)) - series.x.begin();
+        series.x.insert(series.x.begin() + at, double(c.T));
+        series.y.insert(series.y.begin() + at, c.mean / c.baseline);
     }
     std::vector<tt::Series> all;
     for (auto* m : {&adding, &copy})
@@ -223,6 +254,6 @@ int main(int argc, char** argv) {
     po.ylabel = "metric / baseline";
     po.hlines = {{"baseline", 1.0}};
     tt::write_file_atomic(g.doc + ".svg", tt::svg_plot(all, po));
-    std::printf("%s\nwrote %s.md and %s.svg\n", md.c_str(), g.doc.c_str(), g.doc.c_str());
+    std::printf("wrote %s.md and %s.svg\n", g.doc.c_str(), g.doc.c_str());
     return 0;
 }
