@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tasks/data.hpp"
+#include "tasks/flags.hpp"
 #include "tasks/trainer.hpp"
 #include "test_util.hpp"
 
@@ -301,5 +302,53 @@ TEST_CASE("--schedule: an unknown schedule is refused; a cosine run resumes only
     o.resume = true;
     o.steps = 9;
     CHECK(tt::run(o, log).steps == 9);
+    fs::remove_all(out);
+}
+
+TEST_CASE("defaults_for: Adam 3e-3 and norm clipping everywhere; the adding budget is 60 T steps", "[tasks][defaults]") {
+    const tt::Options add = tt::defaults_for("adding");
+    CHECK(add.T == 100);
+    CHECK(add.steps == 6000);
+    CHECK(add.optimizer == "adam");
+    CHECK(add.lr == 3e-3);
+    CHECK(add.clip == 1.0);
+    CHECK(add.clip_mode == "norm");
+    CHECK(add.schedule == "none");
+    CHECK(add.forget_bias == 1.0);
+    CHECK(tt::defaults_for("adding", "", 200).steps == 12000);
+    CHECK(tt::defaults_for("adding", "", 2).steps == 120);
+    // The largest T still gives a valid budget and a tape within the limit.
+    const tt::Options longest = tt::defaults_for("adding", "", tt::limits::kT);
+    CHECK(longest.steps == 60 * long(tt::limits::kT));
+    CHECK_NOTHROW(tt::validate(longest));
+
+    const tt::Options copy = tt::defaults_for("copy");
+    CHECK(copy.T == 20);
+    CHECK(copy.steps == 15000);
+    CHECK(copy.forget_bias == 3.0);
+    CHECK(copy.schedule == "none");
+    CHECK(tt::defaults_for("copy", "", 10).T == 10);
+    CHECK(tt::defaults_for("copy", "", 10).steps == 15000);
+
+    const tt::Options ntm = tt::defaults_for("copy", "ntm");
+    CHECK(ntm.T == 10);
+    CHECK(ntm.steps == 20000);
+    CHECK(ntm.schedule == "cosine");
+    CHECK(ntm.forget_bias == 1.0);
+}
+
+TEST_CASE("the command line: flags left out take the chosen variant's defaults, given ones stay", "[tasks][defaults]") {
+    const fs::path out = scratch("cli_defaults");
+    std::vector<std::string> args = {"copy", "--variant", "ntm", "--steps", "0", "--hidden", "2", "--batch", "1",
+                                     "--eval-batches", "1", "--quiet", "--out", out.string()};
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    REQUIRE(tt::run_cli("copy", int(argv.size()), argv.data()) == 0);
+    const auto res = nlohmann::json::parse(read(out / "result.json"));
+    CHECK(res["variant"] == "ntm");
+    CHECK(res["T"] == 10);                               // NTM's default L, not copy's delay 20
+    CHECK(res["schedule"] == "cosine over 0 steps");     // NTM's schedule, over the given --steps
+    CHECK(res["lr"].get<double>() == 3e-3);
+    CHECK(res["hidden"] == 2);
     fs::remove_all(out);
 }

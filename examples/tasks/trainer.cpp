@@ -42,11 +42,11 @@ Options defaults_for(const std::string& task, const std::string& variant, std::s
     Options o;
     o.task = task;
     o.variant = variant;
-    // Measured on this machine (docs/tasks.md, "Choosing the defaults"): Adam at
-    // 3e-3 with the global norm clipped at 1 leaves the adding plateau sooner
-    // than 1e-3 with elementwise clipping (T = 100: step 3100 against 4500; T =
-    // 200: step 5700 against never in 10k), and learns the copying-memory task
-    // at all; an LSTM forget-gate bias of 3 doubles its pace there.
+    // Measured on this machine (docs/tasks.md, "The defaults, and how they were
+    // chosen"): Adam at 3e-3 with the global norm clipped at 1 leaves the adding
+    // plateau sooner than 1e-3 with elementwise clipping (T = 100: step 3100
+    // against 4500; T = 200: step 5700 against never in 10k), and learns the
+    // copying-memory task; an LSTM forget-gate bias of 3 doubles its pace there.
     o.optimizer = "adam";
     o.lr = 3e-3;
     o.clip = 1.0;
@@ -516,8 +516,8 @@ Result run(const Options& o, std::ostream& log) {
     const double baseline = baseline_of(k, o);
     log << o.task << (o.variant.empty() ? "" : " (" + o.variant + ")") << ": " << o.cell << ", T=" << o.T << ", hidden "
         << o.hidden << ", " << o.layers << " layer(s), batch " << o.batch << ", " << o.optimizer << " lr " << o.lr
-        << " (schedule " << schedule_name(o) << "), clip " << o.clip << " (" << o.clip_mode << "), seed " << o.seed << "; baseline " << metric_name(k) << " "
-        << baseline << "\n";
+        << " (schedule " << schedule_name(o) << "), clip " << o.clip << " (" << o.clip_mode << "), seed " << o.seed
+        << "; baseline " << metric_name(k) << " " << baseline << "\n";
 
     Tape<float> tape;
     const auto start = std::chrono::steady_clock::now();
@@ -600,8 +600,8 @@ Result run(const Options& o, std::ostream& log) {
     if (!o.out.empty()) {
         json res = {{"task", o.task}, {"variant", o.variant.empty() ? "standard" : o.variant}, {"cell", o.cell}, {"T", o.T},
                     {"hidden", o.hidden}, {"layers", o.layers}, {"batch", o.batch}, {"steps", r.steps}, {"seed", o.seed},
-                    {"optimizer", o.optimizer}, {"lr", o.lr}, {"schedule", schedule_name(o)}, {"metric", r.metric}, {"value", r.value},
-                    {"baseline", r.baseline}, {r.extra_name, r.extra}, {"wall_seconds", r.wall_seconds}};
+                    {"optimizer", o.optimizer}, {"lr", o.lr}, {"schedule", schedule_name(o)}, {"metric", r.metric},
+                    {"value", r.value}, {"baseline", r.baseline}, {r.extra_name, r.extra}, {"wall_seconds", r.wall_seconds}};
         write_file_atomic((dir / "result.json").string(), res.dump(2) + "\n");
         log << "wrote " << (dir / "result.json").string() << ", log.csv, loss.svg and checkpoints/\n";
     }

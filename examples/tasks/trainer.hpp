@@ -52,9 +52,9 @@ struct Result {
 };
 
 /// The defaults of each program, chosen from measurements so that the default
-/// command solves the task with an LSTM or a GRU (docs/tasks.md, "Choosing the
-/// defaults"). `T` = 0 gives the program's default T; another T may change the
-/// step budget.
+/// command solves the task with an LSTM or a GRU (docs/tasks.md, "The
+/// defaults, and how they were chosen"). `T` = 0 gives the program's default
+/// T; the adding budget grows with T (60·T steps).
 Options defaults_for(const std::string& task, const std::string& variant = "", std::size_t T = 0);
 
 /// Throws std::invalid_argument naming the flag if an option is out of its
