@@ -1,12 +1,16 @@
 // Runs the results grid of the example tasks (adding T ∈ {50, 100, 200}; copy
-// T ∈ {10, 20, 50}; NTM copy L ≤ 10; each for rnn, lstm and gru) and writes a
-// Markdown table and an SVG figure. Takes hours at full budget on 2 cores; not
-// part of CI. `--steps-scale 0.1` gives a quick, rougher grid.
+// T ∈ {10, 20, 50}; NTM copy L ≤ 10; each for rnn, lstm and gru), every cell
+// with the programs' defaults and several seeds, and writes a Markdown table
+// (mean ± std over the seeds, and every seed's value) and an SVG figure. Takes
+// hours at full budget on 2 cores; not part of CI. `--steps-scale 0.1` gives a
+// quick, rougher grid; `--rows` and `--cells` pick a part of it.
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -26,6 +30,48 @@ namespace fs = std::filesystem;
 
 namespace {
 
+/// One row of the grid: a task at one T (NTM copy: maximum length L).
+struct Job {
+    std::string name;  ///< as in --rows: "adding:100", "copy:20", "ntm:10"
+    std::string task, variant;
+    std::size_t T;
+};
+
+const std::vector<Job>& all_jobs() {
+    static const std::vector<Job> jobs = {
+        {"adding:50", "adding", "", 50}, {"adding:100", "adding", "", 100}, {"adding:200", "adding", "", 200},
+        {"copy:10", "copy", "", 10},     {"copy:20", "copy", "", 20},       {"copy:50", "copy", "", 50},
+        {"ntm:10", "copy", "ntm", 10}};
+    return jobs;
+}
+
+/// One (row, cell) of the grid over all seeds: the final metric of each seed,
+/// their mean and sample standard deviation (0 for one seed). The figure code
+/// reads these.
+struct CellStats {
+    std::string row, task, variant, cell, metric, extra_name;
+    std::size_t T = 0;
+    long steps = 0;
+    double baseline = 0;
+    std::vector<std::uint64_t> seeds;
+    std::vector<double> values, extras, walls;
+    double mean = 0, std = 0, extra_mean = 0;
+};
+
+double mean_of(const std::vector<double>& v) {
+    double sum = 0;
+    for (double x : v) sum += x;
+    return v.empty() ? 0 : sum / double(v.size());
+}
+
+double std_of(const std::vector<double>& v) {
+    if (v.size() < 2) return 0;
+    const double m = mean_of(v);
+    double sq = 0;
+    for (double x : v) sq += (x - m) * (x - m);
+    return std::sqrt(sq / double(v.size() - 1));
+}
+
 // Adds a cell's final metric / baseline at T (mean over seeds and its standard
 // deviation) to the figure's panel of that task, made on first use.
 void add_point(std::vector<tt::TaskPanel>& panels, const std::string& task, const std::string& variant, std::size_t T,
@@ -39,25 +85,158 @@ void add_point(std::vector<tt::TaskPanel>& panels, const std::string& task, cons
                               tt::TaskPanel{title, variant == "ntm" ? "L (maximum length)" : "T", {}, {{"baseline", 1.0}}});
     auto curve = std::find_if(panel->cells.begin(), panel->cells.end(), [&](const tt::CellCurve& c) { return c.cell == cell; });
     if (curve == panel->cells.end()) curve = panel->cells.insert(panel->cells.end(), tt::CellCurve{cell, {}, {}, {}});
-    curve->x.push_back(double(T));
-    curve->mean.push_back(mean);
-    curve->std.push_back(std);
+    // --rows may list a task's T in any order: keep each curve sorted by T.
+    const auto at = std::upper_bound(curve->x.begin(), curve->x.end(), double(T)) - curve->x.begin();
+    curve->x.insert(curve->x.begin() + at, double(T));
+    curve->mean.insert(curve->mean.begin() + at, mean);
+    curve->std.insert(curve->std.begin() + at, std);
+}
+
+struct GridOptions {
+    double scale = 1.0;
+    std::string out = "runs/grid", doc = "docs/results";
+    std::uint64_t seed = 1;
+    std::size_t seeds = 3;
+    int threads = 1;
+    double budget_minutes = 0;  ///< 0: no limit; else no run starts after this much wall time
+    std::vector<std::string> rows, cells = {"rnn", "lstm", "gru"};
+};
+
+/// Runs `cell` on `job` with seed `seed`, with the program's defaults (the
+/// step budget times --steps-scale), and adds the result to `c`.
+void run_seed(const Job& job, const std::string& cell, std::uint64_t seed, const GridOptions& g, CellStats& c) {
+    tt::Options o = tt::defaults_for(job.task, job.variant, job.T);
+    o.cell = cell;
+    o.steps = std::max(1L, std::lround(double(o.steps) * g.scale));
+    o.seed = seed;
+    o.threads = g.threads;
+    o.eval_every = std::max(1L, o.steps / 20);
+    o.quiet = true;
+    const std::string name = job.task + (job.variant.empty() ? "" : "_" + job.variant) + "_T" + std::to_string(job.T);
+    o.out = (fs::path(g.out) / (name + "_" + cell + "_seed" + std::to_string(seed))).string();
+    std::fprintf(stderr, "%s %s seed %llu, %ld steps... ", job.name.c_str(), cell.c_str(),
+                 static_cast<unsigned long long>(seed), o.steps);
+    std::ostringstream log;
+    const tt::Result r = tt::run(o, log);
+    std::fprintf(stderr, "%s %.4g (%.0f s)\n", r.metric.c_str(), r.value, r.wall_seconds);
+    c.row = job.name, c.task = job.task, c.variant = job.variant, c.cell = cell, c.T = job.T;
+    c.steps = o.steps, c.baseline = r.baseline, c.metric = r.metric, c.extra_name = r.extra_name;
+    c.seeds.push_back(seed);
+    c.values.push_back(r.value);
+    c.extras.push_back(r.extra);
+    c.walls.push_back(r.wall_seconds);
+    c.mean = mean_of(c.values), c.std = std_of(c.values), c.extra_mean = mean_of(c.extras);
+}
+
+/// Keeps the first of equal entries ("--cells lstm,lstm" is one column).
+void drop_repeats(std::vector<std::string>& v) {
+    std::vector<std::string> once;
+    for (const std::string& x : v)
+        if (std::find(once.begin(), once.end(), x) == once.end()) once.push_back(x);
+    v = once;
+}
+
+std::string format(const char* fmt, double a, double b = 0, double c = 0) {
+    char buf[96];
+    std::snprintf(buf, sizeof buf, fmt, a, b, c);
+    return buf;
+}
+
+/// The Markdown page: the run's facts, mean ± std per (row, cell), then every seed.
+std::string markdown(const std::vector<CellStats>& stats, const GridOptions& g, double wall, const std::string& date) {
+    std::ostringstream md;
+    md << "# Results grid\n\nEach cell: the programs' defaults (`adding`, `copy`, `copy --variant ntm`; hidden 128, "
+       << "batch 20), " << g.seeds << " seed(s) from " << g.seed << ", final evaluation on 200 held-out sequences; "
+       << "mean ± sample standard deviation over the seeds, and in parentheses the mean of the second metric "
+       << "(adding: share within 0.04; copy: per-symbol accuracy; NTM: bit accuracy). Step budgets scaled by " << g.scale
+       << ". Run on " << date << ", " << format("%.0f", wall / 60) << " minutes of wall time, one training run at a time. "
+       << "Reproduce with `tools/results_grid.sh`.\n\n"
+       << "| task | T / L | steps | baseline |";
+    for (const std::string& cell : g.cells) md << " " << cell << " |";  // stats hold a row's cells in this order
+    md << "\n|---|---|---|---|";
+    for (std::size_t i = 0; i < g.cells.size(); ++i) md << "---|";
+    for (std::size_t begin = 0; begin < stats.size();) {
+        std::size_t end = begin;  // [begin, end): one row's cells
+        const CellStats* ran = nullptr;  // a cell of the row that has run: the row's facts
+        for (; end < stats.size() && stats[end].row == stats[begin].row; ++end)
+            if (!ran && !stats[end].values.empty()) ran = &stats[end];
+        if (ran) {
+            md << "\n| " << ran->task << (ran->variant.empty() ? "" : " " + ran->variant) << " (" << ran->metric << ") | "
+               << ran->T << " | " << ran->steps << " | " << format("%.4g", ran->baseline) << " |";
+            for (std::size_t i = begin; i < end; ++i) {
+                const CellStats& c = stats[i];
+                if (c.values.empty()) {
+                    md << " not run |";
+                    continue;
+                }
+                md << format(" %.3g ± %.2g", c.mean, c.std) << format(" (%.3f)", c.extra_mean)
+                   << (c.values.size() == g.seeds ? "" : ", " + std::to_string(c.values.size()) + " seed(s)") << " |";
+            }
+        }
+        begin = end;
+    }
+    md << "\n\nEvery seed's final metric (second metric) and wall time:\n\n| task | T / L | cell | seed: metric (second), wall |\n"
+       << "|---|---|---|---|\n";
+    for (const CellStats& c : stats) {
+        if (c.values.empty()) continue;
+        md << "| " << c.task << (c.variant.empty() ? "" : " " + c.variant) << " | " << c.T << " | " << c.cell << " |";
+        for (std::size_t i = 0; i < c.values.size(); ++i)
+            md << " " << c.seeds[i] << ": " << format("%.4g (%.3f), %.0f s", c.values[i], c.extras[i], c.walls[i]) << ";";
+        md << " |\n";
+    }
+    md << "\nThe figure shows each final metric divided by the task's baseline (below 1: better than the trivial "
+          "predictor).\n\n![results](results.svg)\n";
+    return md.str();
+}
+
+/// Runs the grid seed by seed (every cell's first seed, then every cell's
+/// second, ...) and rewrites <doc>.md after every run: a grid stopped early, or
+/// cut by --budget-minutes, still documents every run it finished. Returns one
+/// entry per (row, cell), rows in --rows order, each row's cells in --cells order.
+std::vector<CellStats> run_grid(const GridOptions& g) {
+    const auto start = std::chrono::steady_clock::now();
+    auto minutes = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / 60; };
+    const std::time_t now = std::time(nullptr);
+    char date[32];
+    std::strftime(date, sizeof date, "%Y-%m-%d", std::gmtime(&now));
+    fs::create_directories(fs::path(g.doc).parent_path().empty() ? fs::path(".") : fs::path(g.doc).parent_path());
+    std::vector<std::pair<const Job*, std::string>> cells;
+    for (const std::string& row : g.rows) {
+        const Job& j = *std::find_if(all_jobs().begin(), all_jobs().end(), [&](const Job& x) { return x.name == row; });
+        for (const std::string& cell : g.cells) cells.emplace_back(&j, cell);
+    }
+    std::vector<CellStats> stats(cells.size());
+    for (std::size_t c = 0; c < cells.size(); ++c) stats[c].row = cells[c].first->name, stats[c].cell = cells[c].second;
+    for (std::size_t i = 0; i < g.seeds; ++i)
+        for (std::size_t c = 0; c < cells.size(); ++c) {
+            if (g.budget_minutes > 0 && minutes() >= g.budget_minutes) return stats;
+            run_seed(*cells[c].first, cells[c].second, g.seed + i, g, stats[c]);
+            tt::write_file_atomic(g.doc + ".md", markdown(stats, g, minutes() * 60, date));
+        }
+    return stats;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-    double scale = 1.0;
-    std::string out = "runs/grid", doc = "docs/results";
-    std::uint64_t seed = 1;
-    int threads = 1;
+    GridOptions g;
+    std::vector<std::string> row_names;
+    for (const Job& j : all_jobs()) row_names.push_back(j.name);
+    g.rows = row_names;
     CLI::App app{"Run the results grid of the example tasks and write a Markdown table and an SVG figure."};
     app.option_defaults()->always_capture_default();
-    app.add_option("--steps-scale", scale, "multiplies every run's step budget")->check(tt::number_in(1e-4, 100.0));
-    app.add_option("--out", out, "folder for the individual runs");
-    app.add_option("--doc", doc, "writes <doc>.md and <doc>.svg");
-    app.add_option("--seed", seed, "seed of every run")->check(tt::integer_in(0, std::numeric_limits<std::uint64_t>::max()));
-    app.add_option("--threads", threads, "OpenBLAS threads")->check(tt::integer_in(1, tt::limits::kThreads));
+    app.add_option("--steps-scale", g.scale, "multiplies every run's step budget")->check(tt::number_in(1e-4, 100.0));
+    app.add_option("--seeds", g.seeds, "runs per cell, with seeds --seed, --seed + 1, ...")->check(tt::integer_in(1, 100));
+    app.add_option("--rows", g.rows, "rows to run, in this order")->check(CLI::IsMember(row_names))->delimiter(',');
+    app.add_option("--cells", g.cells, "cells to run")->check(CLI::IsMember({"rnn", "lstm", "gru"}))->delimiter(',');
+    app.add_option("--budget-minutes", g.budget_minutes,
+                   "start no run after this many minutes (0: no limit); the page and figure show what ran")
+        ->check(tt::number_in(0, 1e6));
+    app.add_option("--out", g.out, "folder for the individual runs");
+    app.add_option("--doc", g.doc, "writes <doc>.md and <doc>.svg");
+    app.add_option("--seed", g.seed, "seed of the first run of each cell")
+        ->check(tt::integer_in(0, std::numeric_limits<std::uint64_t>::max() - 100));
+    app.add_option("--threads", g.threads, "OpenBLAS threads")->check(tt::integer_in(1, tt::limits::kThreads));
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {
@@ -67,58 +246,16 @@ int main(int argc, char** argv) {
         return 2;
     }
 
-    struct Job {
-        std::string task, variant;
-        std::size_t T;
-        long steps;
-    };
-    std::vector<Job> jobs;
-    for (std::size_t T : {50, 100, 200}) jobs.push_back({"adding", "", T, 10000});
-    for (std::size_t T : {10, 20, 50}) jobs.push_back({"copy", "", T, 5000});
-    jobs.push_back({"copy", "ntm", 10, 10000});
+    drop_repeats(g.rows);
+    drop_repeats(g.cells);
+    const std::vector<CellStats> stats = run_grid(g);
 
-    std::ostringstream md;
-    md << "# Results grid\n\nOne run per cell (seed " << seed << ", hidden 128, batch 20), final evaluation on 200 held-out "
-       << "sequences. Step budgets scaled by " << scale << ". Reproduce with `tools/results_grid.sh`.\n\n"
-       << "| task | T / L | steps | baseline | rnn | lstm | gru |\n|---|---|---|---|---|---|---|\n";
-    std::vector<tt::TaskPanel> panels;  // one per task, in the jobs' order
-    for (const Job& j : jobs) {
-        const long steps = std::max(1L, std::lround(double(j.steps) * scale));
-        std::string row;
-        double baseline = 0;
-        std::string metric;
-        for (const std::string cell : {"rnn", "lstm", "gru"}) {
-            tt::Options o = tt::defaults_for(j.task, j.variant);
-            o.cell = cell;
-            o.T = j.T;
-            o.steps = steps;
-            o.seed = seed;
-            o.threads = threads;
-            o.eval_every = std::max(1L, steps / 20);
-            o.quiet = true;
-            o.out = (fs::path(out) / (j.task + (j.variant.empty() ? "" : "_" + j.variant) + "_T" + std::to_string(j.T) + "_" + cell))
-                        .string();
-            std::fprintf(stderr, "%s%s T=%zu %s, %ld steps...\n", j.task.c_str(), j.variant.empty() ? "" : " ntm", j.T,
-                         cell.c_str(), steps);
-            std::ostringstream log;
-            const tt::Result r = tt::run(o, log);
-            baseline = r.baseline;
-            metric = r.metric;
-            char cellbuf[96];
-            std::snprintf(cellbuf, sizeof cellbuf, " %.4g (%s %.2f) |", r.value, r.extra_name.c_str(), r.extra);
-            row += cellbuf;
-            add_point(panels, j.task, j.variant, j.T, cell, r.value / r.baseline, 0.0);  // one seed: no spread
-        }
-        char head[160];
-        std::snprintf(head, sizeof head, "| %s%s (%s) | %zu | %ld | %.4g |", j.task.c_str(), j.variant.empty() ? "" : " ntm",
-                      metric.c_str(), j.T, steps, baseline);
-        md << head << row << "\n";
-    }
-    md << "\nThe figure has one panel per task: each cell's final metric divided by the task's baseline (below 1: "
-          "better than the trivial predictor) against T, both on log scales.\n\n![results](results.svg)\n";
-    fs::create_directories(fs::path(doc).parent_path().empty() ? fs::path(".") : fs::path(doc).parent_path());
-    tt::write_file_atomic(doc + ".md", md.str());
-    tt::write_file_atomic(doc + ".svg", tt::results_figure(panels, "Final test metric / baseline (lower is better)"));
-    std::printf("%s\nwrote %s.md and %s.svg\n", md.str().c_str(), doc.c_str(), doc.c_str());
+    // The figure: final metric / baseline against T, one panel per task (NTM
+    // copy included), mean over the seeds with ± one standard deviation.
+    std::vector<tt::TaskPanel> panels;
+    for (const CellStats& c : stats)
+        if (!c.values.empty()) add_point(panels, c.task, c.variant, c.T, c.cell, c.mean / c.baseline, c.std / c.baseline);
+    tt::write_file_atomic(g.doc + ".svg", tt::results_figure(panels, "Final test metric / baseline (lower is better)"));
+    std::printf("wrote %s.md and %s.svg\n", g.doc.c_str(), g.doc.c_str());
     return 0;
 }

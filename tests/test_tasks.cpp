@@ -10,12 +10,14 @@
 #include <nlohmann/json.hpp>
 
 #include "tasks/data.hpp"
+#include "tasks/flags.hpp"
 #include "tasks/trainer.hpp"
 #include "test_util.hpp"
 
 namespace tg = tapegrad;
 namespace tt = tapegrad::tasks;
 namespace fs = std::filesystem;
+using Catch::Matchers::Contains;
 
 namespace {
 
@@ -317,4 +319,104 @@ TEST_CASE("a run's plain progress lines carry the baseline and the plateau note"
     REQUIRE(log.str().find("on the plateau: expected, with the defaults the loss usually leaves it near step 15") !=
             std::string::npos);
     REQUIRE(log.str().find("still on the plateau") != std::string::npos);  // step 20 > 15
+}
+
+TEST_CASE("--schedule cosine: step k of n trains at lr (1 + cos(pi (k - 1) / n)) / 2", "[tasks][schedule]") {
+    // The lr the optimizer saved after the last step of a run of n steps.
+    auto final_lr = [](const std::string& schedule, long steps) {
+        const fs::path out = scratch("schedule");
+        tt::Options o = tt::defaults_for("adding");
+        o.T = 4, o.hidden = 4, o.batch = 2, o.steps = steps, o.eval_every = steps, o.eval_batches = 1;
+        o.lr = 0.1, o.schedule = schedule, o.quiet = true, o.out = out.string();
+        std::ostringstream log;
+        tt::run(o, log);
+        const auto state = tg::load_npz<double>((out / "checkpoints" / ("step-" + std::to_string(steps)) / "optimizer.npz").string());
+        const double lr = state.at("group.0.lr")();
+        fs::remove_all(out);
+        return lr;
+    };
+    // Hand-computed: (1 + cos(3π/4))/2 = 0.1464466094, (1 + cos(π/2))/2 = 0.5,
+    // (1 + cos(0))/2 = 1.
+    CHECK(final_lr("cosine", 4) == Approx(0.1 * 0.1464466094).epsilon(1e-9));
+    CHECK(final_lr("cosine", 2) == Approx(0.1 * 0.5).epsilon(1e-9));
+    CHECK(final_lr("cosine", 1) == Approx(0.1).epsilon(1e-9));
+    CHECK(final_lr("none", 4) == Approx(0.1).epsilon(1e-9));
+}
+
+TEST_CASE("--schedule: an unknown schedule is refused; a cosine run resumes only with its own --steps", "[tasks][schedule]") {
+    tt::Options o = tt::defaults_for("adding");
+    o.schedule = "linear";
+    std::ostringstream log;
+    CHECK_THROWS_WITH(tt::run(o, log), Contains("--schedule must be none or cosine, got 'linear'"));
+    // The command line refuses it before anything runs: exit code 2.
+    std::vector<std::string> args = {"adding", "--schedule", "step"};
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    CHECK(tt::run_cli("adding", int(argv.size()), argv.data()) == 2);
+
+    const fs::path out = scratch("cosine_resume");
+    o = tt::defaults_for("adding");
+    o.T = 4, o.hidden = 4, o.batch = 2, o.steps = 6, o.eval_every = 3, o.eval_batches = 1;
+    o.schedule = "cosine", o.quiet = true, o.out = out.string();
+    tt::run(o, log);
+    o.resume = true;
+    o.steps = 9;  // another horizon: every step's lr would change
+    CHECK_THROWS_WITH(tt::run(o, log), Contains("other options") && Contains("cosine over 6 steps"));
+    o.schedule = "none";  // the constant lr does not depend on --steps: resuming to 9 steps is fine
+    fs::remove_all(out);
+    o.resume = false;
+    o.steps = 6;
+    tt::run(o, log);
+    o.resume = true;
+    o.steps = 9;
+    CHECK(tt::run(o, log).steps == 9);
+    fs::remove_all(out);
+}
+
+TEST_CASE("defaults_for: Adam 3e-3 and norm clipping everywhere; the adding budget is 60 T steps", "[tasks][defaults]") {
+    const tt::Options add = tt::defaults_for("adding");
+    CHECK(add.T == 100);
+    CHECK(add.steps == 6000);
+    CHECK(add.optimizer == "adam");
+    CHECK(add.lr == 3e-3);
+    CHECK(add.clip == 1.0);
+    CHECK(add.clip_mode == "norm");
+    CHECK(add.schedule == "none");
+    CHECK(add.forget_bias == 1.0);
+    CHECK(tt::defaults_for("adding", "", 200).steps == 12000);
+    CHECK(tt::defaults_for("adding", "", 2).steps == 120);
+    // The largest T still gives a valid budget and a tape within the limit.
+    const tt::Options longest = tt::defaults_for("adding", "", tt::limits::kT);
+    CHECK(longest.steps == 60 * long(tt::limits::kT));
+    CHECK_NOTHROW(tt::validate(longest));
+
+    const tt::Options copy = tt::defaults_for("copy");
+    CHECK(copy.T == 20);
+    CHECK(copy.steps == 15000);
+    CHECK(copy.forget_bias == 3.0);
+    CHECK(copy.schedule == "none");
+    CHECK(tt::defaults_for("copy", "", 10).T == 10);
+    CHECK(tt::defaults_for("copy", "", 10).steps == 15000);
+
+    const tt::Options ntm = tt::defaults_for("copy", "ntm");
+    CHECK(ntm.T == 10);
+    CHECK(ntm.steps == 20000);
+    CHECK(ntm.schedule == "cosine");
+    CHECK(ntm.forget_bias == 1.0);
+}
+
+TEST_CASE("the command line: flags left out take the chosen variant's defaults, given ones stay", "[tasks][defaults]") {
+    const fs::path out = scratch("cli_defaults");
+    std::vector<std::string> args = {"copy", "--variant", "ntm", "--steps", "0", "--hidden", "2", "--batch", "1",
+                                     "--eval-batches", "1", "--quiet", "--out", out.string()};
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    REQUIRE(tt::run_cli("copy", int(argv.size()), argv.data()) == 0);
+    const auto res = nlohmann::json::parse(read(out / "result.json"));
+    CHECK(res["variant"] == "ntm");
+    CHECK(res["T"] == 10);                               // NTM's default L, not copy's delay 20
+    CHECK(res["schedule"] == "cosine over 0 steps");     // NTM's schedule, over the given --steps
+    CHECK(res["lr"].get<double>() == 3e-3);
+    CHECK(res["hidden"] == 2);
+    fs::remove_all(out);
 }

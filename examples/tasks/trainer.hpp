@@ -24,6 +24,9 @@ struct Options {
     std::size_t batch = 20;
     long steps = 6000;
     double lr = 1e-3;
+    /// none: --lr throughout; cosine: step k of n trains at lr·(1 + cos(π·(k−1)/n))/2,
+    /// from --lr down to almost 0 (CosineAnnealingLR with T_max = n).
+    std::string schedule = "none";
     std::string optimizer = "adam";  ///< sgd | adam | adamw | rmsprop | adagrad
     double clip = 1.0;                  ///< 0: no clipping
     std::string clip_mode = "value";    ///< value (elementwise, as Arjovsky et al.) | norm (global)
@@ -54,8 +57,11 @@ struct Result {
     double final_train_loss = 0;
 };
 
-/// Defaults that show something real for each program (see the README).
-Options defaults_for(const std::string& task, const std::string& variant = "");
+/// The defaults of each program, chosen from measurements so that the default
+/// command solves the task with an LSTM or a GRU (docs/tasks.md, "The
+/// defaults, and how they were chosen"). `T` = 0 gives the program's default
+/// T; the adding budget grows with T (60·T steps).
+Options defaults_for(const std::string& task, const std::string& variant = "", std::size_t T = 0);
 
 /// What the progress line shows.
 struct Progress {
