@@ -321,7 +321,7 @@ TEST_CASE("a run's plain progress lines carry the baseline and the plateau note"
     REQUIRE(log.str().find("still on the plateau") != std::string::npos);  // step 20 > 15
 }
 
-TEST_CASE("--schedule cosine: step k of n trains at lr (1 + cos(pi (k - 1) / n)) / 2", "[tasks][schedule]") {
+TEST_CASE("trainer --schedule cosine: step k of n trains at lr (1 + cos(pi (k - 1) / n)) / 2", "[tasks][schedule]") {
     // The lr the optimizer saved after the last step of a run of n steps.
     auto final_lr = [](const std::string& schedule, long steps) {
         const fs::path out = scratch("schedule");
@@ -343,7 +343,7 @@ TEST_CASE("--schedule cosine: step k of n trains at lr (1 + cos(pi (k - 1) / n))
     CHECK(final_lr("none", 4) == Approx(0.1).epsilon(1e-9));
 }
 
-TEST_CASE("--schedule: an unknown schedule is refused; a cosine run resumes only with its own --steps", "[tasks][schedule]") {
+TEST_CASE("trainer --schedule: an unknown schedule is refused, and a cosine run resumes only with its own --steps", "[tasks][schedule]") {
     tt::Options o = tt::defaults_for("adding");
     o.schedule = "linear";
     std::ostringstream log;
