@@ -20,22 +20,25 @@ RecurrentFactory<T> layer_factory() {
     };
 }
 
-template <class T>
-RecurrentFactory<T> ablated_factory(LSTMAblation a) {
-    return [a](const RecurrentOptions& o, Generator& gen) -> std::unique_ptr<RecurrentLayer<T>> {
+// A factory of `Layer` that adjusts the options first (the ablation or the
+// nonlinearity a name stands for).
+template <class Layer, class T, class Adjust>
+RecurrentFactory<T> adjusted_factory(Adjust adjust) {
+    return [adjust](const RecurrentOptions& o, Generator& gen) -> std::unique_ptr<RecurrentLayer<T>> {
         RecurrentOptions with = o;
-        with.lstm_ablation = a;
-        return std::make_unique<AblatedLSTM<T>>(with, gen);
+        adjust(with);
+        return std::make_unique<Layer>(with, gen);
     };
 }
 
 template <class T>
+RecurrentFactory<T> ablated_factory(LSTMAblation a) {
+    return adjusted_factory<AblatedLSTM<T>, T>([a](RecurrentOptions& o) { o.lstm_ablation = a; });
+}
+
+template <class T>
 RecurrentFactory<T> rnn_factory(RNNNonlinearity n) {
-    return [n](const RecurrentOptions& o, Generator& gen) -> std::unique_ptr<RecurrentLayer<T>> {
-        RecurrentOptions with = o;
-        with.nonlinearity = n;
-        return std::make_unique<RNN<T>>(with, gen);
-    };
+    return adjusted_factory<RNN<T>, T>([n](RecurrentOptions& o) { o.nonlinearity = n; });
 }
 
 // The names and factories, built-ins first; one registry per element type.

@@ -42,6 +42,7 @@ struct Study {
 
 struct Outcome {
     double metric = NAN, extra = NAN, wall = 0;
+    bool reused = false;  ///< read from a finished run's result.json
 };
 
 struct TaskInfo {
@@ -69,9 +70,9 @@ std::optional<Outcome> finished(const fs::path& dir, const std::string& task, lo
     try {
         const json r = json::parse(f);
         if (r.at("steps").get<long>() != steps) return std::nullopt;
-        if (task == "charlm") return Outcome{r.at("test_bits_per_char"), NAN, r.at("wall_seconds")};
+        if (task == "charlm") return Outcome{r.at("test_bits_per_char"), NAN, r.at("wall_seconds"), true};
         return Outcome{r.at("value"), task == "adding" ? r.at("within_0.04").get<double>() : r.at("accuracy").get<double>(),
-                       r.at("wall_seconds")};
+                       r.at("wall_seconds"), true};
     } catch (const json::exception&) {
         return std::nullopt;  // damaged: run again
     }
@@ -236,8 +237,9 @@ int main(int argc, char** argv) {
             for (const std::string& cell : st.cells) {
                 std::vector<Outcome> runs;
                 for (std::uint64_t seed = 1; seed <= st.seeds; ++seed) {
-                    std::fprintf(stderr, "%s %s seed %llu...\n", task.c_str(), cell.c_str(), (unsigned long long)seed);
                     runs.push_back(run_one(st, task, cell, seed));
+                    std::fprintf(stderr, "%s %s seed %llu: %.4g%s\n", task.c_str(), cell.c_str(), (unsigned long long)seed,
+                                 runs.back().metric, runs.back().reused ? " (reused)" : "");
                 }
                 res[task][cell] = summarize(runs);
                 std::fprintf(stderr, "  %s\n", cell_text(res[task][cell], task_info(task).extra).c_str());
