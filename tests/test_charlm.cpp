@@ -178,7 +178,7 @@ TEST_CASE("charlm: a doctored state.json is refused naming the field", "[charlm]
     o.resume = true;
     CHECK_THROWS_WITH(cl::train(o, quiet_log()), Catch::Matchers::Contains("field 'step' must be an integer"));
     write(cl::latest_checkpoint(dir.string()) + "/../latest", "../../etc\n");
-    CHECK_THROWS_WITH(cl::train(o, quiet_log()), Catch::Matchers::Contains("not a checkpoint"));
+    CHECK_THROWS_WITH(cl::train(o, quiet_log()), Catch::Matchers::Contains("does not name a checkpoint"));
     fs::remove_all(dir);
 }
 

@@ -5,6 +5,7 @@
 
 #include "tasks/flags.hpp"
 #include "tasks/plot.hpp"
+#include "tasks/state_file.hpp"
 
 namespace tapegrad::charlm {
 
@@ -34,50 +35,28 @@ RecurrentStateValues<float> load_carried(const fs::path& path) {
     return carried;
 }
 
-// A field of state.json, checked: a damaged or doctored file is refused
-// naming the file and the field before anything is restored.
-struct Fields {
-    const json& j;
-    std::string file;
-
-    [[noreturn]] void fail(const std::string& field, const std::string& what) const {
-        throw std::runtime_error(file + ": field '" + field + "' " + what);
-    }
-    const json& at(const json& v, const std::string& field) const {
-        if (!v.is_object() || !v.contains(field)) fail(field, "is missing");
-        return v.at(field);
-    }
-    long integer(const json& v, const std::string& field, long lo, long hi) const {
-        if (!v.is_number_integer() || v.get<std::int64_t>() < lo || v.get<std::int64_t>() > hi)
-            fail(field, "must be an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " + v.dump());
-        return static_cast<long>(v.get<std::int64_t>());
-    }
-    double number(const json& v, const std::string& field) const {
-        if (!v.is_number() || !std::isfinite(v.get<double>())) fail(field, "must be a finite number, got " + v.dump());
-        return v.get<double>();
-    }
-};
-
 RunState read_state(const json& st, const std::string& file, const json& identity) {
-    const Fields f{st, file};
-    const json& saved = f.at(st, "identity");
+    constexpr double kHuge = std::numeric_limits<double>::max();
+    const tasks::StateFile f(st, file);
+    const json& saved = f.at("identity");
     for (const auto& [key, value] : identity.items())
         if (!saved.contains(key) || saved.at(key) != value)
             throw std::runtime_error(file + ": the checkpoint was trained with " + key + " = " +
                                      (saved.contains(key) ? saved.at(key).dump() : "(none)") + ", this run asks for " +
                                      value.dump() + "; resume with the same options or use another --out");
     RunState s;
-    s.step = f.integer(f.at(st, "step"), "step", 0, static_cast<long>(tasks::limits::kSteps));
-    s.window_count = f.integer(f.at(st, "window_count"), "window_count", 0, s.step);
-    s.window_sum = f.number(f.at(st, "window_sum"), "window_sum");
-    s.wall = f.number(f.at(st, "wall"), "wall");
-    const json& rows = f.at(st, "rows");
+    s.step = f.integer(f.at("step"), "step", 0, static_cast<long>(tasks::limits::kSteps));
+    s.window_count = f.integer(f.at("window_count"), "window_count", 0, s.step);
+    s.window_sum = f.number(f.at("window_sum"), "window_sum", -kHuge, kHuge);
+    s.wall = f.number(f.at("wall"), "wall", 0, kHuge);
+    const json& rows = f.at("rows");
     if (!rows.is_array()) f.fail("rows", "must be a list");
     long last = 0;
     for (const json& r : rows) {
-        if (!r.is_array() || r.size() != 5) f.fail("rows", "must hold lists of 5 numbers");
+        f.array(r, "rows", 5);
         const long step = f.integer(r[0], "rows", last + 1, s.step);  // in increasing step order
-        s.rows.push_back({step, f.number(r[1], "rows"), f.number(r[2], "rows"), f.number(r[3], "rows"), f.number(r[4], "rows")});
+        s.rows.push_back({step, f.number(r[1], "rows", -kHuge, kHuge), f.number(r[2], "rows", -kHuge, kHuge),
+                          f.number(r[3], "rows", -kHuge, kHuge), f.number(r[4], "rows", -kHuge, kHuge)});
         last = step;
     }
     return s;
@@ -88,13 +67,7 @@ RunState read_state(const json& st, const std::string& file, const json& identit
 std::string latest_checkpoint(const std::string& dir) {
     const fs::path latest = fs::path(dir) / "checkpoints" / "latest";
     if (!fs::exists(latest)) return "";
-    std::string name = read_text_file(latest.string());
-    while (!name.empty() && (name.back() == '\n' || name.back() == '\r')) name.pop_back();
-    // Only "step-<digits>": nothing that could lead outside checkpoints/.
-    const bool ok = name.size() > 5 && name.rfind("step-", 0) == 0 &&
-                    name.find_first_not_of("0123456789", 5) == std::string::npos;
-    if (!ok) throw std::runtime_error(latest.string() + ": names '" + name.substr(0, 40) + "', not a checkpoint 'step-<n>'");
-    return (fs::path(dir) / "checkpoints" / name).string();
+    return (fs::path(dir) / "checkpoints" / tasks::latest_checkpoint_name(latest)).string();
 }
 
 void save_checkpoint(const std::string& dir, Module<float>& model, const Optimizer<float>& opt, const RunState& s,
