@@ -79,10 +79,10 @@ struct AuditFinding {
 struct AuditResult {
     bool ok = true;
     std::size_t nodes_checked = 0;
-    /// Nodes that could not be re-run because an input's value was dropped
-    /// (`Tape::drop_value`, as recurrent layers do); record with
-    /// `tape.set_keep_values(true)` to audit them too.
-    std::size_t nodes_skipped = 0;
+    /// Values the tape had dropped to save memory (`Tape::drop_value`, the
+    /// recurrent layers' step scopes) that the audit recomputed from their
+    /// inputs to check the nodes reading them; dropped again afterwards.
+    std::size_t nodes_regenerated = 0;
     std::vector<AuditFinding> failures;  ///< in tape order; the first is the earliest
     explicit operator bool() const { return ok; }
     /// e.g. "node 1184 'softsign' (input 0 of shapes (20, 128)): backward
@@ -96,7 +96,10 @@ struct AuditResult {
 /// direction u of each input that needs a gradient (⟨Jᵀr, u⟩ vs
 /// (⟨r, f(x+εu)⟩ − ⟨r, f(x−εu)⟩)/2ε: two forward calls per input). A failing
 /// input is then checked element by element to name the worst element. Values
-/// and gradients on the tape are left exactly as they were.
+/// and gradients on the tape are left exactly as they were. Every node is
+/// checked, also where memory saving dropped an input's value: the audit
+/// recomputes dropped values in tape order and drops each again after its
+/// last reader, so it holds about what the forward pass held.
 template <class T>
 AuditResult audit(Tape<T>& tape, Var<T> upto, const AuditOptions& options = {});
 

@@ -136,6 +136,8 @@ struct BackwardOptions {
 inline constexpr std::size_t kMaxTapeNodes = (std::size_t(1) << 32) - 1;
 
 namespace detail {
+template <class U>
+class Regeneration;  // regeneration.hpp: brings dropped values back for the audit
 /// A node limit in messages: "2^32 - 1" for `kMaxTapeNodes`, else the number.
 inline std::string node_limit_str(std::size_t n) { return n == kMaxTapeNodes ? "2^32 - 1" : std::to_string(n); }
 }  // namespace detail
@@ -364,6 +366,7 @@ public:
     void accumulate_atb(NodeId target, const T* a, const T* b, std::size_t rows, std::size_t m, std::size_t n);
 
 private:
+    friend class detail::Regeneration<T>;  // sets and clears value_dropped around a recompute
     static constexpr unsigned kChunkBits = 10;
     static constexpr NodeId kChunkMask = (NodeId(1) << kChunkBits) - 1;
 

@@ -4,6 +4,8 @@
 
 #include <xtensor/xmath.hpp>
 
+#include <tapegrad/autodiff/op_support.hpp>
+
 #include "test_util.hpp"
 
 namespace tg = tapegrad;
@@ -140,7 +142,7 @@ TEST_CASE("the audit works on float tapes with float tolerances", "[gradcheck][a
     REQUIRE(r.nodes_checked == 4);
 }
 
-TEST_CASE("the audit skips nodes whose inputs were dropped, and checks them all with keep_values", "[gradcheck][audit]") {
+TEST_CASE("the audit recomputes dropped values and checks every node, kept or not", "[gradcheck][audit]") {
     std::size_t all = 0;
     for (bool keep : {true, false}) {
         INFO("keep_values " << keep);
@@ -152,17 +154,93 @@ TEST_CASE("the audit skips nodes whose inputs were dropped, and checks them all 
         t.set_keep_values(keep);
         auto [y, state] = lstm(t.constant(xv));
         auto loss = tg::sum(y * y);
+        std::vector<bool> dropped_before;
+        for (tg::NodeId id = 0; id < t.size(); ++id) dropped_before.push_back(t.node(id).value_dropped);
+        const std::size_t bytes_before = t.value_bytes();
         auto r = tg::audit(t, loss);
         INFO(r.report());
         REQUIRE(r.ok);
         if (keep) {
-            REQUIRE(r.nodes_skipped == 0);
+            REQUIRE(r.nodes_regenerated == 0);
             REQUIRE(r.nodes_checked >= 4 * 14);  // 14 ops per LSTM step
             all = r.nodes_checked;
         } else {
-            REQUIRE(r.nodes_skipped > 0);
-            REQUIRE(r.nodes_checked + r.nodes_skipped == all);
-            REQUIRE_THAT(r.report(), Contains("nodes skipped because an input's value was dropped"));
+            REQUIRE(r.nodes_checked == all);  // nothing skipped
+            REQUIRE(r.nodes_regenerated > 0);
+            REQUIRE(r.nodes_regenerated == std::size_t(std::count(dropped_before.begin(), dropped_before.end(), true)));
+            REQUIRE_THAT(r.report(), Contains(std::to_string(r.nodes_regenerated) + " dropped values recomputed"));
         }
+        // The tape's memory is as it was: the recomputed values are dropped again.
+        for (tg::NodeId id = 0; id < t.size(); ++id) REQUIRE(t.node(id).value_dropped == dropped_before[id]);
+        REQUIRE(t.value_bytes() == bytes_before);
+        t.backward(loss);  // and the recording still backpropagates
+        REQUIRE(lstm.parameters()[0]->grad().size() > 0);
     }
+}
+
+namespace {
+
+// out = 3x, but its backward gives 2.5·g: wrong, and it declares that it
+// reads nothing, so a sequence layer's step scope drops its input.
+struct BrokenTriple {
+    static void forward(const tg::Tape<double>& t, const tg::Node<double>& n, tg::Tensor<double>& out) {
+        const tg::Tensor<double>& x = t.parent_value(n, 0);
+        tg::detail::resize_to(t, out, x.shape());
+        for (std::size_t i = 0; i < x.size(); ++i) out.data()[i] = 3 * x.data()[i];
+    }
+    static void backward(tg::Tape<double>& t, const tg::Node<double>& n) {
+        const tg::NodeId p = t.parent(n, 0);
+        if (t.needs_grad(p)) tg::detail::accumulate(t, n, p, n.grad * 2.5);
+    }
+    static constexpr tg::OpDef<double> def{"broken_triple", forward, backward, tg::kReadsNothing};
+};
+
+tg::Var<double> broken_triple(tg::Var<double> x) {
+    tg::Tape<double>& t = tg::detail::tape_of<double>(BrokenTriple::def.name, {x});
+    return tg::detail::finish(t, t.record(&BrokenTriple::def, {x}));
+}
+
+// A user's cell with the broken op inside its step: h' = tanh(3·(gi + h·Wᵀ)).
+class BrokenCell : public tg::Cell<double> {
+public:
+    static constexpr tg::CellSpec kSpec{.name = "BrokenCell", .gates = 1, .states = 1};
+    BrokenCell(const tg::RecurrentOptions& o, tg::Generator& gen) : tg::Cell<double>(kSpec, o, gen) {}
+    struct Context {
+        tg::Var<double> w_hh;
+    };
+    Context begin(tg::Tape<double>& t) { return {t.param(this->weight_hh())}; }
+    tg::RecurrentState<double> step(tg::Var<double> gi, const tg::RecurrentState<double>& s, const Context& k) const {
+        return {tg::tanh(broken_triple(tg::linear(s.h, k.w_hh, gi)))};
+    }
+};
+
+}  // namespace
+
+TEST_CASE("the audit finds a broken op inside a user's cell although the layer dropped its input", "[gradcheck][audit]") {
+    tg::Generator gen(3);
+    tg::Recurrent<BrokenCell> rnn({.input_size = 2, .hidden_size = 3}, gen);
+    tg::Tape<double> t;
+    auto [y, state] = rnn(t.constant(tg::randn<double>({5, 2, 2}, gen)));
+    auto loss = tg::sum(y * y);
+    std::size_t broken_nodes = 0, broken_dropped_inputs = 0;
+    for (tg::NodeId id = 0; id < t.size(); ++id) {
+        const auto& n = t.node(id);
+        if (n.op != &BrokenTriple::def) continue;
+        ++broken_nodes;
+        broken_dropped_inputs += t.node(t.parent(n, 0)).value_dropped;
+    }
+    REQUIRE(broken_nodes == 5);
+    REQUIRE(broken_dropped_inputs == 5);  // the memory saving the audit used to skip
+    auto r = tg::audit(t, loss);
+    REQUIRE_FALSE(r.ok);
+    REQUIRE(r.failures.size() == 5);  // one per time step, each named
+    for (const auto& f : r.failures) {
+        CHECK(f.op == "broken_triple");
+        CHECK(f.input == 0);
+        CHECK(f.analytic == Approx(2.5 / 3 * f.numeric).epsilon(1e-4));
+    }
+    CHECK(r.nodes_regenerated >= 5);
+    const auto first = tg::audit(t, loss, {.stop_at_first = true});
+    REQUIRE(first.failures.size() == 1);
+    CHECK(first.failures[0].node == r.failures[0].node);
 }
