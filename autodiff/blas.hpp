@@ -3,12 +3,16 @@
 /// The library's one door to BLAS (OpenBLAS), so that no header needs cblas.h.
 
 #include <cstddef>
+#include <cstdint>
 
 namespace tapegrad::detail {
 
 /// C (m×n, row-major) = op(A)·op(B) + beta·C, op = transpose when `ta`/`tb`.
 void gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const float* a, const float* b, float beta, float* c);
 void gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const double* a, const double* b, double beta, double* c);
+/// Floating-point operations (2·m·n·k per call) of every GEMM this thread
+/// has run through `gemm`: the profiler reads it before and after an op.
+std::uint64_t gemm_flops();
 /// The number of threads OpenBLAS runs a GEMM on.
 int blas_threads();
 

@@ -15,6 +15,7 @@
 #include <xtensor/xnoalias.hpp>
 
 #include "kernels.hpp"
+#include "profiler.hpp"
 #include "tape.hpp"
 
 namespace tapegrad::detail {
@@ -58,6 +59,8 @@ template <class T>
 template <class T>
 Var<T> finish(Tape<T>& t, NodeId id) {
     Node<T>& n = t.node(id);
+    Profiler* const profiler = t.profiler();
+    const Profiler::Mark mark = profiler != nullptr ? Profiler::mark() : Profiler::Mark{};
     try {
         n.op->forward(t, n, n.value);
     } catch (const TensorTooLarge& e) {
@@ -70,6 +73,8 @@ Var<T> finish(Tape<T>& t, NodeId id) {
         t.truncate(id);
         throw;
     }
+    if (profiler != nullptr) [[unlikely]]
+        profiler->forward_done(t, id, mark);
     if (t.detect_anomaly()) t.check_forward_anomaly(id);
     return Var<T>(&t, id, t.epoch());
 }

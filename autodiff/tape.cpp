@@ -9,6 +9,7 @@
 #include <xtensor/xnoalias.hpp>
 
 #include "blas.hpp"
+#include "profiler.hpp"
 
 namespace tapegrad {
 
@@ -29,7 +30,9 @@ template <class T>
 Tape<T>::Tape() : epoch_(fresh_epoch()) {}
 
 template <class T>
-Tape<T>::~Tape() = default;
+Tape<T>::~Tape() {
+    if (profiler_ != nullptr) profiler_->tape_destroyed();
+}
 
 template <class T>
 void Tape<T>::check(Var<T> v, const char* op) const {
@@ -162,6 +165,7 @@ void Tape<T>::truncate(NodeId id) {
             break;
         }
     while (!param_leaves_.empty() && param_leaves_.back().second >= id) param_leaves_.pop_back();
+    while (!steps_.empty() && steps_.back().end > id) steps_.pop_back();
     size_ = id;
 }
 
@@ -362,6 +366,7 @@ void Tape<T>::release_since(std::size_t begin, std::span<const Var<T>> keep) {
                             ", past the tape's " + std::to_string(size_) + " nodes (was the tape cleared?)");
     for (const Var<T>& v : keep)
         if (v) check(v, "Tape::release_since");
+    if (begin < size_) steps_.push_back({static_cast<NodeId>(begin), static_cast<NodeId>(size_)});
     if (keep_values_) return;
     // Backwards: every reader of node u inside the step comes after u, so by
     // the time the scan reaches u, each one has marked it if its backward
@@ -461,6 +466,14 @@ void Tape<T>::flush_batch(GemmBatch& batch) {
     detail::gemm(true, false, batch.m, batch.n, batch.rows, batch.a.data(), batch.b.data(), T(1),
                  grad_buffer(batch.target).data());
     batch.rows = 0;
+}
+
+template <class T>
+void Tape<T>::flush_batches_profiled(NodeId id) {
+    if (profiler_ == nullptr || open_batches_ == 0) return flush_batches_from(id);
+    const Profiler::Mark mark = Profiler::mark();
+    flush_batches_from(id);
+    profiler_->span_done("gathered_atb", mark);
 }
 
 template <class T>
@@ -585,14 +598,20 @@ void Tape<T>::run_backward(Var<T> out, const Tensor<T>* seed, BackwardOptions op
         root.grad.data()[0] = T(1);
 
     for (NodeId id = out.id() + 1; id-- > 0;) {
-        if (open_batches_ != 0 && id <= batch_max_target_) flush_batches_from(id);
+        if (open_batches_ != 0 && id <= batch_max_target_) flush_batches_profiled(id);
         Node<T>& n = node(id);
         if (!n.grad_live || !n.requires_grad || n.op == nullptr) continue;
-        n.op->backward(*this, n);
+        if (profiler_ != nullptr) [[unlikely]] {
+            const Profiler::Mark mark = Profiler::mark();
+            n.op->backward(*this, n);
+            profiler_->backward_done(*this, id, mark);
+        } else {
+            n.op->backward(*this, n);
+        }
         if (detect_anomaly_) check_backward_anomaly(n, id);
         if (!options.retain_grads && !n.grad_kept) release_grad(n);
     }
-    flush_batches_from(0);
+    flush_batches_profiled(0);
 
     for (const auto& [p, id] : param_leaves_) {
         const Node<T>& leaf = node(id);
@@ -614,6 +633,7 @@ void Tape<T>::clear() {
     parents_.clear();
     indices_.clear();
     param_leaves_.clear();
+    steps_.clear();
     consumed_ = false;
     epoch_ = fresh_epoch();
     handle_blocks_used_ = 0;
@@ -670,6 +690,7 @@ void Tape<T>::shrink() {
     parents_.shrink_to_fit();
     indices_.shrink_to_fit();
     param_leaves_.shrink_to_fit();
+    steps_.shrink_to_fit();
     scratch_ = Tensor<T>();
     pool_.clear();
     pool_.shrink_to_fit();

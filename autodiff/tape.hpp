@@ -40,6 +40,7 @@ namespace tapegrad {
 
 template <class T>
 struct Node;
+class Profiler;  // profiler.hpp
 
 /// Small per-node constants of an op (axis, bounds, exponents...).
 struct OpAttrs {
@@ -226,12 +227,21 @@ public:
     /// no backward runs, so all but `keep` go. The step's nodes must have no
     /// users outside it but through `keep`: recording an op on a dropped value
     /// later throws `ArgumentError`. One pass over the step's nodes, no
-    /// allocation; leaves are kept. No-op while `keep_values()` is on.
-    /// `ArgumentError` if `begin` lies past the tape's end (cleared since).
+    /// allocation once a loop repeats; leaves are kept. Releases nothing while
+    /// `keep_values()` is on. Either way the range is remembered as a step
+    /// (`steps()`). `ArgumentError` if `begin` lies past the tape's end
+    /// (cleared since).
     void release_since(std::size_t begin, std::span<const Var<T>> keep);
     void release_since(std::size_t begin, std::initializer_list<Var<T>> keep) {
         release_since(begin, std::span<const Var<T>>(keep.begin(), keep.size()));
     }
+    /// The ranges of positions [begin, end) that `release_since` closed since
+    /// the last clear, in order: the time steps of the recurrent layers (and
+    /// of a user's loop that ends its steps so). The graph view draws them.
+    struct StepRange {
+        NodeId begin, end;
+    };
+    std::span<const StepRange> steps() const { return steps_; }
     /// Bytes of element storage held by the values recorded since the last
     /// clear, dropped values excluded (not counted: gradients, the pool of
     /// spare buffers, saved masks). Scans every node: for tests and reports.
@@ -279,6 +289,11 @@ public:
     /// Throws `AnomalyError` (after removing the node) if node `id`'s value is
     /// not finite; called by `detail::finish` in anomaly mode.
     void check_forward_anomaly(NodeId id);
+
+    // ---- profiling ------------------------------------------------------------
+    /// The `Profiler` attached to this tape (profiler.hpp), or nullptr: while
+    /// one is, every op's forward and every backward node is timed.
+    Profiler* profiler() const { return profiler_; }
 
     // ---- for op writers (see op_support.hpp and docs/architecture.md) -------
     /// Throws `StaleVarError` or `TapeMismatchError` unless `v` belongs to
@@ -367,6 +382,7 @@ public:
 
 private:
     friend class detail::Regeneration<T>;  // sets and clears value_dropped around a recompute
+    friend class Profiler;                  // attaches and detaches itself
     static constexpr unsigned kChunkBits = 10;
     static constexpr NodeId kChunkMask = (NodeId(1) << kChunkBits) - 1;
 
@@ -397,6 +413,7 @@ private:
     };
     void flush_batch(GemmBatch& batch);
     void flush_batches_from(NodeId id);  // every open batch whose target is at or after id
+    void flush_batches_profiled(NodeId id);  // the same, timed as "gathered_atb" when profiling
 
     std::vector<std::unique_ptr<Node<T>[]>> chunks_;
     std::size_t size_ = 0;
@@ -404,6 +421,8 @@ private:
     std::uint32_t epoch_ = 0;
     bool consumed_ = false;
     bool detect_anomaly_ = false;
+    Profiler* profiler_ = nullptr;
+    std::vector<StepRange> steps_;  // capacity kept across clear(): no allocation once a loop repeats
     std::vector<NodeId> parents_;
     std::vector<Tensor<T>> saved_;
     std::size_t saved_size_ = 0;

@@ -253,13 +253,36 @@ void print_row(const json& r) {
     std::fflush(stdout);
 }
 
+// --profile: tapegrad's op table for each selected configuration, cell,
+// thread count and mode (no comparison, no timing records).
+int print_profiles(const std::string& config, const std::string& cell, const std::string& mode,
+                   const std::vector<int>& threads_list, int warmup, int steps) {
+    for (const Config& c : kConfigs) {
+        if (config != "all" && config != c.name) continue;
+        for (const std::string kind : {"lstm", "gru", "peephole"}) {
+            if (cell != "all" && cell != kind) continue;
+            const bench::Cell k = kind == "lstm" ? bench::Cell::lstm : kind == "gru" ? bench::Cell::gru : bench::Cell::peephole;
+            for (int threads : threads_list)
+                for (const std::string m : {"train", "forward"}) {
+                    if (mode != "all" && mode != m) continue;
+                    openblas_set_num_threads(threads);
+                    std::printf("\n== %s %s, %s, %d OpenBLAS thread(s): %d steps after %d warm-up\n", c.name, kind.c_str(), m.c_str(),
+                                threads, steps, warmup);
+                    std::fputs(bench::profile_tapegrad(c.shape, k, m == "train", warmup, steps).c_str(), stdout);
+                    std::fflush(stdout);
+                }
+        }
+    }
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     std::string config = "all", cell = "all", mode = "all", side = kWithTorch ? "both" : "ours", json_path;
     std::vector<int> threads_list{1};
     int steps = 15, warmup = 3;
-    bool anomaly = false, rss = false, no_sgemm = false;
+    bool anomaly = false, rss = false, no_sgemm = false, profile = false;
     CLI::App app{"tapegrad (and LibTorch) LSTM/GRU training-step and forward timings, interleaved."};
     app.add_option("--config", config)->check(CLI::IsMember({"small", "medium", "large", "all"}));
     app.add_option("--cell", cell, "peephole: a user's cell through the Cell interface, against tapegrad's LSTM")
@@ -275,7 +298,12 @@ int main(int argc, char** argv) {
     app.add_flag("--no-sgemm", no_sgemm, "skip the sgemm reference measurement");
     app.add_flag("--anomaly", anomaly, "turn on tapegrad's anomaly detection");
     app.add_option("--json", json_path, "also write the records as JSON");
+    app.add_flag("--profile", profile, "print tapegrad's per-op profile table (tg::Profiler) for each record instead of timing");
     CLI11_PARSE(app, argc, argv);
+    if (profile) {
+        bench::locate_openblas();
+        return print_profiles(config, cell, mode, threads_list, warmup, steps);
+    }
     if (!kWithTorch && side != "ours" && cell != "peephole") {
         std::fprintf(stderr, "bench_recurrent: built without LibTorch (CMake did not find Torch): only --side ours (or --cell peephole)\n");
         return 2;

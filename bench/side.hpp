@@ -33,6 +33,10 @@ public:
 /// tapegrad's side (tapegrad_side.cpp).
 std::unique_ptr<Side> make_tapegrad_side(const Shape& s, Cell cell, bool anomaly);
 
+/// --profile: `warmup` untimed steps (training or forward-only) of tapegrad's
+/// side, then `steps` more under a tg::Profiler; returns its op table.
+std::string profile_tapegrad(const Shape& s, Cell cell, bool train, int warmup, int steps);
+
 /// LibTorch's side (torch_side.cpp, compiled only when CMake found Torch).
 /// torch_init() fixes LibTorch's own threads (intra-op and inter-op) to 1, the
 /// best 2-core setting in PERF.md: the cores belong to OpenBLAS.

@@ -52,6 +52,8 @@ public:
         tape_.clear();
     }
 
+    tg::Tape<float>& tape() { return tape_; }
+
 private:
     tg::Generator gen_;
     std::unique_ptr<tg::RecurrentLayer<float>> rnn_;
@@ -62,6 +64,15 @@ private:
 };
 
 }  // namespace
+
+std::string profile_tapegrad(const Shape& s, Cell cell, bool train, int warmup, int steps) {
+    TapegradSide side(s, cell, false);
+    auto run = [&] { train ? (void)side.train_step() : side.forward(); };
+    for (int k = 0; k < warmup; ++k) run();
+    tg::Profiler profiler(side.tape(), {.trace = false});
+    for (int k = 0; k < steps; ++k) run();
+    return profiler.table();
+}
 
 std::unique_ptr<Side> make_tapegrad_side(const Shape& s, Cell cell, bool anomaly) {
     return std::make_unique<TapegradSide>(s, cell, anomaly);
