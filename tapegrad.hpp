@@ -6,6 +6,8 @@
 #include "autodiff/errors.hpp"
 #include "autodiff/grad_mode.hpp"
 #include "autodiff/gradcheck.hpp"
+#include "autodiff/graph_view.hpp"
+#include "autodiff/profiler.hpp"
 #include "autodiff/ops.hpp"
 #include "autodiff/parameter.hpp"
 #include "autodiff/print.hpp"
