@@ -66,98 +66,124 @@ std::string GradcheckResult::report() const {
     return os.str();
 }
 
-GradcheckResult gradcheck(const GradcheckFn& fn, const std::vector<Tensor<double>>& inputs,
-                          const std::vector<Parameter<double>*>& params, const GradcheckOptions& options) {
-    if (!(options.eps > 0)) throw ArgumentError("gradcheck: eps must be positive");
-    if (options.projections < 1) throw ArgumentError("gradcheck: projections must be at least 1");
+namespace {
 
-    std::vector<Tensor<double>> xs = inputs;  // perturbed in place, one element at a time
-    std::vector<Tensor<double>> saved_values, saved_grads;
-    for (Parameter<double>* p : params) {
-        saved_values.push_back(p->value());
-        saved_grads.push_back(p->grad());
+// One gradcheck: the function re-run on a cleared tape per evaluation, its
+// inputs (perturbed in place, one element at a time) and parameters, and
+// the output's projections. Parameters' values and gradients are restored
+// bit for bit when it ends, also when the function throws.
+class Checker {
+public:
+    Checker(const GradcheckFn& fn, const std::vector<Tensor<double>>& inputs, const std::vector<Parameter<double>*>& params,
+            const GradcheckOptions& options)
+        : fn_(fn), xs_(inputs), params_(params), options_(options) {
+        for (Parameter<double>* p : params_) {
+            saved_values_.push_back(p->value());
+            saved_grads_.push_back(p->grad());
+        }
     }
-    Tape<double> tape;
-    std::vector<Var<double>> vars;
-    auto run = [&]() {
-        tape.clear();
-        vars.clear();
-        for (const Tensor<double>& x : xs) vars.push_back(tape.variable(x));
-        Var<double> y = fn(tape, vars);
-        tape.check(y, "gradcheck: the function's output");
+    ~Checker() {
+        for (std::size_t j = 0; j < params_.size(); ++j) {
+            params_[j]->mutable_value() = saved_values_[j];
+            params_[j]->mutable_grad() = saved_grads_[j];
+        }
+    }
+    Checker(const Checker&) = delete;
+    Checker& operator=(const Checker&) = delete;
+
+    GradcheckResult check() {
+        make_projections();
+        const auto analytic = analytic_gradients();
+        GradcheckResult result;
+        for (std::size_t i = 0; i < xs_.size() + params_.size(); ++i) compare_input(i, analytic, result);
+        return result;
+    }
+
+private:
+    Var<double> run() {
+        tape_.clear();
+        vars_.clear();
+        for (const Tensor<double>& x : xs_) vars_.push_back(tape_.variable(x));
+        Var<double> y = fn_(tape_, vars_);
+        tape_.check(y, "gradcheck: the function's output");
         return y;
-    };
-
-    // Projections of the output: ⟨v_p, y⟩.
-    const Var<double> y0 = run();
-    const std::vector<std::size_t> out_shape = shape_of(y0.value());
-    std::mt19937_64 rng(options.seed);
-    std::vector<Tensor<double>> proj;
-    if (y0.size() == 1) {
-        proj.push_back(Tensor<double>::from_shape(out_shape));
-        proj.back().fill(1.0);
-    } else {
-        for (int p = 0; p < options.projections; ++p) proj.push_back(normal_like<double>(out_shape, rng));
     }
 
-    // Analytic: one backward per projection.
-    const std::size_t n_in = xs.size(), n_all = xs.size() + params.size();
-    std::vector<std::vector<Tensor<double>>> analytic(proj.size(), std::vector<Tensor<double>>(n_all));
-    for (std::size_t p = 0; p < proj.size(); ++p) {
-        for (Parameter<double>* q : params) q->zero_grad();
-        const Var<double> y = run();
-        const bool connected = tape.node(y.id()).requires_grad;
-        if (connected) tape.backward(y, proj[p]);
-        for (std::size_t i = 0; i < n_in; ++i) analytic[p][i] = connected ? tape.grad(vars[i]) : Tensor<double>(xs[i] * 0.0);
-        for (std::size_t j = 0; j < params.size(); ++j) analytic[p][n_in + j] = params[j]->grad();
-        if (!connected)
-            for (std::size_t j = 0; j < params.size(); ++j) analytic[p][n_in + j].fill(0.0);
+    // ⟨v_p, y⟩: a one-element output is its own projection; otherwise fixed
+    // random ones.
+    void make_projections() {
+        const Var<double> y0 = run();
+        out_shape_ = shape_of(y0.value());
+        std::mt19937_64 rng(options_.seed);
+        if (y0.size() == 1) {
+            proj_.push_back(Tensor<double>::from_shape(out_shape_));
+            proj_.back().fill(1.0);
+        } else {
+            for (int p = 0; p < options_.projections; ++p) proj_.push_back(normal_like<double>(out_shape_, rng));
+        }
     }
 
-    // Numeric: central differences, all projections from the same two runs.
-    GradcheckResult result;
-    auto evaluate = [&](std::vector<double>& dots) {
+    // One backward per projection: [projection][input, then parameter].
+    std::vector<std::vector<Tensor<double>>> analytic_gradients() {
+        const std::size_t n_in = xs_.size();
+        std::vector<std::vector<Tensor<double>>> analytic(proj_.size(), std::vector<Tensor<double>>(n_in + params_.size()));
+        for (std::size_t p = 0; p < proj_.size(); ++p) {
+            for (Parameter<double>* q : params_) q->zero_grad();
+            const Var<double> y = run();
+            const bool connected = tape_.node(y.id()).requires_grad;
+            if (connected) tape_.backward(y, proj_[p]);
+            for (std::size_t i = 0; i < n_in; ++i) analytic[p][i] = connected ? tape_.grad(vars_[i]) : Tensor<double>(xs_[i] * 0.0);
+            for (std::size_t j = 0; j < params_.size(); ++j) {
+                analytic[p][n_in + j] = params_[j]->grad();
+                if (!connected) analytic[p][n_in + j].fill(0.0);
+            }
+        }
+        return analytic;
+    }
+
+    void evaluate(std::vector<double>& dots) {
         const Var<double> y = run();
-        if (!std::equal(y.shape().begin(), y.shape().end(), out_shape.begin(), out_shape.end()))
-            throw ShapeError("gradcheck: the function's output changed shape from " + shape_str(out_shape) + " to " +
+        if (!std::equal(y.shape().begin(), y.shape().end(), out_shape_.begin(), out_shape_.end()))
+            throw ShapeError("gradcheck: the function's output changed shape from " + shape_str(out_shape_) + " to " +
                              shape_str(y.shape()) + " under a perturbation");
-        for (std::size_t p = 0; p < proj.size(); ++p) dots[p] = dot(proj[p], y.value());
-    };
-    std::vector<double> plus(proj.size()), minus(proj.size());
-    for (std::size_t i = 0; i < n_all; ++i) {
-        const bool is_param = i >= n_in;
-        Parameter<double>* param = is_param ? params[i - n_in] : nullptr;
-        const std::vector<std::size_t> shape = is_param ? shape_of(param->value()) : shape_of(xs[i]);
-        const std::size_t size = shape_size(shape);
+        for (std::size_t p = 0; p < proj_.size(); ++p) dots[p] = dot(proj_[p], y.value());
+    }
+
+    // Element e of input (or parameter) i; re-found after each run, since a
+    // parameter's storage may be replaced.
+    double* element(std::size_t i, std::size_t e) {
+        return i >= xs_.size() ? &params_[i - xs_.size()]->mutable_value().data()[e] : &xs_[i].data()[e];
+    }
+
+    std::string input_name(std::size_t i) const {
+        if (i < xs_.size()) return "input " + std::to_string(i);
+        const Parameter<double>* q = params_[i - xs_.size()];
+        return "parameter '" + (q->name().empty() ? "#" + std::to_string(i - xs_.size()) : q->name()) + "'";
+    }
+
+    // Central differences for every element of input i, all projections from
+    // the same two runs; the worst disagreement becomes a failure.
+    void compare_input(std::size_t i, const std::vector<std::vector<Tensor<double>>>& analytic, GradcheckResult& result) {
+        const std::vector<std::size_t> shape = i >= xs_.size() ? shape_of(params_[i - xs_.size()]->value()) : shape_of(xs_[i]);
+        std::vector<double> plus(proj_.size()), minus(proj_.size());
         GradcheckFailure worst;
         double worst_excess = 0;  // error beyond tolerance, relative to it
-        for (std::size_t e = 0; e < size; ++e) {
-            double* x = is_param ? &param->mutable_value().data()[e] : &xs[i].data()[e];
-            const double orig = *x;
-            *x = orig + options.eps;
+        for (std::size_t e = 0, size = shape_size(shape); e < size; ++e) {
+            const double orig = *element(i, e);
+            *element(i, e) = orig + options_.eps;
             evaluate(plus);
-            x = is_param ? &param->mutable_value().data()[e] : &xs[i].data()[e];
-            *x = orig - options.eps;
+            *element(i, e) = orig - options_.eps;
             evaluate(minus);
-            x = is_param ? &param->mutable_value().data()[e] : &xs[i].data()[e];
-            *x = orig;
+            *element(i, e) = orig;
             ++result.elements_checked;
-            for (std::size_t p = 0; p < proj.size(); ++p) {
-                const double num = (plus[p] - minus[p]) / (2 * options.eps);
-                const double ana = analytic[p][i].data()[e];
+            for (std::size_t p = 0; p < proj_.size(); ++p) {
+                const double num = (plus[p] - minus[p]) / (2 * options_.eps), ana = analytic[p][i].data()[e];
                 const double err = std::abs(ana - num);
                 result.max_abs_error = std::max(result.max_abs_error, std::isnan(err) ? INFINITY : err);
-                const double tol = options.atol + options.rtol * std::abs(num);
-                const double excess = std::isnan(err) ? INFINITY : err / tol;
-                if (!(err <= tol) && excess > worst_excess) {
+                const double excess = std::isnan(err) ? INFINITY : err / (options_.atol + options_.rtol * std::abs(num));
+                if (excess > 1 && excess > worst_excess) {
                     worst_excess = excess;
-                    worst.input = is_param ? "parameter '" + (param->name().empty() ? "#" + std::to_string(i - n_in) : param->name()) + "'"
-                                           : "input " + std::to_string(i);
-                    worst.shape = shape;
-                    worst.index = unravel(e, shape);
-                    worst.projection = static_cast<int>(p);
-                    worst.analytic = ana;
-                    worst.numeric = num;
+                    worst = {input_name(i), shape, unravel(e, shape), int(p), ana, num};
                 }
             }
         }
@@ -167,11 +193,24 @@ GradcheckResult gradcheck(const GradcheckFn& fn, const std::vector<Tensor<double
         }
     }
 
-    for (std::size_t j = 0; j < params.size(); ++j) {
-        params[j]->mutable_value() = saved_values[j];
-        params[j]->mutable_grad() = saved_grads[j];
-    }
-    return result;
+    const GradcheckFn& fn_;
+    std::vector<Tensor<double>> xs_;
+    const std::vector<Parameter<double>*>& params_;
+    const GradcheckOptions& options_;
+    std::vector<Tensor<double>> saved_values_, saved_grads_;
+    Tape<double> tape_;
+    std::vector<Var<double>> vars_;
+    std::vector<std::size_t> out_shape_;
+    std::vector<Tensor<double>> proj_;
+};
+
+}  // namespace
+
+GradcheckResult gradcheck(const GradcheckFn& fn, const std::vector<Tensor<double>>& inputs,
+                          const std::vector<Parameter<double>*>& params, const GradcheckOptions& options) {
+    if (!(options.eps > 0)) throw ArgumentError("gradcheck: eps must be positive");
+    if (options.projections < 1) throw ArgumentError("gradcheck: projections must be at least 1");
+    return Checker(fn, inputs, params, options).check();
 }
 
 GradcheckResult gradcheck(const std::function<Var<double>(Tape<double>&)>& fn, const std::vector<Parameter<double>*>& params,

@@ -592,9 +592,10 @@ void Tape<T>::run_backward(Var<T> out, const Tensor<T>* seed, BackwardOptions op
     } scope{*this};
     batching_ = !detect_anomaly_ && detail::blas_threads() > 1;
     acquire_grad(out.id());
-    if (seed)
-        std::memcpy(root.grad.data(), seed->data(), seed->size() * sizeof(T));
-    else
+    if (seed) {
+        // memcpy from a zero-element seed's null data() is undefined, even for 0 bytes.
+        if (seed->size() != 0) std::memcpy(root.grad.data(), seed->data(), seed->size() * sizeof(T));
+    } else
         root.grad.data()[0] = T(1);
 
     for (NodeId id = out.id() + 1; id-- > 0;) {

@@ -13,7 +13,8 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-const tg::OpProfile& row(const std::vector<tg::OpProfile>& rows, const std::string& op) {
+// A copy: callers pass prof.ops(), a temporary.
+tg::OpProfile row(const std::vector<tg::OpProfile>& rows, const std::string& op) {
     for (const auto& r : rows)
         if (r.op == op) return r;
     FAIL("no row for op " << op);

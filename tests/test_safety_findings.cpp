@@ -433,3 +433,15 @@ TEST_CASE("a doctored state.json is refused on --resume, naming the file and the
     CHECK_THROWS_WITH(tt::run(o, log), Contains("latest") && Contains("does not name a checkpoint"));
     fs::remove_all(dir);
 }
+
+// Found by the op table's zero-size rows under UBSan: backward from a
+// zero-element output with its (zero-element) seed copied the seed with
+// memcpy from a null pointer.
+TEST_CASE("backward from a zero-element output with a zero-element seed gives zero-size gradients", "[safety]") {
+    tg::Tape<double> t;
+    const auto x = t.variable(tg::Tensor<double>::from_shape({0, 3}));
+    const auto y = tg::exp(x);
+    t.backward(y, tg::Tensor<double>::from_shape({0, 3}));
+    CHECK(x.grad().size() == 0);
+    CHECK(x.grad().shape()[1] == 3);
+}

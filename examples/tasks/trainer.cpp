@@ -504,104 +504,108 @@ void validate(const Options& o) {
     if (o.resume && o.out.empty()) bad("--resume needs --out, where the checkpoints are");
 }
 
-Result run(const Options& o, std::ostream& log) {
-    validate(o);
-    const Kind k = kind_of(o);
-    openblas_set_num_threads(o.threads);
-    Model model = make_model(k, o);
-    auto opt = make_optimizer(o, model.parameters());
-    const auto schedule = make_schedule(o, *opt);
-    const fs::path dir = o.out;
-    if (!o.out.empty()) fs::create_directories(dir);
+namespace {
 
+// The run's wall clock: the time of earlier sessions (resumed) plus this one's.
+struct WallClock {
+    double before;
+    std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+    double operator()() const { return before + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); }
+};
+
+// The terminal's progress line, redrawn at most every 200 ms.
+struct LiveLine {
+    long first_step;
+    std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+    std::chrono::steady_clock::time_point last_draw = start - std::chrono::seconds(1);
+    std::size_t drawn_width = 0;
+    void update(Progress& p, long step, long steps, double loss) {
+        const auto now = std::chrono::steady_clock::now();
+        if (now - last_draw <= std::chrono::milliseconds(200) && step != steps) return;
+        last_draw = now;
+        const double rate = double(step - first_step) / std::max(std::chrono::duration<double>(now - start).count(), 1e-9);
+        p.step = step;
+        p.loss = loss;
+        p.eta = double(steps - step) / rate;
+        redraw(progress_line(p, true), drawn_width);
+    }
+};
+
+RunState start_or_resume(const fs::path& dir, Model& model, Optimizer<float>& opt, const Options& o, std::ostream& log) {
     RunState s;
-    if (o.resume && load_checkpoint(dir, model, *opt, s, o))
+    if (o.resume && load_checkpoint(dir, model, opt, s, o))
         log << "resuming from step " << s.step << " in " << (dir / "checkpoints").string() << "\n";
     else if (o.resume)
         log << "no checkpoint in " << (dir / "checkpoints").string() << ": starting from step 0\n";
+    return s;
+}
 
-    const bool tty = !o.quiet && &log == &std::cout && ::isatty(STDOUT_FILENO);
-    const double baseline = baseline_of(k, o);
+void log_header(Kind k, const Options& o, double baseline, std::ostream& log) {
     log << o.task << (o.variant.empty() ? "" : " (" + o.variant + ")") << ": " << o.cell << ", T=" << o.T << ", hidden "
         << o.hidden << ", " << o.layers << " layer(s), batch " << o.batch << ", " << o.optimizer << " lr " << o.lr
         << " (schedule " << schedule_name(o) << "), clip " << o.clip << " (" << o.clip_mode << "), seed " << o.seed
         << "; baseline " << metric_name(k) << " " << baseline << std::endl;
+}
 
-    Tape<float> tape;
-    const auto start = std::chrono::steady_clock::now();
-    const double wall_before = s.wall;
-    auto elapsed = [&] { return wall_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
-    auto last_draw = std::chrono::steady_clock::now() - std::chrono::seconds(1);
-    const long first_step = s.step;
-    double last_loss = 0;
-    std::size_t drawn_width = 0;
-    Progress progress = progress_at_start(k, o, baseline, s);
-    for (long step = s.step + 1; step <= o.steps; ++step) {
-        Generator gen(mix_seed(o.seed, static_cast<std::uint64_t>(step)));
-        const Batch b = make_batch(k, o, gen);
-        Var<float> loss = loss_of(k, model, tape, b, nullptr);
-        tape.backward(loss);
-        last_loss = loss.item();
-        // The global norm before clipping (max_norm = ∞ only measures it).
-        const double before = clip_grad_norm(opt->params(), std::numeric_limits<double>::infinity());
-        double after = before;
-        if (o.clip > 0) {
-            if (o.clip_mode == "norm") {
-                clip_grad_norm(opt->params(), o.clip);
-            } else {
-                clip_grad_value(opt->params(), o.clip);
-            }
-            after = clip_grad_norm(opt->params(), std::numeric_limits<double>::infinity());
-        }
-        s.grad_norms.push_back({before, after});
-        if (schedule) opt->set_lr(schedule->lr_at(step - 1));
-        opt->step();
-        opt->zero_grad();
-        tape.clear();
-        s.step = step;
-        s.window_sum += last_loss;
-        ++s.window_count;
-
-        if (step % o.eval_every == 0 || step == o.steps) {
-            const Evaluation e = evaluate(k, model, o, nullptr);
-            s.rows.push_back({step, s.window_sum / double(s.window_count), e.loss, e.metric, e.extra, elapsed()});
-            s.window_sum = 0;
-            s.window_count = 0;
-            if (!o.out.empty()) write_log_files(dir, k, o, s);
-            progress.eval = e.metric;
-            if (!tty && !o.quiet) {
-                Progress plain = progress;
-                plain.step = step;
-                plain.loss = s.rows.back().train_loss;
-                plain.extra = e.extra;
-                plain.elapsed = elapsed();
-                // Flushed: through a pipe (`| tee`) the line would otherwise
-                // wait for the buffer to fill, for minutes.
-                log << progress_line(plain, false) << std::endl;
-            }
-        }
-        if (!o.out.empty() && o.checkpoint_every > 0 && step % o.checkpoint_every == 0 && step != o.steps) {
-            s.wall = elapsed();
-            save_checkpoint(dir, model, *opt, s, o);
-        }
-        const auto now = std::chrono::steady_clock::now();
-        if (tty && (now - last_draw > std::chrono::milliseconds(200) || step == o.steps)) {
-            last_draw = now;
-            const double run_time = std::chrono::duration<double>(now - start).count();
-            const double rate = double(step - first_step) / std::max(run_time, 1e-9);
-            progress.step = step;
-            progress.loss = last_loss;
-            progress.eta = double(o.steps - step) / rate;
-            redraw(progress_line(progress, true), drawn_width);
-        }
+// One optimizer step on the batch of `step`: backward, the gradient norm
+// before and after clipping (recorded in s), the schedule, the update.
+double train_step(Kind k, const Options& o, Model& model, Optimizer<float>& opt, LRSchedule<float>* schedule, Tape<float>& tape,
+                  long step, RunState& s) {
+    Generator gen(mix_seed(o.seed, static_cast<std::uint64_t>(step)));
+    const Batch b = make_batch(k, o, gen);
+    Var<float> loss = loss_of(k, model, tape, b, nullptr);
+    tape.backward(loss);
+    const double value = loss.item();
+    // The global norm before clipping (max_norm = ∞ only measures it).
+    const double before = clip_grad_norm(opt.params(), std::numeric_limits<double>::infinity());
+    double after = before;
+    if (o.clip > 0) {
+        if (o.clip_mode == "norm")
+            clip_grad_norm(opt.params(), o.clip);
+        else
+            clip_grad_value(opt.params(), o.clip);
+        after = clip_grad_norm(opt.params(), std::numeric_limits<double>::infinity());
     }
-    if (tty) std::printf("\n");
+    s.grad_norms.push_back({before, after});
+    if (schedule) opt.set_lr(schedule->lr_at(step - 1));
+    opt.step();
+    opt.zero_grad();
+    tape.clear();
+    s.step = step;
+    s.window_sum += value;
+    ++s.window_count;
+    return value;
+}
+
+// At an evaluation step: the held-out metric, a row of the log files, and
+// (without a terminal) a progress line.
+void evaluate_and_log(Kind k, const Options& o, Model& model, const fs::path& dir, RunState& s, Progress& progress, bool tty,
+                      double elapsed, std::ostream& log) {
+    const Evaluation e = evaluate(k, model, o, nullptr);
+    s.rows.push_back({s.step, s.window_sum / double(s.window_count), e.loss, e.metric, e.extra, elapsed});
+    s.window_sum = 0;
+    s.window_count = 0;
+    if (!o.out.empty()) write_log_files(dir, k, o, s);
+    progress.eval = e.metric;
+    if (tty || o.quiet) return;
+    Progress plain = progress;
+    plain.step = s.step;
+    plain.loss = s.rows.back().train_loss;
+    plain.extra = e.extra;
+    plain.elapsed = elapsed;
+    // Flushed: through a pipe (`| tee`) the line would otherwise wait for the
+    // buffer to fill, for minutes.
+    log << progress_line(plain, false) << std::endl;
+}
+
+// After the last step: the final state saved, the final evaluation, result.json.
+Result finish(Kind k, const Options& o, Model& model, Optimizer<float>& opt, RunState& s, const fs::path& dir, double baseline,
+              double last_loss, const WallClock& elapsed, std::ostream& log) {
     if (!o.out.empty()) {  // the final state is always saved, also for a run of 0 steps
         write_log_files(dir, k, o, s);
         s.wall = elapsed();
-        save_checkpoint(dir, model, *opt, s, o);
+        save_checkpoint(dir, model, opt, s, o);
     }
-
     const Evaluation fin = evaluate(k, model, o, o.quiet ? nullptr : &log);
     Result r;
     r.metric = metric_name(k);
@@ -615,15 +619,48 @@ Result run(const Options& o, std::ostream& log) {
     log << "final evaluation on " << o.eval_batches * o.batch << " held-out sequences: " << r.metric << " " << r.value
         << " (baseline " << baseline << "), " << r.extra_name << " " << r.extra << "; " << duration(r.wall_seconds)
         << " wall\n";
-    if (!o.out.empty()) {
-        json res = {{"task", o.task}, {"variant", o.variant.empty() ? "standard" : o.variant}, {"cell", o.cell}, {"T", o.T},
-                    {"hidden", o.hidden}, {"layers", o.layers}, {"batch", o.batch}, {"steps", r.steps}, {"seed", o.seed},
-                    {"optimizer", o.optimizer}, {"lr", o.lr}, {"schedule", schedule_name(o)}, {"metric", r.metric},
-                    {"value", r.value}, {"baseline", r.baseline}, {r.extra_name, r.extra}, {"wall_seconds", r.wall_seconds}};
-        write_file_atomic((dir / "result.json").string(), res.dump(2) + "\n");
-        log << "wrote " << (dir / "result.json").string() << ", log.csv, loss.svg and checkpoints/\n";
-    }
+    if (o.out.empty()) return r;
+    json res = {{"task", o.task}, {"variant", o.variant.empty() ? "standard" : o.variant}, {"cell", o.cell}, {"T", o.T},
+                {"hidden", o.hidden}, {"layers", o.layers}, {"batch", o.batch}, {"steps", r.steps}, {"seed", o.seed},
+                {"optimizer", o.optimizer}, {"lr", o.lr}, {"schedule", schedule_name(o)}, {"metric", r.metric},
+                {"value", r.value}, {"baseline", r.baseline}, {r.extra_name, r.extra}, {"wall_seconds", r.wall_seconds}};
+    write_file_atomic((dir / "result.json").string(), res.dump(2) + "\n");
+    log << "wrote " << (dir / "result.json").string() << ", log.csv, loss.svg and checkpoints/\n";
     return r;
+}
+
+}  // namespace
+
+Result run(const Options& o, std::ostream& log) {
+    validate(o);
+    const Kind k = kind_of(o);
+    openblas_set_num_threads(o.threads);
+    Model model = make_model(k, o);
+    auto opt = make_optimizer(o, model.parameters());
+    const auto schedule = make_schedule(o, *opt);
+    const fs::path dir = o.out;
+    if (!o.out.empty()) fs::create_directories(dir);
+    RunState s = start_or_resume(dir, model, *opt, o, log);
+    const bool tty = !o.quiet && &log == &std::cout && ::isatty(STDOUT_FILENO);
+    const double baseline = baseline_of(k, o);
+    log_header(k, o, baseline, log);
+
+    Tape<float> tape;
+    const WallClock elapsed{s.wall};
+    LiveLine live{s.step};
+    double last_loss = 0;
+    Progress progress = progress_at_start(k, o, baseline, s);
+    for (long step = s.step + 1; step <= o.steps; ++step) {
+        last_loss = train_step(k, o, model, *opt, schedule.get(), tape, step, s);
+        if (step % o.eval_every == 0 || step == o.steps) evaluate_and_log(k, o, model, dir, s, progress, tty, elapsed(), log);
+        if (!o.out.empty() && o.checkpoint_every > 0 && step % o.checkpoint_every == 0 && step != o.steps) {
+            s.wall = elapsed();
+            save_checkpoint(dir, model, *opt, s, o);
+        }
+        if (tty) live.update(progress, step, o.steps, last_loss);
+    }
+    if (tty) std::printf("\n");
+    return finish(k, o, model, *opt, s, dir, baseline, last_loss, elapsed, log);
 }
 
 std::vector<double> hidden_grad_norms(const Options& o, const std::string& checkpoint_dir, std::size_t batches) {
