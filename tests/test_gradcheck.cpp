@@ -91,6 +91,23 @@ TEST_CASE("gradcheck works on parameters and restores them", "[gradcheck]") {
     REQUIRE(w1.grad()(0, 0) == 0.25);
 }
 
+TEST_CASE("gradcheck restores parameters when the function throws midway", "[gradcheck]") {
+    tg::Parameter<double> w(smooth({2, 2}, 0.5), "w");
+    w.mutable_grad().fill(0.25);
+    const tg::Tensor<double> before = w.value();
+    int calls = 0;
+    // Calls: 1 the output's shape, 2 the backward (one projection: the output
+    // is a scalar), 3 w[0, 0] at x + eps, 4 at x - eps: it throws there.
+    const auto fn = [&](tg::Tape<double>& t) {
+        if (++calls == 4) throw std::runtime_error("model failed");
+        return tg::sum(tg::tanh(t.param(w)));
+    };
+    CHECK_THROWS_WITH(tg::gradcheck(fn, {&w}), "model failed");
+    REQUIRE(calls == 4);
+    tgtest::require_close(w.value(), before, 0.0, 0.0);  // bit for bit, not left at x + eps
+    CHECK(w.grad()(0, 0) == 0.25);
+}
+
 TEST_CASE("gradcheck names a failing parameter", "[gradcheck]") {
     tg::Parameter<double> w(smooth({3}, 1.0, 2.0), "decoder.w");
     auto r = tg::gradcheck([&](tg::Tape<double>& t) { return tg::sum(broken_square(t.param(w))); }, {&w});
