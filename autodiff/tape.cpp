@@ -320,25 +320,6 @@ const typename Tensor<T>::shape_type& Tape<T>::shape(Var<T> v) const {
 }
 
 template <class T>
-void Tape<T>::take_storage(Storage& storage, std::size_t need) const {
-    if (storage.size() == need) return;
-    // Exact sizes only: resizing a buffer to another size reallocates.
-    for (std::size_t k = pool_size_; k-- > 0;) {
-        if (pool_[k].size() != need) continue;
-        std::swap(storage, pool_[k]);  // slot k now holds the old storage
-        if (pool_[k].size() <= 1) std::swap(pool_[k], pool_[--pool_size_]);  // not worth keeping
-        return;
-    }
-}
-
-template <class T>
-void Tape<T>::give_storage(Storage& storage) const {
-    if (storage.size() <= 1) return;  // not worth pooling
-    if (pool_size_ == pool_.size()) pool_.emplace_back();
-    std::swap(pool_[pool_size_++], storage);
-}
-
-template <class T>
 void Tape<T>::drop_value(Var<T> v) {
     check(v, "Tape::drop_value");
     Node<T>& n = node(v.id());
@@ -355,7 +336,7 @@ void Tape<T>::drop_value(Var<T> v) {
 
 template <class T>
 void Tape<T>::free_value(Node<T>& n) {
-    give_storage(n.value.storage());  // the shape stays
+    pool_.give(n.value.storage());  // the shape stays
     n.value_dropped = true;
 }
 
@@ -401,7 +382,7 @@ std::size_t Tape<T>::value_bytes() const {
 template <class T>
 void Tape<T>::fit_value(Tensor<T>& out, std::span<const std::size_t> shape) const {
     const std::size_t need = shape_size(shape);  // refuses a shape too large (TensorTooLarge)
-    take_storage(out.storage(), need);
+    pool_.take(out.storage(), need);
     if (!std::ranges::equal(out.shape(), shape) || out.storage().size() != need) detail::resize_tensor(out, shape);
 }
 
@@ -409,7 +390,7 @@ template <class T>
 Tensor<T>& Tape<T>::acquire_grad(NodeId id) {
     Node<T>& n = node(id);
     const std::size_t need = shape_size(n.value.shape());  // from the shape: a dropped value has no elements
-    take_storage(n.grad.storage(), need);
+    pool_.take(n.grad.storage(), need);
     detail::resize_tensor(n.grad, n.value.shape());  // no allocation when the size already fits
     n.grad_live = true;
     n.grad_released = false;
@@ -420,77 +401,20 @@ template <class T>
 void Tape<T>::release_grad(Node<T>& n) {
     n.grad_live = false;
     n.grad_released = true;
-    give_storage(n.grad.storage());
+    pool_.give(n.grad.storage());
 }
-
-namespace {
-// Thin: fewer rows than this. Worth gathering: a target of at least this many
-// elements (smaller weight gradients are quick either way). A gathered batch
-// is flushed once its copies reach kBatchBytes, which bounds the extra memory.
-constexpr std::size_t kThinRows = 256;
-constexpr std::size_t kBatchMinTarget = std::size_t(1) << 16;
-constexpr std::size_t kBatchBytes = std::size_t(4) << 20;
-}  // namespace
 
 template <class T>
 void Tape<T>::accumulate_atb(NodeId target, const T* a, const T* b, std::size_t rows, std::size_t m, std::size_t n) {
-    if (rows == 0 || m == 0 || n == 0) return;
-    if (!batching_ || rows >= kThinRows || m * n < kBatchMinTarget || 2 * rows * (m + n) * sizeof(T) > kBatchBytes) {
-        detail::gemm(true, false, m, n, rows, a, b, T(1), grad_buffer(target).data());
-        return;
-    }
-    GemmBatch* batch = nullptr;
-    for (std::size_t k = 0; k < open_batches_ && !batch; ++k)
-        if (batches_[k].target == target) batch = &batches_[k];
-    if (batch && (batch->rows + rows) * (m + n) * sizeof(T) > kBatchBytes) flush_batch(*batch);  // stays open, now empty
-    if (!batch) {
-        if (open_batches_ == batches_.size()) batches_.emplace_back();
-        batch = &batches_[open_batches_++];
-        batch->target = target;
-        batch->m = m;
-        batch->n = n;
-        batch->rows = 0;
-        batch_max_target_ = open_batches_ == 1 ? target : std::max(batch_max_target_, target);
-    }
-    const std::size_t at = batch->rows;
-    batch->rows += rows;
-    if (batch->a.size() < batch->rows * m) batch->a.resize(batch->rows * m);
-    if (batch->b.size() < batch->rows * n) batch->b.resize(batch->rows * n);
-    std::memcpy(batch->a.data() + at * m, a, rows * m * sizeof(T));
-    std::memcpy(batch->b.data() + at * n, b, rows * n * sizeof(T));
-}
-
-template <class T>
-void Tape<T>::flush_batch(GemmBatch& batch) {
-    if (batch.rows == 0) return;
-    detail::gemm(true, false, batch.m, batch.n, batch.rows, batch.a.data(), batch.b.data(), T(1),
-                 grad_buffer(batch.target).data());
-    batch.rows = 0;
+    gather_.accumulate(*this, target, a, b, rows, m, n);
 }
 
 template <class T>
 void Tape<T>::flush_batches_profiled(NodeId id) {
-    if (profiler_ == nullptr || open_batches_ == 0) return flush_batches_from(id);
+    if (profiler_ == nullptr || !gather_.pending()) return gather_.flush_from(*this, id);
     const Profiler::Mark mark = Profiler::mark();
-    flush_batches_from(id);
+    gather_.flush_from(*this, id);
     profiler_->span_done("gathered_atb", mark);
-}
-
-template <class T>
-void Tape<T>::flush_batches_from(NodeId id) {
-    std::size_t kept = 0;
-    NodeId max_target = 0;
-    for (std::size_t k = 0; k < open_batches_; ++k) {
-        if (batches_[k].target >= id) {
-            flush_batch(batches_[k]);
-        } else {
-            if (kept != k) std::swap(batches_[kept], batches_[k]);
-            max_target = std::max(max_target, batches_[kept].target);
-            ++kept;
-        }
-    }
-    open_batches_ = kept;
-    batch_max_target_ = max_target;
 }
 
 template <class T>
@@ -582,15 +506,11 @@ void Tape<T>::run_backward(Var<T> out, const Tensor<T>* seed, BackwardOptions op
         n.grad_released = false;
     }
     // Gathered products never outlive this call, even when a backward throws.
-    struct BatchScope {
-        Tape& t;
-        ~BatchScope() {
-            t.batching_ = false;
-            for (std::size_t k = 0; k < t.open_batches_; ++k) t.batches_[k].rows = 0;
-            t.open_batches_ = 0;
-        }
-    } scope{*this};
-    batching_ = !detect_anomaly_ && detail::blas_threads() > 1;
+    struct GatherScope {
+        detail::GemmGatherer<T>& g;
+        ~GatherScope() { g.end(); }
+    } scope{gather_};
+    gather_.begin(!detect_anomaly_ && detail::blas_threads() > 1);
     acquire_grad(out.id());
     if (seed) {
         // memcpy from a zero-element seed's null data() is undefined, even for 0 bytes.
@@ -599,7 +519,7 @@ void Tape<T>::run_backward(Var<T> out, const Tensor<T>* seed, BackwardOptions op
         root.grad.data()[0] = T(1);
 
     for (NodeId id = out.id() + 1; id-- > 0;) {
-        if (open_batches_ != 0 && id <= batch_max_target_) flush_batches_profiled(id);
+        if (gather_.pending_at(id)) flush_batches_profiled(id);
         Node<T>& n = node(id);
         if (!n.grad_live || !n.requires_grad || n.op == nullptr) continue;
         if (profiler_ != nullptr) [[unlikely]] {
@@ -693,11 +613,8 @@ void Tape<T>::shrink() {
     param_leaves_.shrink_to_fit();
     steps_.shrink_to_fit();
     scratch_ = Tensor<T>();
-    pool_.clear();
-    pool_.shrink_to_fit();
-    pool_size_ = 0;
-    batches_.clear();
-    batches_.shrink_to_fit();
+    pool_.release();
+    gather_ = detail::GemmGatherer<T>();  // frees the gathered copies' buffers
     handle_blocks_.clear();
     handle_blocks_.shrink_to_fit();
 }

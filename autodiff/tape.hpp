@@ -30,7 +30,9 @@
 #include <utility>
 #include <vector>
 
+#include "buffer_pool.hpp"
 #include "errors.hpp"
+#include "gemm_gatherer.hpp"
 #include "grad_mode.hpp"
 #include "parameter.hpp"
 #include "tensor.hpp"
@@ -405,15 +407,8 @@ private:
     static bool backward_reads_input(const Node<T>& user, std::size_t k) {
         return k >= 31 || (user.op->backward_reads & reads_input(unsigned(k)));
     }
-    // Thin aᵀ·b products gathered per target during backward (accumulate_atb).
-    struct GemmBatch {
-        NodeId target = 0;
-        std::size_t m = 0, n = 0, rows = 0;
-        std::vector<T> a, b;  // rows × m and rows × n, row-major
-    };
-    void flush_batch(GemmBatch& batch);
-    void flush_batches_from(NodeId id);  // every open batch whose target is at or after id
-    void flush_batches_profiled(NodeId id);  // the same, timed as "gathered_atb" when profiling
+    // Adds the gathered products aimed at id or after; timed as "gathered_atb" when profiling.
+    void flush_batches_profiled(NodeId id);
 
     std::vector<std::unique_ptr<Node<T>[]>> chunks_;
     std::size_t size_ = 0;
@@ -433,20 +428,12 @@ private:
     // (not the Parameter objects: backward checks they still exist).
     std::vector<std::pair<std::shared_ptr<ParameterState<T>>, NodeId>> param_leaves_;
     Tensor<T> scratch_;
-    // One pool of element buffers for values and gradients alike: gradients
-    // backward has finished with, and dropped values, wait here for the next
-    // value or gradient of their size. Entries at and past pool_size_ are
-    // empty. Mutable: op forwards get a const tape.
-    using Storage = typename Tensor<T>::storage_type;
-    void take_storage(Storage& storage, std::size_t need) const;
-    void give_storage(Storage& storage) const;
-    mutable std::vector<Storage> pool_;
-    mutable std::size_t pool_size_ = 0;
+    // Spare element buffers for values and gradients (buffer_pool.hpp).
+    // Mutable: op forwards get a const tape.
+    mutable detail::BufferPool<typename Tensor<T>::storage_type> pool_;
     bool keep_values_ = false;
-    std::vector<GemmBatch> batches_;  // the first open_batches_ are open
-    std::size_t open_batches_ = 0;
-    NodeId batch_max_target_ = 0;  // meaningful while open_batches_ > 0
-    bool batching_ = false;        // inside run_backward on several BLAS threads, not in anomaly mode
+    // Thin weight-gradient products gathered during backward (gemm_gatherer.hpp).
+    detail::GemmGatherer<T> gather_;
     // Handle lists handed out by handle_buffer(): the first handle_blocks_used_
     // are in use until clear(). Each block is its own vector, so growing the
     // outer one moves blocks without moving their elements.
