@@ -173,19 +173,18 @@ void check_linear(Var<T> x, Var<T> w, const Var<T>* b) {
     if (!per_feature && !full) fail("bias must be 1-D of size out_features, or of the output's shape");
 }
 
+// The node's axes, kept with its indices (one per axis: any rank).
 template <class T>
-detail::Dims perm_of(const Node<T>& n, std::size_t rank) {
-    // attrs.i packs up to 16 axes, 4 bits each, into i[0]; rank in i[1].
-    detail::Dims p(rank);
-    for (std::size_t k = 0; k < rank; ++k) p[k] = (static_cast<std::uint64_t>(n.attrs.i[0]) >> (4 * k)) & 0xF;
-    return p;
+detail::Dims perm_of(const Tape<T>& t, const Node<T>& n) {
+    const std::span<const std::int64_t> axes = t.indices(n);
+    return detail::Dims(axes.begin(), axes.end());
 }
 
 template <class T>
 struct Permute {
     static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
         const Tensor<T>& x = t.parent_value(n, 0);
-        const auto p = perm_of(n, x.dimension());
+        const auto p = perm_of(t, n);
         Dims s(x.dimension());
         for (std::size_t k = 0; k < s.size(); ++k) s[k] = x.shape()[p[k]];
         detail::resize_to(t, out, s);
@@ -195,7 +194,7 @@ struct Permute {
     static void backward(Tape<T>& t, const Node<T>& n) {
         const NodeId px = t.parent(n, 0);
         if (!t.needs_grad(px)) return;
-        const auto p = perm_of(n, n.grad.dimension());
+        const auto p = perm_of(t, n);
         detail::Dims inverse(p.size());
         for (std::size_t k = 0; k < p.size(); ++k) inverse[p[k]] = k;
         detail::accumulate(t, n, px, xt::transpose(n.grad, inverse));
@@ -237,18 +236,17 @@ Var<T> permute(Var<T> x, const std::vector<std::int64_t>& axes) {
     if (axes.size() != r)
         throw ArgumentError("permute: " + std::to_string(axes.size()) + " axes (" + given + ") for a tensor of shape " +
                             shape_str(x.shape()));
-    if (r > 16) throw ArgumentError("permute: tensors of rank above 16 are not supported");
     std::vector<bool> seen(r, false);
-    std::uint64_t packed = 0;
+    std::vector<std::int64_t> perm(r);
     for (std::size_t k = 0; k < r; ++k) {
         const std::size_t a = detail::normalize_axis("permute", axes[k], r);
         if (seen[a]) throw ArgumentError("permute: (" + given + ") is not a permutation of the axes of " + shape_str(x.shape()));
         seen[a] = true;
-        packed |= std::uint64_t(a) << (4 * k);
+        perm[k] = static_cast<std::int64_t>(a);
     }
-    OpAttrs attrs;
-    attrs.i[0] = static_cast<std::int64_t>(packed);
-    return detail::finish(t, t.record(&Permute<T>::def, {x}, attrs));
+    const NodeId id = t.record(&Permute<T>::def, {x});
+    std::copy(perm.begin(), perm.end(), t.add_indices(id, r));
+    return detail::finish(t, id);
 }
 
 template <class T>

@@ -159,6 +159,14 @@ void linalg_rows(std::vector<OpCase>& c) {
                     [](const Xs& x) { return ref::permute(x[0], {1, 0}); }, "zero-size"));
     c.push_back(row("permute", "permute", {plain({2, 3, 4})}, [](const auto& x) { return tg::permute(x[0], {2, 0, 1}); },
                     [](const Xs& x) { return ref::permute(x[0], {2, 0, 1}); }));
+    // Rank 17: the axes live in the node's indices, so no rank is too large.
+    tg::Shape deep(17, 1);
+    deep.front() = 2;
+    deep.back() = 3;
+    std::vector<std::int64_t> reversed(17);
+    for (std::size_t k = 0; k < 17; ++k) reversed[k] = std::int64_t(16 - k);
+    c.push_back(row("permute", "permute", {plain(deep)}, [reversed](const auto& x) { return tg::permute(x[0], reversed); },
+                    [reversed](const Xs& x) { return ref::permute(x[0], reversed); }, "rank 17"));
 }
 
 void shape_rows(std::vector<OpCase>& c) {
