@@ -31,6 +31,9 @@ case "$what" in
     exec "$build_dir/examples/adding" --out runs/adding
     ;;
   test)
+    # dot (Graphviz): the graph view's tests lay out what tg::to_dot writes
+    # (docs/inspecting.md). Not needed to train, so not in the quick start.
+    bash tools/setup.sh graphviz
     # One OpenBLAS thread per test process: ctest already runs several at a time.
     export OPENBLAS_NUM_THREADS=1
     build "$build_dir"

@@ -9,7 +9,6 @@ packages=(
   libxtensor-dev libxsimd-dev xtl-dev libxtensor-blas-dev libopenblas-dev
   catch2 libzip-dev libcli11-dev nlohmann-json3-dev
   fortunes  # the real English text examples/charlm trains on (docs/charlm.md)
-  graphviz  # dot: the graph view's tests lay out what tg::to_dot writes (docs/inspecting.md)
 )
 [ $# -gt 0 ] && packages=("$@")
 
