@@ -31,14 +31,20 @@ void assign_mask(Tensor<T>& out, Comparison c, const A& a, const B& b) {
     }
 }
 
+// A comparison with a scalar instead of a second tensor.
+struct CompareAttrs {
+    double scalar;
+    bool with_scalar;
+};
+
 // One OpDef per comparison, so that errors and profiles name it.
 template <class T, Comparison c>
 struct Compare {
     static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
         const Tensor<T>& a = t.parent_value(n, 0);
-        if (n.attrs.i[1]) {
+        if (const CompareAttrs at = op_attrs<CompareAttrs>(n); at.with_scalar) {
             detail::resize_to(t, out, a.shape());
-            if (out.size() != 0) assign_mask(out, c, a, static_cast<T>(n.attrs.d[0]));
+            if (out.size() != 0) assign_mask(out, c, a, static_cast<T>(at.scalar));
             return;
         }
         const Tensor<T>& b = t.parent_value(n, 1);
@@ -62,15 +68,12 @@ Var<T> record_compare(std::initializer_list<Var<T>> xs, const OpAttrs& attrs) {
 
 template <Comparison c, class T>
 Var<T> compare(Var<T> a, Var<T> b) {
-    return record_compare<c>({a, b}, OpAttrs{});
+    return record_compare<c>({a, b}, OpAttrs::of(CompareAttrs{0, false}));
 }
 
 template <Comparison c, class T>
 Var<T> compare(Var<T> a, T s) {
-    OpAttrs attrs;
-    attrs.i[1] = 1;
-    attrs.d[0] = static_cast<double>(s);
-    return record_compare<c>({a}, attrs);
+    return record_compare<c>({a}, OpAttrs::of(CompareAttrs{static_cast<double>(s), true}));
 }
 
 }  // namespace

@@ -157,17 +157,22 @@ struct Div {
     static constexpr OpDef<T> def{"div", forward, backward};
 };
 
-// ---- with a scalar (attrs.d[0]) ---------------------------------------------------
+// ---- with a scalar ------------------------------------------------------------------
+
+// The scalar of add_scalar, mul_scalar, div_scalar, rdiv_scalar and pow.
+struct ScalarAttrs {
+    double s;
+};
+// clamp's bounds.
+struct ClampAttrs {
+    double lo, hi;
+};
 
 template <class T>
 T scalar(const Node<T>& n) {
-    return static_cast<T>(n.attrs.d[0]);
+    return static_cast<T>(op_attrs<ScalarAttrs>(n).s);
 }
-OpAttrs scalar_attrs(double s, double s2 = 0) {
-    OpAttrs a;
-    a.d = {s, s2};
-    return a;
-}
+OpAttrs scalar_attrs(double s) { return OpAttrs::of(ScalarAttrs{s}); }
 
 template <class T>
 struct AddScalar {
@@ -368,11 +373,13 @@ template <class T>
 struct Clamp {
     static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
         resize_to(t, out, in(t, n, 0).shape());
-        xt::noalias(out) = xt::clip(in(t, n, 0), static_cast<T>(n.attrs.d[0]), static_cast<T>(n.attrs.d[1]));
+        const auto [lo, hi] = op_attrs<ClampAttrs>(n);
+        xt::noalias(out) = xt::clip(in(t, n, 0), static_cast<T>(lo), static_cast<T>(hi));
     }
     static void backward(Tape<T>& t, const Node<T>& n) {
         const Tensor<T>& x = in(t, n, 0);
-        const T lo = static_cast<T>(n.attrs.d[0]), hi = static_cast<T>(n.attrs.d[1]);
+        const ClampAttrs bounds = op_attrs<ClampAttrs>(n);
+        const T lo = static_cast<T>(bounds.lo), hi = static_cast<T>(bounds.hi);
         if (t.needs_grad(t.parent(n, 0))) accumulate(t, n, t.parent(n, 0), xt::where(x >= lo && x <= hi, n.grad, T(0)));
     }
     static constexpr OpDef<T> def{"clamp", forward, backward};
@@ -417,7 +424,7 @@ template <class T>
 Var<T> clamp(Var<T> x, Scalar_t<T> lo, Scalar_t<T> hi) {
     if (!(lo <= hi))
         throw ArgumentError("clamp: lower bound " + std::to_string(lo) + " is above upper bound " + std::to_string(hi));
-    return record_op<Clamp<T>>({x}, scalar_attrs(lo, hi));
+    return record_op<Clamp<T>>({x}, OpAttrs::of(ClampAttrs{double(lo), double(hi)}));
 }
 
 template <class T>

@@ -106,7 +106,11 @@ std::size_t rows_of(const Tensor<T>& x) {
     return r;
 }
 
-// attrs: i[0] 1 when a bias is the third parent.
+// How the third parent, if any, is added.
+enum class LinearBias : std::uint8_t { none, per_feature, full };  // (O), or the output's shape
+struct LinearAttrs {
+    LinearBias bias;
+};
 template <class T>
 struct Linear {
     static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
@@ -117,18 +121,18 @@ struct Linear {
         s.back() = outs;
         detail::resize_to(t, out, s);
         if (rows == 0 || outs == 0) return;
-        const std::int64_t bias = n.attrs.i[0];  // 0 none, 1 per feature (O), 2 full output shape
+        const LinearBias bias = op_attrs<LinearAttrs>(n).bias;
         T beta = T(0);
-        if (bias == 2) {
+        if (bias == LinearBias::full) {
             std::memcpy(out.data(), t.parent_value(n, 2).data(), out.size() * sizeof(T));
             beta = T(1);
         }
         if (in == 0) {
-            if (bias != 2) out.fill(T(0));
+            if (bias != LinearBias::full) out.fill(T(0));
         } else {
             gemm(false, true, rows, outs, in, x.data(), w.data(), beta, out.data());
         }
-        if (bias == 1) {
+        if (bias == LinearBias::per_feature) {
             const T* b = t.parent_value(n, 2).data();
             T* o = out.data();
             for (std::size_t r = 0; r < rows; ++r)
@@ -145,9 +149,9 @@ struct Linear {
         const T* g = n.grad.data();
         if (in != 0 && t.needs_grad(px)) gemm(false, false, rows, in, outs, g, w.data(), T(1), t.grad_buffer(px).data());
         if (in != 0 && t.needs_grad(pw)) t.accumulate_atb(pw, g, x.data(), rows, outs, in);
-        if (n.attrs.i[0] == 2 && t.needs_grad(t.parent(n, 2))) {
+        if (op_attrs<LinearAttrs>(n).bias == LinearBias::full && t.needs_grad(t.parent(n, 2))) {
             detail::accumulate_raw(t, t.parent(n, 2), g);
-        } else if (n.attrs.i[0] == 1 && t.needs_grad(t.parent(n, 2))) {
+        } else if (op_attrs<LinearAttrs>(n).bias == LinearBias::per_feature && t.needs_grad(t.parent(n, 2))) {
             T* db = t.grad_buffer(t.parent(n, 2)).data();
             for (std::size_t r = 0; r < rows; ++r)
                 for (std::size_t j = 0; j < outs; ++j) db[j] += g[r * outs + j];
@@ -222,9 +226,8 @@ template <class T>
 Var<T> linear(Var<T> x, Var<T> w, Var<T> b) {
     Tape<T>& t = detail::tape_of("linear", {x, w, b});
     check_linear<T>(x, w, &b);
-    OpAttrs a;
-    a.i[0] = b.dim() == 1 && x.dim() != 1 ? 1 : 2;
-    return detail::finish(t, t.record(&Linear<T>::def, {x, w, b}, a));
+    const LinearBias bias = b.dim() == 1 && x.dim() != 1 ? LinearBias::per_feature : LinearBias::full;
+    return detail::finish(t, t.record(&Linear<T>::def, {x, w, b}, OpAttrs::of(LinearAttrs{bias})));
 }
 
 template <class T>

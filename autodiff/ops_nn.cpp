@@ -16,9 +16,18 @@ using detail::AxisGeometry;
 
 namespace {
 
+// softmax's and log_softmax's axis.
+struct SoftmaxAttrs {
+    std::size_t axis;
+};
+// Whether a mask (saved tensor 0) weights a loss's rows or elements.
+struct MaskAttrs {
+    bool masked;
+};
+
 template <class T>
 AxisGeometry line_geometry(const Node<T>& n, const Tensor<T>& x) {
-    return detail::axis_geometry(x.shape(), static_cast<std::size_t>(n.attrs.i[0]));
+    return detail::axis_geometry(x.shape(), op_attrs<SoftmaxAttrs>(n).axis);
 }
 
 // Calls f(base, stride) for every line along the axis: elements base + j·stride.
@@ -126,17 +135,17 @@ struct MseLoss {
     static constexpr OpDef<T> def{"mse_loss", forward, backward};
 };
 
-// attrs: i[0] 1 if a mask (saved tensor 0) weights the rows; targets on the tape.
+// MaskAttrs; the targets are the node's indices.
 template <class T>
 struct CrossEntropy {
     static double total_weight(const Tape<T>& t, const Node<T>& n, std::size_t rows) {
-        if (!n.attrs.i[0]) return double(rows);
+        if (!op_attrs<MaskAttrs>(n).masked) return double(rows);
         double w = 0;
         const Tensor<T>& m = t.saved(n, 0);
         for (std::size_t r = 0; r < rows; ++r) w += m.data()[r];
         return w;
     }
-    static T weight(const Tape<T>& t, const Node<T>& n, std::size_t r) { return n.attrs.i[0] ? t.saved(n, 0).data()[r] : T(1); }
+    static T weight(const Tape<T>& t, const Node<T>& n, std::size_t r) { return op_attrs<MaskAttrs>(n).masked ? t.saved(n, 0).data()[r] : T(1); }
 
     static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
         const Tensor<T>& x = t.parent_value(n, 0);
@@ -175,7 +184,7 @@ struct CrossEntropy {
     static constexpr OpDef<T> def{"cross_entropy", forward, backward};
 };
 
-// attrs: i[0] 1 if a mask (saved tensor 0) weights the elements.
+// MaskAttrs.
 // loss_i = max(x,0) − x·z + log(1 + e^−|x|), the stable form of
 // −z·log σ(x) − (1−z)·log(1−σ(x)).
 template <class T>
@@ -191,7 +200,7 @@ struct BceWithLogits {
     static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
         const Tensor<T>& x = t.parent_value(n, 0);
         const Tensor<T>& z = t.parent_value(n, 1);
-        const T* m = n.attrs.i[0] ? t.saved(n, 0).data() : nullptr;
+        const T* m = op_attrs<MaskAttrs>(n).masked ? t.saved(n, 0).data() : nullptr;
         double s = 0, w = 0;
         for (std::size_t i = 0; i < x.size(); ++i) {
             const double wi = m ? double(m[i]) : 1.0;
@@ -207,7 +216,7 @@ struct BceWithLogits {
         const NodeId px = t.parent(n, 0), pz = t.parent(n, 1);
         const Tensor<T>& x = t.parent_value(n, 0);
         const Tensor<T>& z = t.parent_value(n, 1);
-        const T* m = n.attrs.i[0] ? t.saved(n, 0).data() : nullptr;
+        const T* m = op_attrs<MaskAttrs>(n).masked ? t.saved(n, 0).data() : nullptr;
         double w = 0;
         for (std::size_t i = 0; i < x.size(); ++i) w += m ? double(m[i]) : 1.0;
         const T scale = static_cast<T>(double(n.grad.data()[0]) / w);
@@ -259,9 +268,8 @@ double checked_mask_weight(const char* op, const Tensor<T>& mask) {
 template <class Op, class T>
 Var<T> along_axis(Var<T> x, std::int64_t axis) {
     Tape<T>& t = detail::tape_of(Op::def.name, {x});
-    OpAttrs a;
-    a.i[0] = static_cast<std::int64_t>(detail::normalize_axis(Op::def.name, axis, x.dim()));
-    return detail::finish(t, t.record(&Op::def, {x}, a));
+    const SoftmaxAttrs a{detail::normalize_axis(Op::def.name, axis, x.dim())};
+    return detail::finish(t, t.record(&Op::def, {x}, OpAttrs::of(a)));
 }
 
 }  // namespace
@@ -300,9 +308,7 @@ Var<T> cross_entropy(Var<T> logits, const Index& targets, const Mask_t<T>& mask)
                              shape_str(logits.shape()) + " (expected (" + std::to_string(rows) + ",))");
         checked_mask_weight("cross_entropy", *mask);
     }
-    OpAttrs a;
-    a.i[0] = mask ? 1 : 0;
-    const NodeId id = t.record(&CrossEntropy<T>::def, {logits}, a);
+    const NodeId id = t.record(&CrossEntropy<T>::def, {logits}, OpAttrs::of(MaskAttrs{mask.has_value()}));
     std::copy(targets.data(), targets.data() + rows, t.add_indices(id, rows));
     if (mask) {
         Tensor<T>& m = t.add_saved(id);
@@ -325,9 +331,7 @@ Var<T> binary_cross_entropy_with_logits(Var<T> logits, Var<T> targets, const Mas
                              " and logits of shape " + shape_str(logits.shape()) + " differ");
         checked_mask_weight("binary_cross_entropy_with_logits", *mask);
     }
-    OpAttrs a;
-    a.i[0] = mask ? 1 : 0;
-    const NodeId id = t.record(&BceWithLogits<T>::def, {logits, targets}, a);
+    const NodeId id = t.record(&BceWithLogits<T>::def, {logits, targets}, OpAttrs::of(MaskAttrs{mask.has_value()}));
     if (mask) {
         Tensor<T>& m = t.add_saved(id);
         detail::resize_to(m, mask->shape());

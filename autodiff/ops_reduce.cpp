@@ -17,29 +17,34 @@ using detail::AxisGeometry;
 
 namespace {
 
-constexpr std::int64_t kAll = -1;
+// The reduced axis, or all elements (to a 0-d value).
+struct ReduceAttrs {
+    bool all;
+    std::size_t axis;
+    bool keepdims;
+};
 
-// attrs: i[0] axis (kAll for all elements), i[1] keepdims.
 // Takes the input's shape, not its value: backwards need only the shape, and
 // a dropped value's size() is 0 (its storage went back to the pool).
 template <class T, class S>
 AxisGeometry geometry(const Node<T>& n, const S& xshape) {
-    if (n.attrs.i[0] == kAll) return AxisGeometry{1, shape_size(xshape), 1};
-    return detail::axis_geometry(xshape, static_cast<std::size_t>(n.attrs.i[0]));
+    const ReduceAttrs a = op_attrs<ReduceAttrs>(n);
+    if (a.all) return AxisGeometry{1, shape_size(xshape), 1};
+    return detail::axis_geometry(xshape, a.axis);
 }
 
 template <class T>
 void resize_reduced(const Node<T>& n, const Tensor<T>& x, Tensor<T>& out) {
-    if (n.attrs.i[0] == kAll) {
+    const ReduceAttrs a = op_attrs<ReduceAttrs>(n);
+    if (a.all) {
         detail::resize_to(out, Dims{});
         return;
     }
     Dims s = detail::to_shape(x.shape());
-    const auto axis = static_cast<std::size_t>(n.attrs.i[0]);
-    if (n.attrs.i[1])
-        s[axis] = 1;
+    if (a.keepdims)
+        s[a.axis] = 1;
     else
-        s.erase(s.begin() + static_cast<std::ptrdiff_t>(axis));
+        s.erase(s.begin() + static_cast<std::ptrdiff_t>(a.axis));
     detail::resize_to(out, s);
 }
 
@@ -226,9 +231,7 @@ Var<T> reduce_all(Var<T> x) {
     Tape<T>& t = detail::tape_of(Op::def.name, {x});
     if (Op::kNeedsElements && x.size() == 0)
         throw ArgumentError(std::string(Op::def.name) + ": cannot reduce an empty tensor of shape " + shape_str(x.shape()));
-    OpAttrs a;
-    a.i[0] = kAll;
-    return detail::finish(t, t.record(&Op::def, {x}, a));
+    return detail::finish(t, t.record(&Op::def, {x}, OpAttrs::of(ReduceAttrs{true, 0, false})));
 }
 
 template <class Op, class T>
@@ -237,10 +240,7 @@ Var<T> reduce_axis(Var<T> x, std::int64_t axis, bool keepdims) {
     const std::size_t a = detail::normalize_axis(Op::def.name, axis, x.dim());
     if (Op::kNeedsElements && x.shape()[a] == 0)
         throw ArgumentError(std::string(Op::def.name) + ": axis " + std::to_string(axis) + " of shape " + shape_str(x.shape()) + " is empty");
-    OpAttrs at;
-    at.i[0] = static_cast<std::int64_t>(a);
-    at.i[1] = keepdims ? 1 : 0;
-    return detail::finish(t, t.record(&Op::def, {x}, at));
+    return detail::finish(t, t.record(&Op::def, {x}, OpAttrs::of(ReduceAttrs{false, a, keepdims})));
 }
 
 }  // namespace

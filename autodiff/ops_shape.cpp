@@ -50,15 +50,27 @@ struct Reshape {
     static constexpr OpDef<T> def{"reshape", forward, backward, kReadsNothing};
 };
 
-// attrs: i[0] axis, i[1] start, i[2] length, i[3] 1 if the axis is dropped (select).
+// [start, start + length) along axis; select drops the axis.
+struct NarrowAttrs {
+    std::size_t axis, start, length;
+    bool drop_axis;
+};
+// concat's, stack's and index_select's axis.
+struct AxisAttrs {
+    std::size_t axis;
+};
+// gather's axis, and the rank of its index (whose shape and values are the node's indices).
+struct GatherAttrs {
+    std::size_t axis, rank;
+};
+
 template <class T>
 struct Narrow {
     static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
         const Tensor<T>& x = t.parent_value(n, 0);
-        const auto axis = static_cast<std::size_t>(n.attrs.i[0]);
-        const auto start = static_cast<std::size_t>(n.attrs.i[1]), len = static_cast<std::size_t>(n.attrs.i[2]);
+        const auto [axis, start, len, drop_axis] = op_attrs<NarrowAttrs>(n);
         Dims s = detail::to_shape(x.shape());
-        if (n.attrs.i[3])
+        if (drop_axis)
             s.erase(s.begin() + static_cast<std::ptrdiff_t>(axis));
         else
             s[axis] = len;
@@ -70,8 +82,7 @@ struct Narrow {
         const NodeId px = t.parent(n, 0);
         if (!t.needs_grad(px)) return;
         Tensor<T>& gx = t.grad_buffer(px);
-        const auto axis = static_cast<std::size_t>(n.attrs.i[0]);
-        const auto start = static_cast<std::size_t>(n.attrs.i[1]), len = static_cast<std::size_t>(n.attrs.i[2]);
+        const auto [axis, start, len, drop_axis] = op_attrs<NarrowAttrs>(n);
         const AxisGeometry g = axis_geometry(gx.shape(), axis);
         copy_blocks(gx.data(), g.n, start, n.grad.data(), len, 0, g.outer, len, g.inner, true);
     }
@@ -81,7 +92,7 @@ struct Narrow {
 template <class T>
 struct Concat {
     static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
-        const auto axis = static_cast<std::size_t>(n.attrs.i[0]);
+        const std::size_t axis = op_attrs<AxisAttrs>(n).axis;
         Dims s = detail::to_shape(t.parent_value(n, 0).shape());
         s[axis] = 0;
         for (std::size_t k = 0; k < n.parents_count; ++k) s[axis] += t.parent_value(n, k).shape()[axis];
@@ -96,7 +107,7 @@ struct Concat {
         }
     }
     static void backward(Tape<T>& t, const Node<T>& n) {
-        const auto axis = static_cast<std::size_t>(n.attrs.i[0]);
+        const std::size_t axis = op_attrs<AxisAttrs>(n).axis;
         const AxisGeometry g = axis_geometry(n.grad.shape(), axis);
         std::size_t off = 0;
         for (std::size_t k = 0; k < n.parents_count; ++k) {
@@ -112,7 +123,7 @@ struct Concat {
 template <class T>
 struct Stack {
     static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
-        const auto axis = static_cast<std::size_t>(n.attrs.i[0]);
+        const std::size_t axis = op_attrs<AxisAttrs>(n).axis;
         const Tensor<T>& x0 = t.parent_value(n, 0);
         Dims s = detail::to_shape(x0.shape());
         s.insert(s.begin() + static_cast<std::ptrdiff_t>(axis), n.parents_count);
@@ -122,7 +133,7 @@ struct Stack {
             copy_blocks(out.data(), g.n, k, t.parent_value(n, k).data(), 1, 0, g.outer, 1, g.inner, false);
     }
     static void backward(Tape<T>& t, const Node<T>& n) {
-        const auto axis = static_cast<std::size_t>(n.attrs.i[0]);
+        const std::size_t axis = op_attrs<AxisAttrs>(n).axis;
         const AxisGeometry g = axis_geometry(n.grad.shape(), axis);
         for (std::size_t k = 0; k < n.parents_count; ++k) {
             const NodeId p = t.parent(n, k);
@@ -132,12 +143,12 @@ struct Stack {
     static constexpr OpDef<T> def{"stack", forward, backward, kReadsNothing};
 };
 
-// attrs: i[0] axis; indices on the tape.
+// AxisAttrs; the indices are the node's.
 template <class T>
 struct IndexSelect {
     static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
         const Tensor<T>& x = t.parent_value(n, 0);
-        const auto axis = static_cast<std::size_t>(n.attrs.i[0]);
+        const std::size_t axis = op_attrs<AxisAttrs>(n).axis;
         const auto idx = t.indices(n);
         Dims s = detail::to_shape(x.shape());
         s[axis] = idx.size();
@@ -150,7 +161,7 @@ struct IndexSelect {
         const NodeId px = t.parent(n, 0);
         if (!t.needs_grad(px)) return;
         Tensor<T>& gx = t.grad_buffer(px);
-        const auto axis = static_cast<std::size_t>(n.attrs.i[0]);
+        const std::size_t axis = op_attrs<AxisAttrs>(n).axis;
         const auto idx = t.indices(n);
         const AxisGeometry g = axis_geometry(gx.shape(), axis);
         for (std::size_t j = 0; j < idx.size(); ++j)
@@ -159,12 +170,11 @@ struct IndexSelect {
     static constexpr OpDef<T> def{"index_select", forward, backward};
 };
 
-// attrs: i[0] axis, i[1] rank; indices on the tape: the index's shape, then its values.
+// GatherAttrs; the node's indices: the index's shape, then its values.
 // Calls f(k, offset in x) for each element k of the index, in row-major order.
 template <class T, class S, class F>
 void for_each_gather(const Tape<T>& t, const Node<T>& n, const S& xshape, F f) {
-    const auto axis = static_cast<std::size_t>(n.attrs.i[0]);
-    const auto rank = static_cast<std::size_t>(n.attrs.i[1]);
+    const auto [axis, rank] = op_attrs<GatherAttrs>(n);
     const auto all = t.indices(n);
     const std::int64_t* dims = all.data();
     const std::int64_t* values = all.data() + rank;
@@ -187,7 +197,7 @@ template <class T>
 struct Gather {
     static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
         const Tensor<T>& x = t.parent_value(n, 0);
-        const auto rank = static_cast<std::size_t>(n.attrs.i[1]);
+        const std::size_t rank = op_attrs<GatherAttrs>(n).rank;
         const auto all = t.indices(n);
         resize_to(t, out, Dims(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(rank)));
         T* o = out.data();
@@ -207,9 +217,7 @@ struct Gather {
 template <class T>
 Var<T> record_narrow(Var<T> x, std::size_t axis, std::size_t start, std::size_t len, bool drop) {
     Tape<T>& t = *x.tape();
-    OpAttrs a;
-    a.i = {static_cast<std::int64_t>(axis), static_cast<std::int64_t>(start), static_cast<std::int64_t>(len), drop ? 1 : 0};
-    return detail::finish(t, t.record(&Narrow<T>::def, {x}, a));
+    return detail::finish(t, t.record(&Narrow<T>::def, {x}, OpAttrs::of(NarrowAttrs{axis, start, len, drop})));
 }
 
 // split and chunk record one node per piece: refuse more pieces than the tape
@@ -387,9 +395,7 @@ Var<T> concat(std::span<const Var<T>> xs, std::int64_t axis) {
         throw ShapeError("concat: the sizes along axis " + std::to_string(axis) + " of " + std::to_string(xs.size()) +
                          " operands of shapes like " + shape_str(xs[0].shape()) + " sum to more than 2^64");
     shape_size("concat", joined);
-    OpAttrs at;
-    at.i[0] = static_cast<std::int64_t>(a);
-    return detail::finish(t, t.record(&Concat<T>::def, xs, at));
+    return detail::finish(t, t.record(&Concat<T>::def, xs, OpAttrs::of(AxisAttrs{a})));
 }
 
 template <class T>
@@ -399,9 +405,7 @@ Var<T> stack(std::span<const Var<T>> xs, std::int64_t axis) {
     for (const Var<T>& x : xs)
         if (!detail::shapes_equal(x.shape(), xs[0].shape()))
             throw ShapeError("stack: shapes " + shape_str(xs[0].shape()) + " and " + shape_str(x.shape()) + " differ");
-    OpAttrs at;
-    at.i[0] = static_cast<std::int64_t>(a);
-    return detail::finish(t, t.record(&Stack<T>::def, xs, at));
+    return detail::finish(t, t.record(&Stack<T>::def, xs, OpAttrs::of(AxisAttrs{a})));
 }
 
 template <class T>
@@ -413,9 +417,7 @@ Var<T> index_select(Var<T> x, std::int64_t axis, const std::vector<std::int64_t>
         if (index[j] < 0 || index[j] >= size)
             throw ArgumentError("index_select: index " + std::to_string(index[j]) + " (position " + std::to_string(j) +
                                 ") is outside axis " + std::to_string(axis) + " of shape " + shape_str(x.shape()));
-    OpAttrs at;
-    at.i[0] = static_cast<std::int64_t>(a);
-    const NodeId id = t.record(&IndexSelect<T>::def, {x}, at);
+    const NodeId id = t.record(&IndexSelect<T>::def, {x}, OpAttrs::of(AxisAttrs{a}));
     std::copy(index.begin(), index.end(), t.add_indices(id, index.size()));
     return detail::finish(t, id);
 }
@@ -440,10 +442,7 @@ Var<T> gather(Var<T> x, std::int64_t axis, const Index& index) {
         if (index.data()[k] < 0 || index.data()[k] >= size)
             throw ArgumentError("gather: index value " + std::to_string(index.data()[k]) + " (element " + std::to_string(k) +
                                 ") is outside axis " + std::to_string(axis) + " of shape " + shape_str(x.shape()));
-    OpAttrs at;
-    at.i[0] = static_cast<std::int64_t>(a);
-    at.i[1] = static_cast<std::int64_t>(rank);
-    const NodeId id = t.record(&Gather<T>::def, {x}, at);
+    const NodeId id = t.record(&Gather<T>::def, {x}, OpAttrs::of(GatherAttrs{a, rank}));
     std::int64_t* d = t.add_indices(id, rank + index.size());
     for (std::size_t k = 0; k < rank; ++k) d[k] = static_cast<std::int64_t>(index.shape()[k]);
     std::copy(index.data(), index.data() + index.size(), d + rank);

@@ -20,6 +20,7 @@
 /// another thread is fine once it has been cleared.
 
 #include <array>
+#include <cstring>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -27,6 +28,7 @@
 #include <span>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -44,11 +46,39 @@ template <class T>
 struct Node;
 class Profiler;  // profiler.hpp
 
-/// Small per-node constants of an op (axis, bounds, exponents...).
-struct OpAttrs {
-    std::array<std::int64_t, 4> i{};
-    std::array<double, 2> d{};
+/// Small per-node constants of an op (an axis, bounds, an exponent), held as
+/// the op's own struct: `OpAttrs::of(NarrowAttrs{axis, start, length})` when
+/// recording, `op_attrs<NarrowAttrs>(n)` in its forward and backward. Any
+/// trivially copyable struct of up to 48 bytes; variable-length constants
+/// (a shape, indices) go with the node's indices (`Tape::add_indices`).
+class OpAttrs {
+public:
+    static constexpr std::size_t kCapacity = 48;
+    OpAttrs() = default;
+    template <class A>
+    static OpAttrs of(const A& attrs) {
+        static_assert(std::is_trivially_copyable_v<A> && sizeof(A) <= kCapacity, "op attributes: a small plain struct");
+        OpAttrs o;
+        std::memcpy(o.bytes_, &attrs, sizeof(A));
+        return o;
+    }
+    template <class A>
+    A as() const {
+        static_assert(std::is_trivially_copyable_v<A> && sizeof(A) <= kCapacity, "op attributes: a small plain struct");
+        A attrs;
+        std::memcpy(&attrs, bytes_, sizeof(A));
+        return attrs;
+    }
+
+private:
+    alignas(8) unsigned char bytes_[kCapacity] = {};
 };
+
+/// The attributes of node `n`'s op, as the struct it recorded them with.
+template <class A, class T>
+A op_attrs(const Node<T>& n) {
+    return n.attrs.template as<A>();
+}
 
 /// What every op provides: a name, and its forward and backward side by side.
 ///
