@@ -76,10 +76,14 @@ void draw_panel(std::ostringstream& s, const DotPanel& p, double x0, std::size_t
             s << "<rect x=\"" << x0 << "\" y=\"" << y - kRowHeight / 2 << "\" width=\"" << kPanelWidth << "\" height=\""
               << kRowHeight << "\" fill=\"#f3f3f3\"/>\n";
         if (!std::isfinite(r.mean)) continue;
-        const double a = px(p.log_x ? std::max(r.mean - r.std, 1e-300) : r.mean - r.std), b = px(r.mean + r.std);
+        const auto inside = [&](double x) { return std::clamp(x, x0, x0 + kPanelWidth); };
+        const double a = inside(px(p.log_x ? std::max(r.mean - r.std, 1e-300) : r.mean - r.std)), b = inside(px(r.mean + r.std));
         s << "<line x1=\"" << a << "\" y1=\"" << y << "\" x2=\"" << b << "\" y2=\"" << y
           << "\" stroke=\"#1f77b4\" stroke-width=\"2\"/><circle cx=\"" << px(r.mean) << "\" cy=\"" << y
           << "\" r=\"4\" fill=\"#1f77b4\"/>\n";
+        for (const double v : r.seeds)
+            if (std::isfinite(v) && (!p.log_x || v > 0))
+                s << "<circle cx=\"" << inside(px(v)) << "\" cy=\"" << y << "\" r=\"3\" fill=\"none\" stroke=\"#d62728\"/>\n";
     }
     for (const double v : tick_values(p, lo, hi)) {
         const double x = px(v);

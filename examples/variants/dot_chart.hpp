@@ -1,9 +1,11 @@
 #pragma once
 /// \file
 /// A dot chart for comparing many variants at a glance: one panel per task,
-/// one row per variant, a dot at the mean and a whisker of ± one standard
-/// deviation, the rows in the same order in every panel, a dashed line at the
-/// task's baseline. Plain SVG, no dependency.
+/// one row per variant, a dot at the mean, a whisker of ± one standard
+/// deviation (cut at the panel's edge: on a log axis mean − std may be ≤ 0)
+/// and a ring per seed, so that one failed seed among solved ones shows as
+/// what it is; the rows in the same order in every panel, a dashed line at
+/// the task's baseline. Plain SVG, no dependency.
 
 #include <string>
 #include <vector>
@@ -13,6 +15,7 @@ namespace tapegrad::variants {
 struct DotRow {
     std::string label;
     double mean = 0, std = 0;  ///< a NaN mean draws nothing (the run is missing)
+    std::vector<double> seeds;  ///< each seed's value, drawn as a ring
 };
 
 struct DotPanel {

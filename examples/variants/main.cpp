@@ -114,6 +114,7 @@ Outcome run_one(const Study& st, const std::string& task, const std::string& cel
 struct Summary {
     double mean = NAN, std = NAN, extra = NAN, wall = 0;
     std::size_t n = 0;
+    std::vector<double> values;  // each run's metric, for the chart's rings
 };
 
 // Mean and sample standard deviation (n − 1) of the finite metrics.
@@ -122,6 +123,7 @@ Summary summarize(const std::vector<Outcome>& runs) {
     double sum = 0, extra = 0, extra_n = 0;
     for (const Outcome& o : runs) {
         s.wall += o.wall;
+        s.values.push_back(o.metric);
         if (!std::isfinite(o.metric)) continue;
         sum += o.metric;
         ++s.n;
@@ -195,7 +197,7 @@ void write_outputs(const Study& st, const Results& res) {
         for (const std::string& cell : st.cells) {
             const Summary& s = res.at(task).at(cell);
             seconds += s.wall;
-            p.rows.push_back({cell, s.mean, s.std});
+            p.rows.push_back({cell, s.mean, s.std, s.values});
         }
         panels.push_back(p);
     }
