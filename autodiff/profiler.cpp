@@ -102,55 +102,51 @@ void Profiler::add_event(std::uint32_t op, bool backward, NodeId node, const Mar
     events_.push_back(Event{op, backward, node, us_between(origin_, m.start), duration_us, std::move(shape)});
 }
 
-template <class T>
-void Profiler::forward_done(const Tape<T>& tape, NodeId id, const Mark& m) {
+Profiler::Charge Profiler::charge(const char* op_name, const Mark& m) {
     const Clock::time_point end = Clock::now();
     const std::uint64_t flops = detail::gemm_flops() - m.flops;
-    const Node<T>& n = tape.node(id);
     std::uint32_t index = 0;
-    OpProfile& r = row(tape.op_name(n), index);
-    const double us = us_between(m.start, end);
-    ++r.calls;
-    r.forward_ms += us / 1000;
-    r.elements += elements_of(n.value);
-    std::uint64_t elements = elements_of(n.value);
-    for (std::size_t k = 0; k < n.parents_count; ++k) elements += shape_size(tape.parent_shape(n, k));
-    r.bytes += elements * sizeof(T);
+    OpProfile& r = row(op_name, index);
     r.gemm_flops += flops;
+    return {r, index, us_between(m.start, end)};
+}
+
+template <class T>
+void Profiler::forward_done(const Tape<T>& tape, NodeId id, const Mark& m) {
+    const Charge c = charge(tape.op_name(tape.node(id)), m);
+    const Node<T>& n = tape.node(id);
+    const std::uint64_t out = elements_of(n.value);
+    std::uint64_t touched = out;
+    for (std::size_t k = 0; k < n.parents_count; ++k) touched += shape_size(tape.parent_shape(n, k));
+    ++c.row.calls;
+    c.row.forward_ms += c.us / 1000;
+    c.row.elements += out;
+    c.row.bytes += touched * sizeof(T);
     if (node_forward_us_.size() <= id) {
         node_forward_us_.resize(std::size_t(id) + 1);
         node_backward_us_.resize(std::size_t(id) + 1);
     }
-    node_forward_us_[id] = float(us);
+    node_forward_us_[id] = float(c.us);
     node_backward_us_[id] = 0;
-    add_event(index, false, id, m, us, options_.trace ? shape_str(n.value.shape()) : std::string());
+    add_event(c.index, false, id, m, c.us, options_.trace ? shape_str(n.value.shape()) : std::string());
 }
 
 template <class T>
 void Profiler::backward_done(const Tape<T>& tape, NodeId id, const Mark& m) {
-    const Clock::time_point end = Clock::now();
-    const std::uint64_t flops = detail::gemm_flops() - m.flops;
+    const Charge c = charge(tape.op_name(tape.node(id)), m);
     const Node<T>& n = tape.node(id);
-    std::uint32_t index = 0;
-    OpProfile& r = row(tape.op_name(n), index);
-    const double us = us_between(m.start, end);
-    ++r.backward_calls;
-    r.backward_ms += us / 1000;
-    r.bytes += backward_bytes(tape, n);
-    r.gemm_flops += flops;
-    if (id < node_backward_us_.size()) node_backward_us_[id] = float(us);
-    add_event(index, true, id, m, us, options_.trace ? shape_str(n.value.shape()) : std::string());
+    ++c.row.backward_calls;
+    c.row.backward_ms += c.us / 1000;
+    c.row.bytes += backward_bytes(tape, n);
+    if (id < node_backward_us_.size()) node_backward_us_[id] = float(c.us);
+    add_event(c.index, true, id, m, c.us, options_.trace ? shape_str(n.value.shape()) : std::string());
 }
 
 void Profiler::span_done(const char* name, const Mark& m) {
-    const Clock::time_point end = Clock::now();
-    std::uint32_t index = 0;
-    OpProfile& r = row(name, index);
-    const double us = us_between(m.start, end);
-    ++r.backward_calls;
-    r.backward_ms += us / 1000;
-    r.gemm_flops += detail::gemm_flops() - m.flops;
-    add_event(index, true, 0, m, us, std::string());
+    const Charge c = charge(name, m);
+    ++c.row.backward_calls;
+    c.row.backward_ms += c.us / 1000;
+    add_event(c.index, true, 0, m, c.us, std::string());
 }
 
 double Profiler::node_ms(NodeId id) const {

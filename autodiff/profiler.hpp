@@ -108,6 +108,14 @@ private:
         std::string shape;
     };
     OpProfile& row(const char* op_name, std::uint32_t& index);
+    // What a timed piece of work that just ended adds to its op's row: the
+    // row (its GEMM FLOPs already added), the row's index, the time in µs.
+    struct Charge {
+        OpProfile& row;
+        std::uint32_t index;
+        double us;
+    };
+    Charge charge(const char* op_name, const Mark& m);
     void add_event(std::uint32_t op, bool backward, NodeId node, const Mark& m, double duration_us, std::string shape);
 
     ProfilerOptions options_;
