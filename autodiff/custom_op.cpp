@@ -7,9 +7,9 @@ namespace tapegrad {
 namespace {
 
 template <class T>
-CustomInputs<T> inputs_of(const Tape<T>& t, const Node<T>& n) {
-    std::vector<const Tensor<T>*> values(n.parents_count);
-    for (std::size_t k = 0; k < n.parents_count; ++k) values[k] = &t.parent_value(n, k);
+CustomInputs<T> inputs_of(const OpContext<T>& c) {
+    std::vector<const Tensor<T>*> values(c.inputs());
+    for (std::size_t k = 0; k < c.inputs(); ++k) values[k] = &c.input(k);
     return CustomInputs<T>(std::move(values));
 }
 
@@ -26,24 +26,23 @@ bool means_no_gradient(const Tensor<T>& grad, const Tensor<T>& input) {
 
 template <class T>
 struct CustomOp {
-    static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
-        out = t.custom(n).forward(inputs_of(t, n));
+    static void forward(const OpContext<T>& c, Tensor<T>& out) {
+        out = c.custom().forward(inputs_of(c));
         // The user's tensor may carry a shape whose product wrapped around.
         if (out.storage().size() != shape_size(out.shape()))
-            throw ShapeError("custom op '" + t.custom(n).name + "': forward returned a tensor of shape " + shape_str(out.shape()) +
+            throw ShapeError("custom op '" + c.custom().name + "': forward returned a tensor of shape " + shape_str(out.shape()) +
                              " holding " + std::to_string(out.storage().size()) + " elements");
     }
-    static void backward(Tape<T>& t, const Node<T>& n) {
-        const CustomOpRecord<T>& r = t.custom(n);
-        const std::vector<Tensor<T>> grads = r.backward(inputs_of(t, n), t.output_value(n), n.grad);
-        if (grads.size() != n.parents_count)
+    static void backward(OpContext<T>& c) {
+        const CustomOpRecord<T>& r = c.custom();
+        const std::vector<Tensor<T>> grads = r.backward(inputs_of(c), c.output(), c.grad());
+        if (grads.size() != c.inputs())
             throw ShapeError("custom op '" + r.name + "': backward returned " + std::to_string(grads.size()) +
-                             " gradients for " + std::to_string(n.parents_count) +
+                             " gradients for " + std::to_string(c.inputs()) +
                              " inputs (return one per input, in a list; an empty tensor for none)");
         for (std::size_t k = 0; k < grads.size(); ++k) {
-            const NodeId p = t.parent(n, k);
-            if (!t.needs_grad(p) || means_no_gradient(grads[k], t.parent_value(n, k))) continue;
-            detail::accumulate(t, n, p, grads[k]);
+            if (!c.needs_grad(k) || means_no_gradient(grads[k], c.input(k))) continue;
+            c.accumulate(k, grads[k]);
         }
     }
     static constexpr OpDef<T> def{"custom", forward, backward};
@@ -56,9 +55,9 @@ Var<T> record_custom_op(CustomOpRecord<T> record, std::span<const Var<T>> inputs
     Tape<T>& t = detail::tape_of(record.name.c_str(), inputs);
     if (!record.forward || !record.backward)
         throw ArgumentError("custom op '" + record.name + "': both a forward and a backward function are required");
-    const NodeId id = t.record(&CustomOp<T>::def, inputs);
-    t.set_custom(id, std::move(record));
-    return detail::finish(t, id);
+    detail::Recording<T> r(t, CustomOp<T>::def, inputs);
+    r.set_custom(std::move(record));
+    return r.finish();
 }
 
 template Var<float> record_custom_op(CustomOpRecord<float>, std::span<const Var<float>>);

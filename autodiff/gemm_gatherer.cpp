@@ -29,7 +29,7 @@ void GemmGatherer<T>::accumulate(Tape<T>& tape, NodeId target, const T* a, const
                                  std::size_t n) {
     if (rows == 0 || m == 0 || n == 0) return;
     if (!on_ || rows >= kThinRows || m * n < kBatchMinTarget || 2 * rows * (m + n) * sizeof(T) > kBatchBytes) {
-        gemm(true, false, m, n, rows, a, b, T(1), tape.grad_buffer(target).data());
+        gemm(true, false, m, n, rows, a, b, T(1), TapeAccess<T>::grad_buffer(tape, target).data());
         return;
     }
     Batch* batch = nullptr;
@@ -56,7 +56,7 @@ void GemmGatherer<T>::accumulate(Tape<T>& tape, NodeId target, const T* a, const
 template <class T>
 void GemmGatherer<T>::flush(Tape<T>& tape, Batch& batch) {
     if (batch.rows == 0) return;
-    gemm(true, false, batch.m, batch.n, batch.rows, batch.a.data(), batch.b.data(), T(1), tape.grad_buffer(batch.target).data());
+    gemm(true, false, batch.m, batch.n, batch.rows, batch.a.data(), batch.b.data(), T(1), TapeAccess<T>::grad_buffer(tape, batch.target).data());
     batch.rows = 0;
 }
 

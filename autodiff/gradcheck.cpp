@@ -7,9 +7,12 @@
 #include <sstream>
 #include <utility>
 
+#include "op_context.hpp"
 #include "regeneration.hpp"
 
 namespace tapegrad {
+
+using detail::Node;
 
 namespace {
 
@@ -130,7 +133,7 @@ private:
         for (std::size_t p = 0; p < proj_.size(); ++p) {
             for (Parameter<double>* q : params_) q->zero_grad();
             const Var<double> y = run();
-            const bool connected = tape_.node(y.id()).requires_grad;
+            const bool connected = y.requires_grad();
             if (connected) tape_.backward(y, proj_[p]);
             for (std::size_t i = 0; i < n_in; ++i) analytic[p][i] = connected ? tape_.grad(vars_[i]) : Tensor<double>(xs_[i] * 0.0);
             for (std::size_t j = 0; j < params_.size(); ++j) {
@@ -273,9 +276,9 @@ template <class T>
 std::vector<std::pair<NodeId, std::size_t>> grad_inputs(const Tape<T>& tape, const Node<T>& n) {
     std::vector<std::pair<NodeId, std::size_t>> inputs;
     for (std::size_t k = 0; k < n.parents_count; ++k) {
-        const NodeId p = tape.parent(n, k);
+        const NodeId p = detail::TapeAccess<T>::parent(tape, n, k);
         const bool seen = std::ranges::any_of(inputs, [&](const auto& e) { return e.first == p; });
-        if (tape.needs_grad(p) && !seen) inputs.emplace_back(p, k);
+        if (detail::TapeAccess<T>::needs_grad(tape, p) && !seen) inputs.emplace_back(p, k);
     }
     return inputs;
 }
@@ -292,15 +295,16 @@ std::vector<Tensor<T>> backward_alone(Tape<T>& tape, Node<T>& n, const std::vect
     std::vector<Tensor<T>> parent_saved(inputs.size());
     std::vector<char> parent_live(inputs.size());
     for (std::size_t k = 0; k < inputs.size(); ++k) {
-        Node<T>& pn = tape.node(inputs[k].first);
+        Node<T>& pn = detail::TapeAccess<T>::node(tape, inputs[k].first);
         std::swap(parent_saved[k], pn.grad);
         parent_live[k] = pn.grad_live;
         pn.grad_live = false;
     }
     std::vector<Tensor<T>> analytic(inputs.size());
-    n.op->backward(tape, n);
+    OpContext<T> c(tape, n);
+    n.op->backward(c);
     for (std::size_t k = 0; k < inputs.size(); ++k) {
-        Node<T>& pn = tape.node(inputs[k].first);
+        Node<T>& pn = detail::TapeAccess<T>::node(tape, inputs[k].first);
         analytic[k] = pn.grad_live ? pn.grad : Tensor<T>(pn.value * T(0));
         std::swap(parent_saved[k], pn.grad);
         pn.grad_live = parent_live[k];
@@ -314,10 +318,11 @@ std::vector<Tensor<T>> backward_alone(Tape<T>& tape, Node<T>& n, const std::vect
 // the input's value x; x is restored from `orig` afterwards.
 template <class T, class Perturb>
 double numeric_along(Auditor<T>& a, const Node<T>& n, Tensor<T>& x, const Tensor<T>& orig, const Tensor<T>& r, Perturb perturb) {
+    const OpContext<T> c(a.tape, n);
     perturb(x, +1);
-    n.op->forward(a.tape, n, a.fplus);
+    n.op->forward(c, a.fplus);
     perturb(x, -1);
-    n.op->forward(a.tape, n, a.fminus);
+    n.op->forward(c, a.fminus);
     // memcpy from a zero-element tensor's null data() is undefined, even for 0 bytes.
     if (orig.size() != 0) std::memcpy(x.data(), orig.data(), orig.size() * sizeof(T));
     double s = 0;
@@ -329,12 +334,12 @@ double numeric_along(Auditor<T>& a, const Node<T>& n, Tensor<T>& x, const Tensor
 // one coordinate at a time.
 template <class T>
 AuditFinding worst_element(Auditor<T>& a, NodeId id, std::size_t input, Tensor<T>& x, const Tensor<T>& analytic, const Tensor<T>& r) {
-    const Node<T>& n = a.tape.node(id);
+    const Node<T>& n = detail::TapeAccess<T>::node(a.tape, id);
     AuditFinding f;
     f.node = id;
-    f.op = a.tape.op_name(n);
+    f.op = detail::TapeAccess<T>::op_name(a.tape, n);
     f.input = input;
-    for (std::size_t j = 0; j < n.parents_count; ++j) f.input_shapes.push_back(shape_of(a.tape.parent_value(n, j)));
+    for (std::size_t j = 0; j < n.parents_count; ++j) f.input_shapes.push_back(shape_of(detail::TapeAccess<T>::parent_value(a.tape, n, j)));
     const Tensor<T> orig = x;
     double worst = -1;
     for (std::size_t e = 0; e < x.size(); ++e) {
@@ -357,13 +362,13 @@ AuditFinding worst_element(Auditor<T>& a, NodeId id, std::size_t input, Tensor<T
 // whose gradient disagrees. Returns whether the node was checked at all.
 template <class T>
 bool audit_node(Auditor<T>& a, NodeId id, std::vector<AuditFinding>& failures) {
-    Node<T>& n = a.tape.node(id);
+    Node<T>& n = detail::TapeAccess<T>::node(a.tape, id);
     const auto inputs = grad_inputs(a.tape, n);
     if (inputs.empty()) return false;
     const Tensor<T> r = random_direction<T>(shape_of(n.value), a.rng);
     const std::vector<Tensor<T>> analytic = backward_alone(a.tape, n, inputs, r);
     for (std::size_t k = 0; k < inputs.size(); ++k) {
-        Tensor<T>& x = a.tape.node(inputs[k].first).value;
+        Tensor<T>& x = detail::TapeAccess<T>::node(a.tape, inputs[k].first).value;
         const Tensor<T> orig = x;
         const Tensor<T> u = random_direction<T>(shape_of(x), a.rng);
         const double num = numeric_along(a, n, x, orig, r, [&](Tensor<T>& v, int sign) {
@@ -395,7 +400,7 @@ AuditResult audit(Tape<T>& tape, Var<T> upto, const AuditOptions& options) {
     detail::Regeneration<T> regen(tape, upto.id());
     for (NodeId id = 0; id <= upto.id(); ++id) {
         regen.before(id);
-        const Node<T>& n = tape.node(id);
+        const Node<T>& n = detail::TapeAccess<T>::node(tape, id);
         if (n.op != nullptr && n.requires_grad && audit_node(a, id, result.failures)) ++result.nodes_checked;
         regen.after(id);
         if (options.stop_at_first && !result.failures.empty()) break;

@@ -9,6 +9,8 @@
 
 namespace tapegrad {
 
+using detail::Node;
+
 namespace {
 
 constexpr std::uint32_t kNone = ~std::uint32_t(0);
@@ -30,7 +32,7 @@ std::vector<char> ancestors(const Tape<T>& tape, NodeId output) {
     needed[output] = 1;
     for (NodeId id = output + 1; id-- > 0;) {
         if (!needed[id]) continue;
-        for (const NodeId p : tape.parents(tape.node(id))) needed[p] = 1;
+        for (const NodeId p : detail::TapeAccess<T>::parents(tape, detail::TapeAccess<T>::node(tape, id))) needed[p] = 1;
     }
     return needed;
 }
@@ -48,7 +50,7 @@ template <class T>
 bool alike(const Tape<T>& tape, NodeId a_begin, NodeId a_end, NodeId b_begin, NodeId b_end) {
     if (a_end - a_begin != b_end - b_begin) return false;
     for (NodeId k = 0; k < a_end - a_begin; ++k)
-        if (tape.node(a_begin + k).op != tape.node(b_begin + k).op) return false;
+        if (detail::TapeAccess<T>::node(tape, a_begin + k).op != detail::TapeAccess<T>::node(tape, b_begin + k).op) return false;
     return true;
 }
 
@@ -111,10 +113,10 @@ double l2_norm(const Tensor<T>& g) {
 // One node's DOT statement: `n<id> [shape, label, style]`.
 template <class T>
 std::string node_statement(const Tape<T>& tape, NodeId id, NodeId output, const DotOptions& o) {
-    const Node<T>& n = tape.node(id);
+    const Node<T>& n = detail::TapeAccess<T>::node(tape, id);
     std::string label, attrs;
     if (n.op != nullptr) {
-        label = escaped(tape.op_name(n)) + " #" + std::to_string(id);
+        label = escaped(detail::TapeAccess<T>::op_name(tape, n)) + " #" + std::to_string(id);
         attrs = "shape=box, style=\"rounded,filled\", fillcolor=\"#f4f4f4\"";
     } else if (n.param != nullptr) {
         label = n.param->name().empty() ? std::string("parameter") : escaped(n.param->name());
@@ -175,7 +177,7 @@ std::string dot_text(const Tape<T>& tape, NodeId out, const DotOptions& o) {
     std::set<std::pair<std::string, std::string>> edges;
     for (NodeId id = 0; id <= out; ++id) {
         if (!needed[id]) continue;
-        for (const NodeId p : tape.parents(tape.node(id))) {
+        for (const NodeId p : detail::TapeAccess<T>::parents(tape, detail::TapeAccess<T>::node(tape, id))) {
             std::pair<std::string, std::string> e{dot_name(l, p), dot_name(l, id)};
             if (e.first != e.second && edges.insert(e).second) dot << "  " << e.first << " -> " << e.second << ";\n";
         }

@@ -1,9 +1,16 @@
 #pragma once
 /// \file
-/// What an op's implementation needs: operand checks, recording with rollback,
-/// gradient accumulation with shape checks, broadcasting and axis geometry.
-/// Included by the library's op files and by anyone writing a built-in-style
-/// op; user code normally needs only custom_op.hpp.
+/// What an op's implementation needs besides its `OpContext`: operand checks,
+/// recording with rollback (`record`, `Recording`), broadcasting and axis
+/// geometry. Included by the library's op files and by anyone writing a
+/// built-in-style op; user code normally needs only custom_op.hpp.
+///
+/// Every op is written the same way (docs/architecture.md, "Writing an op"):
+/// a struct with `forward(const OpContext<T>&, Tensor<T>& out)`,
+/// `backward(OpContext<T>&)` and `static constexpr OpDef<T> def`, and a public
+/// function that checks its operands with `tape_of`, checks what else it
+/// must, and ends in `record<Op>(...)` (or a `Recording` when the node
+/// carries integers or saved tensors).
 
 #include <algorithm>
 #include <array>
@@ -12,17 +19,10 @@
 #include <span>
 #include <string>
 
-#include <xtensor/xnoalias.hpp>
-
-#include "kernels.hpp"
+#include "op_context.hpp"
 #include "profiler.hpp"
-#include "tape.hpp"
 
 namespace tapegrad::detail {
-
-/// A shape held inline (up to 4 axes without touching the heap): ops use it so
-/// that recording and backward allocate nothing in a steady training loop.
-using Dims = Tensor<float>::shape_type;
 
 /// The tape shared by all operands, each checked against its epoch.
 [[noreturn]] void throw_dropped_input(const char* op, NodeId id, const std::string& shape);
@@ -34,7 +34,7 @@ Tape<T>& tape_of(const char* op, std::span<const Var<T>> xs) {
     if (t == nullptr) throw StaleVarError(std::string(op) + ": empty handle (default-constructed Var)");
     for (const Var<T>& x : xs) {
         t->check(x, op);
-        if (t->node(x.id()).value_dropped) throw_dropped_input(op, x.id(), shape_str(x.shape()));
+        if (TapeAccess<T>::node(*t, x.id()).value_dropped) throw_dropped_input(op, x.id(), shape_str(x.shape()));
     }
     return *t;
 }
@@ -47,8 +47,8 @@ Tape<T>& tape_of(const char* op, std::initializer_list<Var<T>> xs) {
 /// (a shape too large, memory exhausted) after removing the node.
 template <class T>
 [[noreturn]] void fail_forward(Tape<T>& t, NodeId id, const std::string& what) {
-    const std::string op = t.op_name(t.node(id));
-    t.truncate(id);
+    const std::string op = TapeAccess<T>::op_name(t, TapeAccess<T>::node(t, id));
+    TapeAccess<T>::truncate(t, id);
     throw ShapeError(op + ": " + what);
 }
 
@@ -58,36 +58,84 @@ template <class T>
 /// that failed becomes a `ShapeError` naming the op.
 template <class T>
 Var<T> finish(Tape<T>& t, NodeId id) {
-    Node<T>& n = t.node(id);
+    using A = TapeAccess<T>;
+    Node<T>& n = A::node(t, id);
     Profiler* const profiler = t.profiler();
     const Profiler::Mark mark = profiler != nullptr ? Profiler::mark() : Profiler::Mark{};
     try {
-        n.op->forward(t, n, n.value);
+        const OpContext<T> c(t, n);
+        n.op->forward(c, n.value);
     } catch (const TensorTooLarge& e) {
-        fail_forward(t, id, e.what() + ("; " + t.describe_inputs(n)));
+        fail_forward(t, id, e.what() + ("; " + A::describe_inputs(t, n)));
     } catch (const std::bad_alloc&) {
-        fail_forward(t, id, "out of memory computing an output from " + t.describe_inputs(n));
+        fail_forward(t, id, "out of memory computing an output from " + A::describe_inputs(t, n));
     } catch (const std::length_error&) {
-        fail_forward(t, id, "out of memory computing an output from " + t.describe_inputs(n));
+        fail_forward(t, id, "out of memory computing an output from " + A::describe_inputs(t, n));
     } catch (...) {
-        t.truncate(id);
+        A::truncate(t, id);
         throw;
     }
     if (profiler != nullptr) [[unlikely]]
         profiler->forward_done(t, id, mark);
-    if (t.detect_anomaly()) t.check_forward_anomaly(id);
+    if (t.detect_anomaly()) A::check_forward_anomaly(t, id);
     return Var<T>(&t, id, t.epoch());
 }
 
-template <class S>
-Dims to_shape(const S& s) {
-    return Dims(s.begin(), s.end());
+/// Records a node of op `Op` on `t` with the given (checked) inputs and runs
+/// its forward: the last step of every op's public function.
+template <class Op, class T>
+Var<T> record(Tape<T>& t, std::span<const Var<T>> inputs, const OpAttrs& attrs = {}) {
+    return finish(t, TapeAccess<T>::record(t, &Op::def, inputs, attrs));
+}
+template <class Op, class T>
+Var<T> record(Tape<T>& t, std::initializer_list<Var<T>> inputs, const OpAttrs& attrs = {}) {
+    return record<Op>(t, std::span<const Var<T>>(inputs.begin(), inputs.size()), attrs);
+}
+/// The same, checking the inputs first (`tape_of`): for ops that need no
+/// other check.
+template <class Op, class T>
+Var<T> record(std::initializer_list<Var<T>> inputs, const OpAttrs& attrs = {}) {
+    return record<Op>(tape_of(Op::def.name, inputs), inputs, attrs);
 }
 
-template <class S1, class S2>
-bool shapes_equal(const S1& a, const S2& b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin());
-}
+/// A node that carries more than its inputs and attributes: integers
+/// (indices, a shape), saved tensors (a mask) or a custom op's record.
+/// Constructed once the op's checks passed; `finish()` runs the forward.
+/// Until then the destructor removes the node again, so an op that throws
+/// between the two leaves the tape unchanged.
+template <class T>
+class Recording {
+public:
+    Recording(Tape<T>& t, const OpDef<T>& op, std::span<const Var<T>> inputs, const OpAttrs& attrs = {})
+        : t_(t), id_(TapeAccess<T>::record(t, &op, inputs, attrs)) {}
+    Recording(Tape<T>& t, const OpDef<T>& op, std::initializer_list<Var<T>> inputs, const OpAttrs& attrs = {})
+        : Recording(t, op, std::span<const Var<T>>(inputs.begin(), inputs.size()), attrs) {}
+    Recording(const Recording&) = delete;
+    Recording& operator=(const Recording&) = delete;
+    ~Recording() {
+        if (!finished_) TapeAccess<T>::truncate(t_, id_);
+    }
+    /// `count` integers for the op's `OpContext::indices()`: beyond 2^32 - 1
+    /// on the tape, `ArgumentError` naming the op.
+    std::int64_t* add_indices(std::size_t count) { return TapeAccess<T>::add_indices(t_, id_, count); }
+    /// A tensor for the op's `OpContext::saved(k)`, k in the order added.
+    Tensor<T>& add_saved() { return TapeAccess<T>::add_saved(t_, id_); }
+    /// The record of a custom op (custom_op.hpp).
+    void set_custom(CustomOpRecord<T> record) { TapeAccess<T>::set_custom(t_, id_, std::move(record)); }
+    /// No gradient flows through the output (a comparison mask, `detach`),
+    /// whatever its inputs need: backward never runs the op's backward.
+    void stop_gradient() { TapeAccess<T>::node(t_, id_).requires_grad = false; }
+    /// Runs the forward (see `finish` above) and returns the output.
+    Var<T> finish() {
+        finished_ = true;  // detail::finish removes the node itself if the forward fails
+        return detail::finish(t_, id_);
+    }
+
+private:
+    Tape<T>& t_;
+    NodeId id_;
+    bool finished_ = false;
+};
 
 /// numpy broadcasting of two shapes; `ShapeError` naming `op` if incompatible.
 template <class S1, class S2>
@@ -128,73 +176,6 @@ AxisGeometry axis_geometry(const S& shape, std::size_t axis) {
     return g;
 }
 
-[[noreturn]] void throw_grad_shape(const char* op, const Dims& grad, const Dims& input);
-
-/// Adds the expression `e` into the gradient of node `p` (first contribution
-/// assigns). `e` must have exactly p's shape: xtensor's `+=` would silently
-/// broadcast-resize otherwise, so the shape is checked here.
-template <class T, class E>
-void accumulate(Tape<T>& t, const Node<T>& n, NodeId p, const E& e) {
-    Node<T>& pn = t.node(p);
-    if (!shapes_equal(e.shape(), pn.value.shape())) throw_grad_shape(t.op_name(n), to_shape(e.shape()), to_shape(pn.value.shape()));
-    // An empty gradient is only made live: xtensor's strided assignment can
-    // step through the outer axes of an empty (2^40, 0) tensor one by one.
-    if (!pn.grad_live) {
-        Tensor<T>& g = t.acquire_grad(p);
-        if (g.size() != 0) xt::noalias(g) = e;
-    } else if (pn.grad.size() != 0) {
-        xt::noalias(pn.grad) += e;
-    }
-}
-
-/// The same-shape fast path of `accumulate`: adds f(i) into element i of p's
-/// gradient (assigns on first touch). The caller guarantees that f covers
-/// exactly p's number of elements.
-template <class T, class F>
-void accumulate_each(Tape<T>& t, NodeId p, F f) {
-    Node<T>& pn = t.node(p);
-    const bool first = !pn.grad_live;
-    Tensor<T>& g = first ? t.acquire_grad(p) : pn.grad;
-    kernels::store_or_add(g.data(), g.size(), first, f);
-}
-
-/// dst (shape `dshape`, broadcastable to `sshape`) += src summed over the
-/// broadcast axes. Contiguous row-major buffers; no allocation.
-template <class T>
-void add_reduced(T* dst, const Dims& dshape, const T* src, const Dims& sshape);
-
-/// Like `accumulate`, for an `e` of the broadcast output shape: sums it back to
-/// p's shape (via a tape scratch buffer when the shapes differ).
-template <class T, class E>
-void accumulate_broadcast(Tape<T>& t, const Node<T>& n, NodeId p, const E& e) {
-    Node<T>& pn = t.node(p);
-    if (shapes_equal(e.shape(), pn.value.shape())) {
-        accumulate(t, n, p, e);
-        return;
-    }
-    if (shape_size(e.shape()) == 0) {  // nothing to sum: p's gradient is zeros (no loop over empty rows)
-        t.grad_buffer(p);
-        return;
-    }
-    Tensor<T>& s = t.scratch();
-    if (!shapes_equal(s.shape(), e.shape())) resize_tensor(s, e.shape());
-    xt::noalias(s) = e;
-    add_reduced(t.grad_buffer(p).data(), to_shape(pn.value.shape()), s.data(), to_shape(s.shape()));
-}
-
-/// Adds a contiguous buffer of p's size into p's gradient (a copy on first touch).
-template <class T>
-void accumulate_raw(Tape<T>& t, NodeId p, const T* g) {
-    if (!t.node(p).grad_live) {
-        Tensor<T>& dst = t.acquire_grad(p);
-        if (dst.size() != 0) std::memcpy(dst.data(), g, dst.size() * sizeof(T));
-        return;
-    }
-    Tensor<T>& dst = t.node(p).grad;
-    T* d = dst.data();
-    for (std::size_t i = 0, e = dst.size(); i < e; ++i) d[i] += g[i];
-}
-
 /// Resizes `out` to `shape` (no allocation when the size is unchanged). The
 /// storage is checked too: a node's value dropped in an earlier epoch keeps
 /// its shape but not its elements.
@@ -202,12 +183,4 @@ template <class T, class S>
 void resize_to(Tensor<T>& out, const S& shape) {
     if (!shapes_equal(out.shape(), shape) || out.storage().size() != shape_size(shape)) resize_tensor(out, shape);
 }
-/// An op's output: like the above, taking storage from the tape's pool of
-/// dropped values when `out`'s own does not fit.
-template <class T, class S>
-void resize_to(const Tape<T>& t, Tensor<T>& out, const S& shape) {
-    if (shapes_equal(out.shape(), shape) && out.storage().size() == shape_size(shape)) return;
-    t.fit_value(out, std::span<const std::size_t>(shape.data(), shape.size()));
-}
-
 }  // namespace tapegrad::detail

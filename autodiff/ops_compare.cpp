@@ -11,7 +11,6 @@ namespace tapegrad {
 
 namespace {
 
-// attrs: i[1] 1 for a scalar right operand (d[0]).
 enum class Comparison : std::int64_t { eq, ne, lt, le, gt, ge };
 
 constexpr const char* comparison_name(Comparison c) {
@@ -38,32 +37,32 @@ struct CompareAttrs {
 };
 
 // One OpDef per comparison, so that errors and profiles name it.
-template <class T, Comparison c>
+template <class T, Comparison cmp>
 struct Compare {
-    static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
-        const Tensor<T>& a = t.parent_value(n, 0);
-        if (const CompareAttrs at = op_attrs<CompareAttrs>(n); at.with_scalar) {
-            detail::resize_to(t, out, a.shape());
-            if (out.size() != 0) assign_mask(out, c, a, static_cast<T>(at.scalar));
+    static void forward(const OpContext<T>& c, Tensor<T>& out) {
+        const Tensor<T>& a = c.input(0);
+        if (const CompareAttrs at = op_attrs<CompareAttrs>(c); at.with_scalar) {
+            c.fit(out, a.shape());
+            if (out.size() != 0) assign_mask(out, cmp, a, static_cast<T>(at.scalar));
             return;
         }
-        const Tensor<T>& b = t.parent_value(n, 1);
-        detail::resize_to(t, out, detail::broadcast_shapes(comparison_name(c), a.shape(), b.shape()));
+        const Tensor<T>& b = c.input(1);
+        c.fit(out, detail::broadcast_shapes(comparison_name(cmp), a.shape(), b.shape()));
         // No strided walk over an empty broadcast's outer axes (see ops_elementwise.cpp).
-        if (out.size() != 0) assign_mask(out, c, a, b);
+        if (out.size() != 0) assign_mask(out, cmp, a, b);
     }
-    static void backward(Tape<T>&, const Node<T>&) {}  // never runs: a mask needs no gradient
-    static constexpr OpDef<T> def{comparison_name(c), forward, backward, kReadsNothing};
+    static void backward(OpContext<T>&) {}  // never runs: a mask needs no gradient
+    static constexpr OpDef<T> def{comparison_name(cmp), forward, backward, kReadsNothing};
 };
 
-template <Comparison c, class T>
+template <Comparison cmp, class T>
 Var<T> record_compare(std::initializer_list<Var<T>> xs, const OpAttrs& attrs) {
-    const char* name = comparison_name(c);
+    const char* name = comparison_name(cmp);
     Tape<T>& t = detail::tape_of(name, xs);
     if (xs.size() == 2) detail::broadcast_shapes(name, xs.begin()[0].shape(), xs.begin()[1].shape());
-    const NodeId id = t.record(&Compare<T, c>::def, xs, attrs);
-    t.node(id).requires_grad = false;
-    return detail::finish(t, id);
+    detail::Recording<T> r(t, Compare<T, cmp>::def, xs, attrs);
+    r.stop_gradient();
+    return r.finish();
 }
 
 template <Comparison c, class T>

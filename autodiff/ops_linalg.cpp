@@ -45,14 +45,14 @@ MatmulGeometry matmul_geometry(const S1& a, const S2& b) {
 
 template <class T>
 struct Matmul {
-    static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
-        const Tensor<T>& a = t.parent_value(n, 0);
-        const Tensor<T>& b = t.parent_value(n, 1);
+    static void forward(const OpContext<T>& c, Tensor<T>& out) {
+        const Tensor<T>& a = c.input(0);
+        const Tensor<T>& b = c.input(1);
         const MatmulGeometry g = matmul_geometry(a.shape(), b.shape());
         if (a.dimension() == 3 || b.dimension() == 3)
-            detail::resize_to(t, out, Dims{g.batch, g.m, g.n});
+            c.fit(out, Dims{g.batch, g.m, g.n});
         else
-            detail::resize_to(t, out, Dims{g.m, g.n});
+            c.fit(out, Dims{g.m, g.n});
         if (g.k == 0) {
             out.fill(T(0));
             return;
@@ -69,26 +69,25 @@ struct Matmul {
     }
     // dA += G·Bᵀ, dB += Aᵀ·G, written by GEMM with beta = 1 straight into the
     // operands' gradient buffers; a shared 2-D operand sums over the batch.
-    static void backward(Tape<T>& t, const Node<T>& n) {
-        const NodeId pa = t.parent(n, 0), pb = t.parent(n, 1);
-        const Tensor<T>& a = t.parent_value(n, 0);
-        const Tensor<T>& b = t.parent_value(n, 1);
+    static void backward(OpContext<T>& c) {
+        const Tensor<T>& a = c.input(0);
+        const Tensor<T>& b = c.input(1);
         const MatmulGeometry g = matmul_geometry(a.shape(), b.shape());
         if (g.m == 0 || g.n == 0 || g.k == 0 || g.batch == 0) return;
-        const T* gd = n.grad.data();
-        if (t.needs_grad(pa)) {
-            T* da = t.grad_buffer(pa).data();
+        const T* gd = c.grad().data();
+        if (c.needs_grad(0)) {
+            T* da = c.grad_buffer(0).data();
             if (g.stride_b == 0)
                 gemm(false, true, g.batch * g.m, g.k, g.n, gd, b.data(), T(1), da);
             else
                 for (std::size_t i = 0; i < g.batch; ++i)
                     gemm(false, true, g.m, g.k, g.n, gd + i * g.m * g.n, b.data() + i * g.stride_b, T(1), da + i * g.stride_a);
         }
-        if (t.needs_grad(pb)) {
+        if (c.needs_grad(1)) {
             if (g.stride_b == 0) {
-                t.accumulate_atb(pb, a.data(), gd, g.batch * g.m, g.k, g.n);
+                c.accumulate_atb(1, a.data(), gd, g.batch * g.m, g.k, g.n);
             } else {
-                T* db = t.grad_buffer(pb).data();
+                T* db = c.grad_buffer(1).data();
                 for (std::size_t i = 0; i < g.batch; ++i)
                     gemm(true, false, g.k, g.n, g.m, a.data() + i * g.stride_a, gd + i * g.m * g.n, T(1), db + i * g.stride_b);
             }
@@ -113,18 +112,18 @@ struct LinearAttrs {
 };
 template <class T>
 struct Linear {
-    static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
-        const Tensor<T>& x = t.parent_value(n, 0);
-        const Tensor<T>& w = t.parent_value(n, 1);
+    static void forward(const OpContext<T>& c, Tensor<T>& out) {
+        const Tensor<T>& x = c.input(0);
+        const Tensor<T>& w = c.input(1);
         const std::size_t in = w.shape()[1], outs = w.shape()[0], rows = rows_of(x);
         Dims s(x.shape().begin(), x.shape().end());
         s.back() = outs;
-        detail::resize_to(t, out, s);
+        c.fit(out, s);
         if (rows == 0 || outs == 0) return;
-        const LinearBias bias = op_attrs<LinearAttrs>(n).bias;
+        const LinearBias bias = op_attrs<LinearAttrs>(c).bias;
         T beta = T(0);
         if (bias == LinearBias::full) {
-            std::memcpy(out.data(), t.parent_value(n, 2).data(), out.size() * sizeof(T));
+            std::memcpy(out.data(), c.input(2).data(), out.size() * sizeof(T));
             beta = T(1);
         }
         if (in == 0) {
@@ -133,26 +132,25 @@ struct Linear {
             gemm(false, true, rows, outs, in, x.data(), w.data(), beta, out.data());
         }
         if (bias == LinearBias::per_feature) {
-            const T* b = t.parent_value(n, 2).data();
+            const T* b = c.input(2).data();
             T* o = out.data();
             for (std::size_t r = 0; r < rows; ++r)
                 for (std::size_t j = 0; j < outs; ++j) o[r * outs + j] += b[j];
         }
     }
     // dx += G·w, dw += Gᵀ·x, db += Σ_rows G
-    static void backward(Tape<T>& t, const Node<T>& n) {
-        const NodeId px = t.parent(n, 0), pw = t.parent(n, 1);
-        const Tensor<T>& x = t.parent_value(n, 0);
-        const Tensor<T>& w = t.parent_value(n, 1);
+    static void backward(OpContext<T>& c) {
+        const Tensor<T>& x = c.input(0);
+        const Tensor<T>& w = c.input(1);
         const std::size_t in = w.shape()[1], outs = w.shape()[0], rows = rows_of(x);
         if (rows == 0 || outs == 0) return;
-        const T* g = n.grad.data();
-        if (in != 0 && t.needs_grad(px)) gemm(false, false, rows, in, outs, g, w.data(), T(1), t.grad_buffer(px).data());
-        if (in != 0 && t.needs_grad(pw)) t.accumulate_atb(pw, g, x.data(), rows, outs, in);
-        if (op_attrs<LinearAttrs>(n).bias == LinearBias::full && t.needs_grad(t.parent(n, 2))) {
-            detail::accumulate_raw(t, t.parent(n, 2), g);
-        } else if (op_attrs<LinearAttrs>(n).bias == LinearBias::per_feature && t.needs_grad(t.parent(n, 2))) {
-            T* db = t.grad_buffer(t.parent(n, 2)).data();
+        const T* g = c.grad().data();
+        if (in != 0 && c.needs_grad(0)) gemm(false, false, rows, in, outs, g, w.data(), T(1), c.grad_buffer(0).data());
+        if (in != 0 && c.needs_grad(1)) c.accumulate_atb(1, g, x.data(), rows, outs, in);
+        if (op_attrs<LinearAttrs>(c).bias == LinearBias::full && c.needs_grad(2)) {
+            c.accumulate_raw(2, g);
+        } else if (op_attrs<LinearAttrs>(c).bias == LinearBias::per_feature && c.needs_grad(2)) {
+            T* db = c.grad_buffer(2).data();
             for (std::size_t r = 0; r < rows; ++r)
                 for (std::size_t j = 0; j < outs; ++j) db[j] += g[r * outs + j];
         }
@@ -179,29 +177,28 @@ void check_linear(Var<T> x, Var<T> w, const Var<T>* b) {
 
 // The node's axes, kept with its indices (one per axis: any rank).
 template <class T>
-detail::Dims perm_of(const Tape<T>& t, const Node<T>& n) {
-    const std::span<const std::int64_t> axes = t.indices(n);
+detail::Dims perm_of(const OpContext<T>& c) {
+    const std::span<const std::int64_t> axes = c.indices();
     return detail::Dims(axes.begin(), axes.end());
 }
 
 template <class T>
 struct Permute {
-    static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
-        const Tensor<T>& x = t.parent_value(n, 0);
-        const auto p = perm_of(t, n);
+    static void forward(const OpContext<T>& c, Tensor<T>& out) {
+        const Tensor<T>& x = c.input(0);
+        const auto p = perm_of(c);
         Dims s(x.dimension());
         for (std::size_t k = 0; k < s.size(); ++k) s[k] = x.shape()[p[k]];
-        detail::resize_to(t, out, s);
+        c.fit(out, s);
         if (out.size() == 0) return;  // xtensor's strided copy would step through (2^40, 0)'s rows
         xt::noalias(out) = xt::transpose(x, p);
     }
-    static void backward(Tape<T>& t, const Node<T>& n) {
-        const NodeId px = t.parent(n, 0);
-        if (!t.needs_grad(px)) return;
-        const auto p = perm_of(t, n);
+    static void backward(OpContext<T>& c) {
+        if (!c.needs_grad(0)) return;
+        const auto p = perm_of(c);
         detail::Dims inverse(p.size());
         for (std::size_t k = 0; k < p.size(); ++k) inverse[p[k]] = k;
-        detail::accumulate(t, n, px, xt::transpose(n.grad, inverse));
+        c.accumulate(0, xt::transpose(c.grad(), inverse));
     }
     static constexpr OpDef<T> def{"permute", forward, backward};
 };
@@ -212,14 +209,14 @@ template <class T>
 Var<T> matmul(Var<T> a, Var<T> b) {
     Tape<T>& t = detail::tape_of("matmul", {a, b});
     matmul_geometry(a.shape(), b.shape());
-    return detail::finish(t, t.record(&Matmul<T>::def, {a, b}));
+    return detail::record<Matmul<T>>(t, {a, b});
 }
 
 template <class T>
 Var<T> linear(Var<T> x, Var<T> w) {
     Tape<T>& t = detail::tape_of("linear", {x, w});
     check_linear<T>(x, w, nullptr);
-    return detail::finish(t, t.record(&Linear<T>::def, {x, w}));
+    return detail::record<Linear<T>>(t, {x, w});
 }
 
 template <class T>
@@ -227,29 +224,29 @@ Var<T> linear(Var<T> x, Var<T> w, Var<T> b) {
     Tape<T>& t = detail::tape_of("linear", {x, w, b});
     check_linear<T>(x, w, &b);
     const LinearBias bias = b.dim() == 1 && x.dim() != 1 ? LinearBias::per_feature : LinearBias::full;
-    return detail::finish(t, t.record(&Linear<T>::def, {x, w, b}, OpAttrs::of(LinearAttrs{bias})));
+    return detail::record<Linear<T>>(t, {x, w, b}, OpAttrs::of(LinearAttrs{bias}));
 }
 
 template <class T>
 Var<T> permute(Var<T> x, const std::vector<std::int64_t>& axes) {
     Tape<T>& t = detail::tape_of("permute", {x});
-    const std::size_t r = x.dim();
+    const std::size_t rank = x.dim();
     std::string given;
     for (auto a : axes) given += (given.empty() ? "" : ", ") + std::to_string(a);
-    if (axes.size() != r)
+    if (axes.size() != rank)
         throw ArgumentError("permute: " + std::to_string(axes.size()) + " axes (" + given + ") for a tensor of shape " +
                             shape_str(x.shape()));
-    std::vector<bool> seen(r, false);
-    std::vector<std::int64_t> perm(r);
-    for (std::size_t k = 0; k < r; ++k) {
-        const std::size_t a = detail::normalize_axis("permute", axes[k], r);
+    std::vector<bool> seen(rank, false);
+    std::vector<std::int64_t> perm(rank);
+    for (std::size_t k = 0; k < rank; ++k) {
+        const std::size_t a = detail::normalize_axis("permute", axes[k], rank);
         if (seen[a]) throw ArgumentError("permute: (" + given + ") is not a permutation of the axes of " + shape_str(x.shape()));
         seen[a] = true;
         perm[k] = static_cast<std::int64_t>(a);
     }
-    const NodeId id = t.record(&Permute<T>::def, {x});
-    std::copy(perm.begin(), perm.end(), t.add_indices(id, r));
-    return detail::finish(t, id);
+    detail::Recording<T> r(t, Permute<T>::def, {x});
+    std::copy(perm.begin(), perm.end(), r.add_indices(rank));
+    return r.finish();
 }
 
 template <class T>

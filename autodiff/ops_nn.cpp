@@ -25,9 +25,9 @@ struct MaskAttrs {
     bool masked;
 };
 
-template <class T>
-AxisGeometry line_geometry(const Node<T>& n, const Tensor<T>& x) {
-    return detail::axis_geometry(x.shape(), op_attrs<SoftmaxAttrs>(n).axis);
+template <class T, class S>
+AxisGeometry line_geometry(const OpContext<T>& c, const S& shape) {
+    return detail::axis_geometry(shape, op_attrs<SoftmaxAttrs>(c).axis);
 }
 
 // Calls f(base, stride) for every line along the axis: elements base + j·stride.
@@ -58,23 +58,22 @@ LogSumExp<T> logsumexp_line(const T* x, std::size_t n, std::size_t stride) {
 
 template <class T>
 struct Softmax {
-    static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
-        const Tensor<T>& x = t.parent_value(n, 0);
-        detail::resize_to(t, out, x.shape());
-        const AxisGeometry g = line_geometry(n, x);
+    static void forward(const OpContext<T>& c, Tensor<T>& out) {
+        const Tensor<T>& x = c.input(0);
+        c.fit(out, x.shape());
+        const AxisGeometry g = line_geometry(c, x.shape());
         for_each_line(g, [&](std::size_t b, std::size_t s) {
             const LogSumExp<T> l = logsumexp_line(x.data() + b, g.n, s);
             for (std::size_t j = 0; j < g.n; ++j) out.data()[b + j * s] = std::exp((x.data()[b + j * s] - l.m) - l.log_s);
         });
     }
     // dx_j = y_j (g_j − Σ_k g_k y_k)
-    static void backward(Tape<T>& t, const Node<T>& n) {
-        const NodeId px = t.parent(n, 0);
-        if (!t.needs_grad(px)) return;
-        T* gx = t.grad_buffer(px).data();
-        const T* y = t.output_value(n).data();
-        const T* g = n.grad.data();
-        for_each_line(line_geometry(n, n.value), [&, len = line_geometry(n, n.value).n](std::size_t b, std::size_t s) {
+    static void backward(OpContext<T>& c) {
+        if (!c.needs_grad(0)) return;
+        T* gx = c.grad_buffer(0).data();
+        const T* y = c.output().data();
+        const T* g = c.grad().data();
+        for_each_line(line_geometry(c, c.output_shape()), [&, len = line_geometry(c, c.output_shape()).n](std::size_t b, std::size_t s) {
             T dot = 0;
             for (std::size_t j = 0; j < len; ++j) dot += g[b + j * s] * y[b + j * s];
             for (std::size_t j = 0; j < len; ++j) gx[b + j * s] += y[b + j * s] * (g[b + j * s] - dot);
@@ -85,23 +84,22 @@ struct Softmax {
 
 template <class T>
 struct LogSoftmax {
-    static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
-        const Tensor<T>& x = t.parent_value(n, 0);
-        detail::resize_to(t, out, x.shape());
-        const AxisGeometry g = line_geometry(n, x);
+    static void forward(const OpContext<T>& c, Tensor<T>& out) {
+        const Tensor<T>& x = c.input(0);
+        c.fit(out, x.shape());
+        const AxisGeometry g = line_geometry(c, x.shape());
         for_each_line(g, [&](std::size_t b, std::size_t s) {
             const LogSumExp<T> l = logsumexp_line(x.data() + b, g.n, s);
             for (std::size_t j = 0; j < g.n; ++j) out.data()[b + j * s] = (x.data()[b + j * s] - l.m) - l.log_s;
         });
     }
     // dx_j = g_j − softmax_j · Σ_k g_k
-    static void backward(Tape<T>& t, const Node<T>& n) {
-        const NodeId px = t.parent(n, 0);
-        if (!t.needs_grad(px)) return;
-        T* gx = t.grad_buffer(px).data();
-        const T* y = t.output_value(n).data();
-        const T* g = n.grad.data();
-        const AxisGeometry geo = line_geometry(n, n.value);
+    static void backward(OpContext<T>& c) {
+        if (!c.needs_grad(0)) return;
+        T* gx = c.grad_buffer(0).data();
+        const T* y = c.output().data();
+        const T* g = c.grad().data();
+        const AxisGeometry geo = line_geometry(c, c.output_shape());
         for_each_line(geo, [&](std::size_t b, std::size_t s) {
             T total = 0;
             for (std::size_t j = 0; j < geo.n; ++j) total += g[b + j * s];
@@ -113,10 +111,10 @@ struct LogSoftmax {
 
 template <class T>
 struct MseLoss {
-    static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
-        const Tensor<T>& p = t.parent_value(n, 0);
-        const Tensor<T>& y = t.parent_value(n, 1);
-        detail::resize_to(t, out, Dims{});
+    static void forward(const OpContext<T>& c, Tensor<T>& out) {
+        const Tensor<T>& p = c.input(0);
+        const Tensor<T>& y = c.input(1);
+        c.fit(out, Dims{});
         double s = 0;  // accumulated in double: a float loss over many elements drifts
         for (std::size_t i = 0; i < p.size(); ++i) {
             const double d = double(p.data()[i]) - double(y.data()[i]);
@@ -124,13 +122,12 @@ struct MseLoss {
         }
         out.data()[0] = static_cast<T>(s / double(p.size()));
     }
-    static void backward(Tape<T>& t, const Node<T>& n) {
-        const NodeId pp = t.parent(n, 0), py = t.parent(n, 1);
-        const Tensor<T>& p = t.parent_value(n, 0);
-        const Tensor<T>& y = t.parent_value(n, 1);
-        const T k = T(2) * n.grad.data()[0] / static_cast<T>(p.size());
-        if (t.needs_grad(pp)) detail::accumulate(t, n, pp, k * (p - y));
-        if (t.needs_grad(py)) detail::accumulate(t, n, py, k * (y - p));
+    static void backward(OpContext<T>& c) {
+        const Tensor<T>& p = c.input(0);
+        const Tensor<T>& y = c.input(1);
+        const T k = T(2) * c.grad().data()[0] / static_cast<T>(p.size());
+        if (c.needs_grad(0)) c.accumulate(0, k * (p - y));
+        if (c.needs_grad(1)) c.accumulate(1, k * (y - p));
     }
     static constexpr OpDef<T> def{"mse_loss", forward, backward};
 };
@@ -138,41 +135,40 @@ struct MseLoss {
 // MaskAttrs; the targets are the node's indices.
 template <class T>
 struct CrossEntropy {
-    static double total_weight(const Tape<T>& t, const Node<T>& n, std::size_t rows) {
-        if (!op_attrs<MaskAttrs>(n).masked) return double(rows);
+    static double total_weight(const OpContext<T>& c, std::size_t rows) {
+        if (!op_attrs<MaskAttrs>(c).masked) return double(rows);
         double w = 0;
-        const Tensor<T>& m = t.saved(n, 0);
+        const Tensor<T>& m = c.saved(0);
         for (std::size_t r = 0; r < rows; ++r) w += m.data()[r];
         return w;
     }
-    static T weight(const Tape<T>& t, const Node<T>& n, std::size_t r) { return op_attrs<MaskAttrs>(n).masked ? t.saved(n, 0).data()[r] : T(1); }
+    static T weight(const OpContext<T>& c, std::size_t r) { return op_attrs<MaskAttrs>(c).masked ? c.saved(0).data()[r] : T(1); }
 
-    static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
-        const Tensor<T>& x = t.parent_value(n, 0);
+    static void forward(const OpContext<T>& c, Tensor<T>& out) {
+        const Tensor<T>& x = c.input(0);
         const std::size_t rows = x.shape()[0], classes = x.shape()[1];
-        const auto target = t.indices(n);
+        const auto target = c.indices();
         double s = 0;
         for (std::size_t r = 0; r < rows; ++r) {
-            const T w = weight(t, n, r);
+            const T w = weight(c, r);
             if (w == T(0)) continue;
             const T* line = x.data() + r * classes;
             const LogSumExp<T> l = logsumexp_line(line, classes, 1);
             s += double(w) * (double(l.log_s) - double(line[target[r]] - l.m));
         }
-        detail::resize_to(t, out, Dims{});
-        out.data()[0] = static_cast<T>(s / total_weight(t, n, rows));
+        c.fit(out, Dims{});
+        out.data()[0] = static_cast<T>(s / total_weight(c, rows));
     }
     // dx[r,c] = g · w_r / W · (softmax(x_r)_c − [c = target_r])
-    static void backward(Tape<T>& t, const Node<T>& n) {
-        const NodeId px = t.parent(n, 0);
-        if (!t.needs_grad(px)) return;
-        const Tensor<T>& x = t.parent_value(n, 0);
-        T* gx = t.grad_buffer(px).data();
+    static void backward(OpContext<T>& c) {
+        if (!c.needs_grad(0)) return;
+        const Tensor<T>& x = c.input(0);
+        T* gx = c.grad_buffer(0).data();
         const std::size_t rows = x.shape()[0], classes = x.shape()[1];
-        const auto target = t.indices(n);
-        const T scale = n.grad.data()[0] / static_cast<T>(total_weight(t, n, rows));
+        const auto target = c.indices();
+        const T scale = c.grad().data()[0] / static_cast<T>(total_weight(c, rows));
         for (std::size_t r = 0; r < rows; ++r) {
-            const T w = weight(t, n, r) * scale;
+            const T w = weight(c, r) * scale;
             if (w == T(0)) continue;
             const T* line = x.data() + r * classes;
             const LogSumExp<T> l = logsumexp_line(line, classes, 1);
@@ -197,10 +193,10 @@ struct BceWithLogits {
         const double linear = c == 0 ? 0.0 : x * c;
         return linear + std::log1p(std::exp(-std::abs(x)));
     }
-    static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
-        const Tensor<T>& x = t.parent_value(n, 0);
-        const Tensor<T>& z = t.parent_value(n, 1);
-        const T* m = op_attrs<MaskAttrs>(n).masked ? t.saved(n, 0).data() : nullptr;
+    static void forward(const OpContext<T>& c, Tensor<T>& out) {
+        const Tensor<T>& x = c.input(0);
+        const Tensor<T>& z = c.input(1);
+        const T* m = op_attrs<MaskAttrs>(c).masked ? c.saved(0).data() : nullptr;
         double s = 0, w = 0;
         for (std::size_t i = 0; i < x.size(); ++i) {
             const double wi = m ? double(m[i]) : 1.0;
@@ -208,20 +204,19 @@ struct BceWithLogits {
             if (wi == 0) continue;
             s += wi * element_loss(x.data()[i], z.data()[i]);
         }
-        detail::resize_to(t, out, Dims{});
+        c.fit(out, Dims{});
         out.data()[0] = static_cast<T>(s / w);
     }
     // dx = (σ(x) − z)·w/W·g, dz = −x·w/W·g
-    static void backward(Tape<T>& t, const Node<T>& n) {
-        const NodeId px = t.parent(n, 0), pz = t.parent(n, 1);
-        const Tensor<T>& x = t.parent_value(n, 0);
-        const Tensor<T>& z = t.parent_value(n, 1);
-        const T* m = op_attrs<MaskAttrs>(n).masked ? t.saved(n, 0).data() : nullptr;
+    static void backward(OpContext<T>& c) {
+        const Tensor<T>& x = c.input(0);
+        const Tensor<T>& z = c.input(1);
+        const T* m = op_attrs<MaskAttrs>(c).masked ? c.saved(0).data() : nullptr;
         double w = 0;
         for (std::size_t i = 0; i < x.size(); ++i) w += m ? double(m[i]) : 1.0;
-        const T scale = static_cast<T>(double(n.grad.data()[0]) / w);
-        T* gx = t.needs_grad(px) ? t.grad_buffer(px).data() : nullptr;
-        T* gz = t.needs_grad(pz) ? t.grad_buffer(pz).data() : nullptr;
+        const T scale = static_cast<T>(double(c.grad().data()[0]) / w);
+        T* gx = c.needs_grad(0) ? c.grad_buffer(0).data() : nullptr;
+        T* gz = c.needs_grad(1) ? c.grad_buffer(1).data() : nullptr;
         for (std::size_t i = 0; i < x.size(); ++i) {
             const T k = scale * (m ? m[i] : T(1));
             if (k == T(0)) continue;  // a masked-out element: 0, even for x = ±inf
@@ -237,12 +232,12 @@ struct BceWithLogits {
 
 template <class T>
 struct Detach {
-    static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
-        const Tensor<T>& x = t.parent_value(n, 0);
-        detail::resize_to(t, out, x.shape());
+    static void forward(const OpContext<T>& c, Tensor<T>& out) {
+        const Tensor<T>& x = c.input(0);
+        c.fit(out, x.shape());
         if (x.size() != 0) std::memcpy(out.data(), x.data(), x.size() * sizeof(T));
     }
-    static void backward(Tape<T>&, const Node<T>&) {}  // never runs: a detached node needs no gradient
+    static void backward(OpContext<T>&) {}  // never runs: a detached node needs no gradient
     static constexpr OpDef<T> def{"detach", forward, backward};
 };
 
@@ -269,7 +264,7 @@ template <class Op, class T>
 Var<T> along_axis(Var<T> x, std::int64_t axis) {
     Tape<T>& t = detail::tape_of(Op::def.name, {x});
     const SoftmaxAttrs a{detail::normalize_axis(Op::def.name, axis, x.dim())};
-    return detail::finish(t, t.record(&Op::def, {x}, OpAttrs::of(a)));
+    return detail::record<Op>(t, {x}, OpAttrs::of(a));
 }
 
 }  // namespace
@@ -284,7 +279,7 @@ Var<T> mse_loss(Var<T> pred, Var<T> target) {
         throw ShapeError("mse_loss: prediction of shape " + shape_str(pred.shape()) + " and target of shape " +
                          shape_str(target.shape()) + " differ");
     if (pred.size() == 0) throw ArgumentError("mse_loss: empty prediction of shape " + shape_str(pred.shape()));
-    return detail::finish(t, t.record(&MseLoss<T>::def, {pred, target}));
+    return detail::record<MseLoss<T>>(t, {pred, target});
 }
 
 template <class T>
@@ -308,14 +303,14 @@ Var<T> cross_entropy(Var<T> logits, const Index& targets, const Mask_t<T>& mask)
                              shape_str(logits.shape()) + " (expected (" + std::to_string(rows) + ",))");
         checked_mask_weight("cross_entropy", *mask);
     }
-    const NodeId id = t.record(&CrossEntropy<T>::def, {logits}, OpAttrs::of(MaskAttrs{mask.has_value()}));
-    std::copy(targets.data(), targets.data() + rows, t.add_indices(id, rows));
+    detail::Recording<T> r(t, CrossEntropy<T>::def, {logits}, OpAttrs::of(MaskAttrs{mask.has_value()}));
+    std::copy(targets.data(), targets.data() + rows, r.add_indices(rows));
     if (mask) {
-        Tensor<T>& m = t.add_saved(id);
+        Tensor<T>& m = r.add_saved();
         detail::resize_to(m, mask->shape());
         std::memcpy(m.data(), mask->data(), rows * sizeof(T));
     }
-    return detail::finish(t, id);
+    return r.finish();
 }
 
 template <class T>
@@ -331,21 +326,21 @@ Var<T> binary_cross_entropy_with_logits(Var<T> logits, Var<T> targets, const Mas
                              " and logits of shape " + shape_str(logits.shape()) + " differ");
         checked_mask_weight("binary_cross_entropy_with_logits", *mask);
     }
-    const NodeId id = t.record(&BceWithLogits<T>::def, {logits, targets}, OpAttrs::of(MaskAttrs{mask.has_value()}));
+    detail::Recording<T> r(t, BceWithLogits<T>::def, {logits, targets}, OpAttrs::of(MaskAttrs{mask.has_value()}));
     if (mask) {
-        Tensor<T>& m = t.add_saved(id);
+        Tensor<T>& m = r.add_saved();
         detail::resize_to(m, mask->shape());
         std::memcpy(m.data(), mask->data(), mask->size() * sizeof(T));
     }
-    return detail::finish(t, id);
+    return r.finish();
 }
 
 template <class T>
 Var<T> detach(Var<T> x) {
     Tape<T>& t = detail::tape_of("detach", {x});
-    const NodeId id = t.record(&Detach<T>::def, {x});
-    t.node(id).requires_grad = false;
-    return detail::finish(t, id);
+    detail::Recording<T> r(t, Detach<T>::def, {x});
+    r.stop_gradient();
+    return r.finish();
 }
 
 #define TAPEGRAD_INSTANTIATE(T)                                                                         \

@@ -27,17 +27,17 @@ struct ReduceAttrs {
 // Takes the input's shape, not its value: backwards need only the shape, and
 // a dropped value's size() is 0 (its storage went back to the pool).
 template <class T, class S>
-AxisGeometry geometry(const Node<T>& n, const S& xshape) {
-    const ReduceAttrs a = op_attrs<ReduceAttrs>(n);
+AxisGeometry geometry(const OpContext<T>& c, const S& xshape) {
+    const ReduceAttrs a = op_attrs<ReduceAttrs>(c);
     if (a.all) return AxisGeometry{1, shape_size(xshape), 1};
     return detail::axis_geometry(xshape, a.axis);
 }
 
 template <class T>
-void resize_reduced(const Node<T>& n, const Tensor<T>& x, Tensor<T>& out) {
-    const ReduceAttrs a = op_attrs<ReduceAttrs>(n);
+void resize_reduced(const OpContext<T>& c, const Tensor<T>& x, Tensor<T>& out) {
+    const ReduceAttrs a = op_attrs<ReduceAttrs>(c);
     if (a.all) {
-        detail::resize_to(out, Dims{});
+        c.fit(out, Dims{});
         return;
     }
     Dims s = detail::to_shape(x.shape());
@@ -45,7 +45,7 @@ void resize_reduced(const Node<T>& n, const Tensor<T>& x, Tensor<T>& out) {
         s[a.axis] = 1;
     else
         s.erase(s.begin() + static_cast<std::ptrdiff_t>(a.axis));
-    detail::resize_to(out, s);
+    c.fit(out, s);
 }
 
 // out[o,i] = scale · Σ_j x[o,j,i]
@@ -88,16 +88,15 @@ T mean_scale(const AxisGeometry& g) {
 template <class T>
 struct Sum {
     static constexpr bool kNeedsElements = false;
-    static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
-        const Tensor<T>& x = t.parent_value(n, 0);
-        resize_reduced(n, x, out);
-        sum_lines(x, geometry(n, x.shape()), T(1), out.data());
+    static void forward(const OpContext<T>& c, Tensor<T>& out) {
+        const Tensor<T>& x = c.input(0);
+        resize_reduced(c, x, out);
+        sum_lines(x, geometry(c, x.shape()), T(1), out.data());
     }
-    static void backward(Tape<T>& t, const Node<T>& n) {
-        const NodeId px = t.parent(n, 0);
-        if (!t.needs_grad(px)) return;
-        Tensor<T>& gx = t.grad_buffer(px);
-        spread_lines(gx.data(), geometry(n, t.parent_shape(n, 0)), T(1), n.grad.data());
+    static void backward(OpContext<T>& c) {
+        if (!c.needs_grad(0)) return;
+        Tensor<T>& gx = c.grad_buffer(0);
+        spread_lines(gx.data(), geometry(c, c.input_shape(0)), T(1), c.grad().data());
     }
     static constexpr OpDef<T> def{"sum", forward, backward};
 };
@@ -105,18 +104,17 @@ struct Sum {
 template <class T>
 struct Mean {
     static constexpr bool kNeedsElements = false;
-    static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
-        const Tensor<T>& x = t.parent_value(n, 0);
-        resize_reduced(n, x, out);
-        const AxisGeometry g = geometry(n, x.shape());
+    static void forward(const OpContext<T>& c, Tensor<T>& out) {
+        const Tensor<T>& x = c.input(0);
+        resize_reduced(c, x, out);
+        const AxisGeometry g = geometry(c, x.shape());
         sum_lines(x, g, mean_scale<T>(g), out.data());
     }
-    static void backward(Tape<T>& t, const Node<T>& n) {
-        const NodeId px = t.parent(n, 0);
-        if (!t.needs_grad(px)) return;
-        Tensor<T>& gx = t.grad_buffer(px);
-        const AxisGeometry g = geometry(n, t.parent_shape(n, 0));
-        spread_lines(gx.data(), g, mean_scale<T>(g), n.grad.data());
+    static void backward(OpContext<T>& c) {
+        if (!c.needs_grad(0)) return;
+        Tensor<T>& gx = c.grad_buffer(0);
+        const AxisGeometry g = geometry(c, c.input_shape(0));
+        spread_lines(gx.data(), g, mean_scale<T>(g), c.grad().data());
     }
     static constexpr OpDef<T> def{"mean", forward, backward};
 };
@@ -132,10 +130,10 @@ bool beats(T v, T best) {
 template <class T, bool kMax>
 struct Extremum {
     static constexpr bool kNeedsElements = true;  // the max of nothing is undefined
-    static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
-        const Tensor<T>& x = t.parent_value(n, 0);
-        resize_reduced(n, x, out);
-        const AxisGeometry g = geometry(n, x.shape());
+    static void forward(const OpContext<T>& c, Tensor<T>& out) {
+        const Tensor<T>& x = c.input(0);
+        resize_reduced(c, x, out);
+        const AxisGeometry g = geometry(c, x.shape());
         if (out.size() == 0) return;  // no loop over the rows of an empty output
         const T* xd = x.data();
         T* od = out.data();
@@ -150,13 +148,12 @@ struct Extremum {
             }
     }
     // The whole gradient of a line goes to its first extremal element.
-    static void backward(Tape<T>& t, const Node<T>& n) {
-        const NodeId px = t.parent(n, 0);
-        if (!t.needs_grad(px)) return;
-        const Tensor<T>& x = t.parent_value(n, 0);
-        const Tensor<T>& y = t.output_value(n);
-        T* gx = t.grad_buffer(px).data();
-        const AxisGeometry g = geometry(n, x.shape());
+    static void backward(OpContext<T>& c) {
+        if (!c.needs_grad(0)) return;
+        const Tensor<T>& x = c.input(0);
+        const Tensor<T>& y = c.output();
+        T* gx = c.grad_buffer(0).data();
+        const AxisGeometry g = geometry(c, x.shape());
         if (y.size() == 0) return;
         const T* xd = x.data();
         for (std::size_t o = 0; o < g.outer; ++o)
@@ -165,7 +162,7 @@ struct Extremum {
                 for (std::size_t j = 0; j < g.n; ++j) {
                     const std::size_t at = (o * g.n + j) * g.inner + i;
                     if (xd[at] == m || (std::isnan(m) && std::isnan(xd[at]))) {
-                        gx[at] += n.grad.data()[o * g.inner + i];
+                        gx[at] += c.grad().data()[o * g.inner + i];
                         break;
                     }
                 }
@@ -194,10 +191,10 @@ T logsumexp_of_line(const T* x, std::size_t n, std::size_t stride) {
 template <class T>
 struct LogSumExpReduce {
     static constexpr bool kNeedsElements = false;
-    static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
-        const Tensor<T>& x = t.parent_value(n, 0);
-        resize_reduced(n, x, out);
-        const AxisGeometry g = geometry(n, x.shape());
+    static void forward(const OpContext<T>& c, Tensor<T>& out) {
+        const Tensor<T>& x = c.input(0);
+        resize_reduced(c, x, out);
+        const AxisGeometry g = geometry(c, x.shape());
         if (out.size() == 0) return;
         for (std::size_t o = 0; o < g.outer; ++o)
             for (std::size_t i = 0; i < g.inner; ++i)
@@ -205,17 +202,16 @@ struct LogSumExpReduce {
     }
     // d/dx_j = exp(x_j − y), the softmax of the line. A line of only −inf
     // (y = −inf) is constant: its gradient is 0 rather than exp(NaN).
-    static void backward(Tape<T>& t, const Node<T>& n) {
-        const NodeId px = t.parent(n, 0);
-        if (!t.needs_grad(px)) return;
-        const Tensor<T>& x = t.parent_value(n, 0);
-        const Tensor<T>& y = t.output_value(n);
-        T* gx = t.grad_buffer(px).data();
-        const AxisGeometry g = geometry(n, x.shape());
+    static void backward(OpContext<T>& c) {
+        if (!c.needs_grad(0)) return;
+        const Tensor<T>& x = c.input(0);
+        const Tensor<T>& y = c.output();
+        T* gx = c.grad_buffer(0).data();
+        const AxisGeometry g = geometry(c, x.shape());
         if (y.size() == 0 || x.size() == 0) return;
         for (std::size_t o = 0; o < g.outer; ++o)
             for (std::size_t i = 0; i < g.inner; ++i) {
-                const T yl = y.data()[o * g.inner + i], gl = n.grad.data()[o * g.inner + i];
+                const T yl = y.data()[o * g.inner + i], gl = c.grad().data()[o * g.inner + i];
                 if (yl == -std::numeric_limits<T>::infinity()) continue;
                 for (std::size_t j = 0; j < g.n; ++j) {
                     const std::size_t at = (o * g.n + j) * g.inner + i;
@@ -231,7 +227,7 @@ Var<T> reduce_all(Var<T> x) {
     Tape<T>& t = detail::tape_of(Op::def.name, {x});
     if (Op::kNeedsElements && x.size() == 0)
         throw ArgumentError(std::string(Op::def.name) + ": cannot reduce an empty tensor of shape " + shape_str(x.shape()));
-    return detail::finish(t, t.record(&Op::def, {x}, OpAttrs::of(ReduceAttrs{true, 0, false})));
+    return detail::record<Op>(t, {x}, OpAttrs::of(ReduceAttrs{true, 0, false}));
 }
 
 template <class Op, class T>
@@ -240,7 +236,7 @@ Var<T> reduce_axis(Var<T> x, std::int64_t axis, bool keepdims) {
     const std::size_t a = detail::normalize_axis(Op::def.name, axis, x.dim());
     if (Op::kNeedsElements && x.shape()[a] == 0)
         throw ArgumentError(std::string(Op::def.name) + ": axis " + std::to_string(axis) + " of shape " + shape_str(x.shape()) + " is empty");
-    return detail::finish(t, t.record(&Op::def, {x}, OpAttrs::of(ReduceAttrs{false, a, keepdims})));
+    return detail::record<Op>(t, {x}, OpAttrs::of(ReduceAttrs{false, a, keepdims}));
 }
 
 }  // namespace

@@ -15,7 +15,7 @@ using detail::Dims;
 
 using detail::axis_geometry;
 using detail::AxisGeometry;
-using detail::resize_to;
+
 
 namespace {
 
@@ -38,14 +38,14 @@ void copy_blocks(T* dst, std::size_t dn, std::size_t doff, const T* src, std::si
 
 template <class T>
 struct Reshape {
-    static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
-        const auto dims = t.indices(n);
-        resize_to(t, out, Dims(dims.begin(), dims.end()));
-        const Tensor<T>& x = t.parent_value(n, 0);
+    static void forward(const OpContext<T>& c, Tensor<T>& out) {
+        const auto dims = c.indices();
+        c.fit(out, Dims(dims.begin(), dims.end()));
+        const Tensor<T>& x = c.input(0);
         if (x.size() != 0) std::memcpy(out.data(), x.data(), x.size() * sizeof(T));
     }
-    static void backward(Tape<T>& t, const Node<T>& n) {
-        if (t.needs_grad(t.parent(n, 0))) detail::accumulate_raw(t, t.parent(n, 0), n.grad.data());
+    static void backward(OpContext<T>& c) {
+        if (c.needs_grad(0)) c.accumulate_raw(0, c.grad().data());
     }
     static constexpr OpDef<T> def{"reshape", forward, backward, kReadsNothing};
 };
@@ -66,54 +66,52 @@ struct GatherAttrs {
 
 template <class T>
 struct Narrow {
-    static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
-        const Tensor<T>& x = t.parent_value(n, 0);
-        const auto [axis, start, len, drop_axis] = op_attrs<NarrowAttrs>(n);
+    static void forward(const OpContext<T>& c, Tensor<T>& out) {
+        const Tensor<T>& x = c.input(0);
+        const auto [axis, start, len, drop_axis] = op_attrs<NarrowAttrs>(c);
         Dims s = detail::to_shape(x.shape());
         if (drop_axis)
             s.erase(s.begin() + static_cast<std::ptrdiff_t>(axis));
         else
             s[axis] = len;
-        resize_to(t, out, s);
+        c.fit(out, s);
         const AxisGeometry g = axis_geometry(x.shape(), axis);
         copy_blocks(out.data(), len, 0, x.data(), g.n, start, g.outer, len, g.inner, false);
     }
-    static void backward(Tape<T>& t, const Node<T>& n) {
-        const NodeId px = t.parent(n, 0);
-        if (!t.needs_grad(px)) return;
-        Tensor<T>& gx = t.grad_buffer(px);
-        const auto [axis, start, len, drop_axis] = op_attrs<NarrowAttrs>(n);
+    static void backward(OpContext<T>& c) {
+        if (!c.needs_grad(0)) return;
+        Tensor<T>& gx = c.grad_buffer(0);
+        const auto [axis, start, len, drop_axis] = op_attrs<NarrowAttrs>(c);
         const AxisGeometry g = axis_geometry(gx.shape(), axis);
-        copy_blocks(gx.data(), g.n, start, n.grad.data(), len, 0, g.outer, len, g.inner, true);
+        copy_blocks(gx.data(), g.n, start, c.grad().data(), len, 0, g.outer, len, g.inner, true);
     }
     static constexpr OpDef<T> def{"narrow", forward, backward, kReadsNothing};
 };
 
 template <class T>
 struct Concat {
-    static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
-        const std::size_t axis = op_attrs<AxisAttrs>(n).axis;
-        Dims s = detail::to_shape(t.parent_value(n, 0).shape());
+    static void forward(const OpContext<T>& c, Tensor<T>& out) {
+        const std::size_t axis = op_attrs<AxisAttrs>(c).axis;
+        Dims s = detail::to_shape(c.input(0).shape());
         s[axis] = 0;
-        for (std::size_t k = 0; k < n.parents_count; ++k) s[axis] += t.parent_value(n, k).shape()[axis];
-        resize_to(t, out, s);
+        for (std::size_t k = 0; k < c.inputs(); ++k) s[axis] += c.input(k).shape()[axis];
+        c.fit(out, s);
         const AxisGeometry g = axis_geometry(s, axis);
         std::size_t off = 0;
-        for (std::size_t k = 0; k < n.parents_count; ++k) {
-            const Tensor<T>& x = t.parent_value(n, k);
+        for (std::size_t k = 0; k < c.inputs(); ++k) {
+            const Tensor<T>& x = c.input(k);
             const std::size_t len = x.shape()[axis];
             copy_blocks(out.data(), g.n, off, x.data(), len, 0, g.outer, len, g.inner, false);
             off += len;
         }
     }
-    static void backward(Tape<T>& t, const Node<T>& n) {
-        const std::size_t axis = op_attrs<AxisAttrs>(n).axis;
-        const AxisGeometry g = axis_geometry(n.grad.shape(), axis);
+    static void backward(OpContext<T>& c) {
+        const std::size_t axis = op_attrs<AxisAttrs>(c).axis;
+        const AxisGeometry g = axis_geometry(c.grad().shape(), axis);
         std::size_t off = 0;
-        for (std::size_t k = 0; k < n.parents_count; ++k) {
-            const NodeId p = t.parent(n, k);
-            const std::size_t len = t.parent_shape(n, k)[axis];
-            if (t.needs_grad(p)) copy_blocks(t.grad_buffer(p).data(), len, 0, n.grad.data(), g.n, off, g.outer, len, g.inner, true);
+        for (std::size_t k = 0; k < c.inputs(); ++k) {
+            const std::size_t len = c.input_shape(k)[axis];
+            if (c.needs_grad(k)) copy_blocks(c.grad_buffer(k).data(), len, 0, c.grad().data(), g.n, off, g.outer, len, g.inner, true);
             off += len;
         }
     }
@@ -122,22 +120,21 @@ struct Concat {
 
 template <class T>
 struct Stack {
-    static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
-        const std::size_t axis = op_attrs<AxisAttrs>(n).axis;
-        const Tensor<T>& x0 = t.parent_value(n, 0);
+    static void forward(const OpContext<T>& c, Tensor<T>& out) {
+        const std::size_t axis = op_attrs<AxisAttrs>(c).axis;
+        const Tensor<T>& x0 = c.input(0);
         Dims s = detail::to_shape(x0.shape());
-        s.insert(s.begin() + static_cast<std::ptrdiff_t>(axis), n.parents_count);
-        resize_to(t, out, s);
+        s.insert(s.begin() + static_cast<std::ptrdiff_t>(axis), c.inputs());
+        c.fit(out, s);
         const AxisGeometry g = axis_geometry(s, axis);
-        for (std::size_t k = 0; k < n.parents_count; ++k)
-            copy_blocks(out.data(), g.n, k, t.parent_value(n, k).data(), 1, 0, g.outer, 1, g.inner, false);
+        for (std::size_t k = 0; k < c.inputs(); ++k)
+            copy_blocks(out.data(), g.n, k, c.input(k).data(), 1, 0, g.outer, 1, g.inner, false);
     }
-    static void backward(Tape<T>& t, const Node<T>& n) {
-        const std::size_t axis = op_attrs<AxisAttrs>(n).axis;
-        const AxisGeometry g = axis_geometry(n.grad.shape(), axis);
-        for (std::size_t k = 0; k < n.parents_count; ++k) {
-            const NodeId p = t.parent(n, k);
-            if (t.needs_grad(p)) copy_blocks(t.grad_buffer(p).data(), 1, 0, n.grad.data(), g.n, k, g.outer, 1, g.inner, true);
+    static void backward(OpContext<T>& c) {
+        const std::size_t axis = op_attrs<AxisAttrs>(c).axis;
+        const AxisGeometry g = axis_geometry(c.grad().shape(), axis);
+        for (std::size_t k = 0; k < c.inputs(); ++k) {
+            if (c.needs_grad(k)) copy_blocks(c.grad_buffer(k).data(), 1, 0, c.grad().data(), g.n, k, g.outer, 1, g.inner, true);
         }
     }
     static constexpr OpDef<T> def{"stack", forward, backward, kReadsNothing};
@@ -146,26 +143,25 @@ struct Stack {
 // AxisAttrs; the indices are the node's.
 template <class T>
 struct IndexSelect {
-    static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
-        const Tensor<T>& x = t.parent_value(n, 0);
-        const std::size_t axis = op_attrs<AxisAttrs>(n).axis;
-        const auto idx = t.indices(n);
+    static void forward(const OpContext<T>& c, Tensor<T>& out) {
+        const Tensor<T>& x = c.input(0);
+        const std::size_t axis = op_attrs<AxisAttrs>(c).axis;
+        const auto idx = c.indices();
         Dims s = detail::to_shape(x.shape());
         s[axis] = idx.size();
-        resize_to(t, out, s);
+        c.fit(out, s);
         const AxisGeometry g = axis_geometry(x.shape(), axis);
         for (std::size_t j = 0; j < idx.size(); ++j)
             copy_blocks(out.data(), idx.size(), j, x.data(), g.n, static_cast<std::size_t>(idx[j]), g.outer, 1, g.inner, false);
     }
-    static void backward(Tape<T>& t, const Node<T>& n) {
-        const NodeId px = t.parent(n, 0);
-        if (!t.needs_grad(px)) return;
-        Tensor<T>& gx = t.grad_buffer(px);
-        const std::size_t axis = op_attrs<AxisAttrs>(n).axis;
-        const auto idx = t.indices(n);
+    static void backward(OpContext<T>& c) {
+        if (!c.needs_grad(0)) return;
+        Tensor<T>& gx = c.grad_buffer(0);
+        const std::size_t axis = op_attrs<AxisAttrs>(c).axis;
+        const auto idx = c.indices();
         const AxisGeometry g = axis_geometry(gx.shape(), axis);
         for (std::size_t j = 0; j < idx.size(); ++j)
-            copy_blocks(gx.data(), g.n, static_cast<std::size_t>(idx[j]), n.grad.data(), idx.size(), j, g.outer, 1, g.inner, true);
+            copy_blocks(gx.data(), g.n, static_cast<std::size_t>(idx[j]), c.grad().data(), idx.size(), j, g.outer, 1, g.inner, true);
     }
     static constexpr OpDef<T> def{"index_select", forward, backward};
 };
@@ -173,9 +169,9 @@ struct IndexSelect {
 // GatherAttrs; the node's indices: the index's shape, then its values.
 // Calls f(k, offset in x) for each element k of the index, in row-major order.
 template <class T, class S, class F>
-void for_each_gather(const Tape<T>& t, const Node<T>& n, const S& xshape, F f) {
-    const auto [axis, rank] = op_attrs<GatherAttrs>(n);
-    const auto all = t.indices(n);
+void for_each_gather(const OpContext<T>& c, const S& xshape, F f) {
+    const auto [axis, rank] = op_attrs<GatherAttrs>(c);
+    const auto all = c.indices();
     const std::int64_t* dims = all.data();
     const std::int64_t* values = all.data() + rank;
     const std::size_t count = all.size() - rank;
@@ -195,21 +191,20 @@ void for_each_gather(const Tape<T>& t, const Node<T>& n, const S& xshape, F f) {
 
 template <class T>
 struct Gather {
-    static void forward(const Tape<T>& t, const Node<T>& n, Tensor<T>& out) {
-        const Tensor<T>& x = t.parent_value(n, 0);
-        const std::size_t rank = op_attrs<GatherAttrs>(n).rank;
-        const auto all = t.indices(n);
-        resize_to(t, out, Dims(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(rank)));
+    static void forward(const OpContext<T>& c, Tensor<T>& out) {
+        const Tensor<T>& x = c.input(0);
+        const std::size_t rank = op_attrs<GatherAttrs>(c).rank;
+        const auto all = c.indices();
+        c.fit(out, Dims(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(rank)));
         T* o = out.data();
         const T* xd = x.data();
-        for_each_gather(t, n, x.shape(), [&](std::size_t k, std::size_t off) { o[k] = xd[off]; });
+        for_each_gather(c, x.shape(), [&](std::size_t k, std::size_t off) { o[k] = xd[off]; });
     }
-    static void backward(Tape<T>& t, const Node<T>& n) {
-        const NodeId px = t.parent(n, 0);
-        if (!t.needs_grad(px)) return;
-        T* gx = t.grad_buffer(px).data();
-        const T* g = n.grad.data();
-        for_each_gather(t, n, t.parent_shape(n, 0), [&](std::size_t k, std::size_t off) { gx[off] += g[k]; });
+    static void backward(OpContext<T>& c) {
+        if (!c.needs_grad(0)) return;
+        T* gx = c.grad_buffer(0).data();
+        const T* g = c.grad().data();
+        for_each_gather(c, c.input_shape(0), [&](std::size_t k, std::size_t off) { gx[off] += g[k]; });
     }
     static constexpr OpDef<T> def{"gather", forward, backward};
 };
@@ -217,7 +212,7 @@ struct Gather {
 template <class T>
 Var<T> record_narrow(Var<T> x, std::size_t axis, std::size_t start, std::size_t len, bool drop) {
     Tape<T>& t = *x.tape();
-    return detail::finish(t, t.record(&Narrow<T>::def, {x}, OpAttrs::of(NarrowAttrs{axis, start, len, drop})));
+    return detail::record<Narrow<T>>(t, {x}, OpAttrs::of(NarrowAttrs{axis, start, len, drop}));
 }
 
 // split and chunk record one node per piece: refuse more pieces than the tape
@@ -250,13 +245,13 @@ std::vector<Var<T>> record_pieces(Var<T> x, const char* op, std::size_t a, std::
         }
         return out;
     } catch (const std::bad_alloc&) {  // from the vector of handles
-        t.truncate(static_cast<NodeId>(first));
+        detail::TapeAccess<T>::truncate(t, static_cast<NodeId>(first));
         throw out_of_memory();
     } catch (const std::length_error&) {
-        t.truncate(static_cast<NodeId>(first));
+        detail::TapeAccess<T>::truncate(t, static_cast<NodeId>(first));
         throw out_of_memory();
     } catch (...) {
-        t.truncate(static_cast<NodeId>(first));
+        detail::TapeAccess<T>::truncate(t, static_cast<NodeId>(first));
         throw;
     }
 }
@@ -297,10 +292,10 @@ Var<T> reshape(Var<T> x, const std::vector<std::int64_t>& shape) {
     }
     // A zero may hide a huge dimension, e.g. (2^62, 0, 4) for an empty x.
     shape_size("reshape", dims);
-    const NodeId id = t.record(&Reshape<T>::def, {x});
-    std::int64_t* d = t.add_indices(id, dims.size());
+    detail::Recording<T> r(t, Reshape<T>::def, {x});
+    std::int64_t* d = r.add_indices(dims.size());
     std::copy(dims.begin(), dims.end(), d);
-    return detail::finish(t, id);
+    return r.finish();
 }
 
 template <class T>
@@ -395,7 +390,7 @@ Var<T> concat(std::span<const Var<T>> xs, std::int64_t axis) {
         throw ShapeError("concat: the sizes along axis " + std::to_string(axis) + " of " + std::to_string(xs.size()) +
                          " operands of shapes like " + shape_str(xs[0].shape()) + " sum to more than 2^64");
     shape_size("concat", joined);
-    return detail::finish(t, t.record(&Concat<T>::def, xs, OpAttrs::of(AxisAttrs{a})));
+    return detail::record<Concat<T>>(t, xs, OpAttrs::of(AxisAttrs{a}));
 }
 
 template <class T>
@@ -405,7 +400,7 @@ Var<T> stack(std::span<const Var<T>> xs, std::int64_t axis) {
     for (const Var<T>& x : xs)
         if (!detail::shapes_equal(x.shape(), xs[0].shape()))
             throw ShapeError("stack: shapes " + shape_str(xs[0].shape()) + " and " + shape_str(x.shape()) + " differ");
-    return detail::finish(t, t.record(&Stack<T>::def, xs, OpAttrs::of(AxisAttrs{a})));
+    return detail::record<Stack<T>>(t, xs, OpAttrs::of(AxisAttrs{a}));
 }
 
 template <class T>
@@ -417,9 +412,9 @@ Var<T> index_select(Var<T> x, std::int64_t axis, const std::vector<std::int64_t>
         if (index[j] < 0 || index[j] >= size)
             throw ArgumentError("index_select: index " + std::to_string(index[j]) + " (position " + std::to_string(j) +
                                 ") is outside axis " + std::to_string(axis) + " of shape " + shape_str(x.shape()));
-    const NodeId id = t.record(&IndexSelect<T>::def, {x}, OpAttrs::of(AxisAttrs{a}));
-    std::copy(index.begin(), index.end(), t.add_indices(id, index.size()));
-    return detail::finish(t, id);
+    detail::Recording<T> r(t, IndexSelect<T>::def, {x}, OpAttrs::of(AxisAttrs{a}));
+    std::copy(index.begin(), index.end(), r.add_indices(index.size()));
+    return r.finish();
 }
 
 template <class T>
@@ -442,11 +437,11 @@ Var<T> gather(Var<T> x, std::int64_t axis, const Index& index) {
         if (index.data()[k] < 0 || index.data()[k] >= size)
             throw ArgumentError("gather: index value " + std::to_string(index.data()[k]) + " (element " + std::to_string(k) +
                                 ") is outside axis " + std::to_string(axis) + " of shape " + shape_str(x.shape()));
-    const NodeId id = t.record(&Gather<T>::def, {x}, OpAttrs::of(GatherAttrs{a, rank}));
-    std::int64_t* d = t.add_indices(id, rank + index.size());
+    detail::Recording<T> r(t, Gather<T>::def, {x}, OpAttrs::of(GatherAttrs{a, rank}));
+    std::int64_t* d = r.add_indices(rank + index.size());
     for (std::size_t k = 0; k < rank; ++k) d[k] = static_cast<std::int64_t>(index.shape()[k]);
     std::copy(index.data(), index.data() + index.size(), d + rank);
-    return detail::finish(t, id);
+    return r.finish();
 }
 
 #define TAPEGRAD_INSTANTIATE(T)                                                                       \

@@ -174,10 +174,10 @@ template <class T>
 std::string to_string(Var<T> x, const PrintOptions& options) {
     std::string s = to_string(x.value(), options);
     s.pop_back();  // the closing parenthesis: the origin goes inside
-    const Node<T>& n = x.tape()->node(x.id());
     // As PyTorch: no grad_fn for a value no gradient flows into (an op on
     // constants only, or under NoGradGuard).
-    if (x.requires_grad()) s += n.op != nullptr ? std::string(", grad_fn=") + x.tape()->op_name(n) : ", requires_grad=true";
+    const detail::Node<T>& n = detail::TapeAccess<T>::node(*x.tape(), x.id());
+    if (x.requires_grad()) s += n.op != nullptr ? std::string(", grad_fn=") + x.tape()->op_name(x) : ", requires_grad=true";
     return s + ")";
 }
 

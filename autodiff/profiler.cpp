@@ -12,6 +12,8 @@
 
 namespace tapegrad {
 
+using detail::Node;
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -48,9 +50,9 @@ std::uint64_t backward_bytes(const Tape<T>& tape, const Node<T>& n) {
     std::uint64_t elements = elements_of(n.value);
     if (n.op->backward_reads & kReadsOutput) elements += elements_of(n.value);
     for (std::size_t k = 0; k < n.parents_count; ++k) {
-        const NodeId p = tape.parent(n, k);
-        const std::uint64_t size = shape_size(tape.parent_shape(n, k));
-        if (tape.needs_grad(p)) elements += size;
+        const NodeId p = detail::TapeAccess<T>::parent(tape, n, k);
+        const std::uint64_t size = shape_size(detail::TapeAccess<T>::parent_shape(tape, n, k));
+        if (detail::TapeAccess<T>::needs_grad(tape, p)) elements += size;
         if (k >= 31 || (n.op->backward_reads & reads_input(unsigned(k)))) elements += size;
     }
     return elements * sizeof(T);
@@ -113,11 +115,11 @@ Profiler::Charge Profiler::charge(const char* op_name, const Mark& m) {
 
 template <class T>
 void Profiler::forward_done(const Tape<T>& tape, NodeId id, const Mark& m) {
-    const Charge c = charge(tape.op_name(tape.node(id)), m);
-    const Node<T>& n = tape.node(id);
+    const Charge c = charge(detail::TapeAccess<T>::op_name(tape, detail::TapeAccess<T>::node(tape, id)), m);
+    const Node<T>& n = detail::TapeAccess<T>::node(tape, id);
     const std::uint64_t out = elements_of(n.value);
     std::uint64_t touched = out;
-    for (std::size_t k = 0; k < n.parents_count; ++k) touched += shape_size(tape.parent_shape(n, k));
+    for (std::size_t k = 0; k < n.parents_count; ++k) touched += shape_size(detail::TapeAccess<T>::parent_shape(tape, n, k));
     ++c.row.calls;
     c.row.forward_ms += c.us / 1000;
     c.row.elements += out;
@@ -133,8 +135,8 @@ void Profiler::forward_done(const Tape<T>& tape, NodeId id, const Mark& m) {
 
 template <class T>
 void Profiler::backward_done(const Tape<T>& tape, NodeId id, const Mark& m) {
-    const Charge c = charge(tape.op_name(tape.node(id)), m);
-    const Node<T>& n = tape.node(id);
+    const Charge c = charge(detail::TapeAccess<T>::op_name(tape, detail::TapeAccess<T>::node(tape, id)), m);
+    const Node<T>& n = detail::TapeAccess<T>::node(tape, id);
     ++c.row.backward_calls;
     c.row.backward_ms += c.us / 1000;
     c.row.bytes += backward_bytes(tape, n);

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "op_context.hpp"
+
 namespace tapegrad::detail {
 
 template <class T>
@@ -27,7 +29,8 @@ void Regeneration<T>::before(NodeId id) {
     // Into a fresh tensor first: the forward reads the node and must not see
     // its own value half written. fit_value takes the storage from the pool.
     Tensor<T> value;
-    n.op->forward(tape_, n, value);
+    const OpContext<T> c(tape_, n);
+    n.op->forward(c, value);
     if (live_.size() == live_.capacity()) live_.reserve(2 * live_.size() + 16);  // free_value below cannot throw
     std::swap(n.value, value);
     n.value_dropped = false;

@@ -9,9 +9,12 @@
 #include <xtensor/xnoalias.hpp>
 
 #include "blas.hpp"
+#include "op_context.hpp"
 #include "profiler.hpp"
 
 namespace tapegrad {
+
+using detail::Node;
 
 namespace {
 template <class T>
@@ -208,6 +211,18 @@ void Tape<T>::set_custom(NodeId id, CustomOpRecord<T> record) {
     if (custom_size_ >= custom_.size()) custom_.resize(custom_size_ + 1);
     custom_[custom_size_] = std::move(record);
     node(id).custom = static_cast<std::uint32_t>(custom_size_++);
+}
+
+template <class T>
+const char* Tape<T>::op_name(Var<T> v) const {
+    check(v, "Tape::op_name");
+    return op_name(node(v.id()));
+}
+
+template <class T>
+bool Tape<T>::value_dropped(Var<T> v) const {
+    check(v, "Tape::value_dropped");
+    return node(v.id()).value_dropped;
 }
 
 template <class T>
@@ -524,10 +539,12 @@ void Tape<T>::run_backward(Var<T> out, const Tensor<T>* seed, BackwardOptions op
         if (!n.grad_live || !n.requires_grad || n.op == nullptr) continue;
         if (profiler_ != nullptr) [[unlikely]] {
             const Profiler::Mark mark = Profiler::mark();
-            n.op->backward(*this, n);
+            OpContext<T> c(*this, n);
+            n.op->backward(c);
             profiler_->backward_done(*this, id, mark);
         } else {
-            n.op->backward(*this, n);
+            OpContext<T> c(*this, n);
+            n.op->backward(c);
         }
         if (detect_anomaly_) check_backward_anomaly(n, id);
         if (!options.retain_grads && !n.grad_kept) release_grad(n);

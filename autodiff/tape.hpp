@@ -43,14 +43,20 @@
 namespace tapegrad {
 
 template <class T>
+class OpContext;  // op_context.hpp: what an op's forward and backward see
+class Profiler;   // profiler.hpp
+namespace detail {
+template <class T>
 struct Node;
-class Profiler;  // profiler.hpp
+template <class T>
+struct TapeAccess;  // the tape's internals, for the library's own tools (below)
+}  // namespace detail
 
 /// Small per-node constants of an op (an axis, bounds, an exponent), held as
 /// the op's own struct: `OpAttrs::of(NarrowAttrs{axis, start, length})` when
 /// recording, `op_attrs<NarrowAttrs>(n)` in its forward and backward. Any
 /// trivially copyable struct of up to 48 bytes; variable-length constants
-/// (a shape, indices) go with the node's indices (`Tape::add_indices`).
+/// (a shape, indices) go with the node's indices (`Recording::add_indices`).
 class OpAttrs {
 public:
     static constexpr std::size_t kCapacity = 48;
@@ -74,29 +80,24 @@ private:
     alignas(8) unsigned char bytes_[kCapacity] = {};
 };
 
-/// The attributes of node `n`'s op, as the struct it recorded them with.
-template <class A, class T>
-A op_attrs(const Node<T>& n) {
-    return n.attrs.template as<A>();
-}
-
 /// What every op provides: a name, and its forward and backward side by side.
 ///
-/// `forward(tape, node, out)` computes the node's value from its parents'
-/// current values and attributes into `out` (resizing it). The op's public
+/// `forward(c, out)` computes the node's value from its inputs' current
+/// values and attributes (read through the `OpContext` c) into `out`
+/// (resizing it with `c.fit`). The op's public
 /// function calls it once when recording; the tape audit calls it again with
 /// perturbed parent values, so it must read nothing but the tape.
 ///
-/// `backward(tape, node)` reads `node.grad` (the gradient of the output) and
-/// adds each parent's vector-Jacobian product into that parent with
-/// `accumulate()` (see op_support.hpp), only for parents that `needs_grad`.
+/// `backward(c)` reads `c.grad()` (the gradient of the output) and adds each
+/// input's vector-Jacobian product into that input with `c.accumulate(k, ...)`,
+/// only for inputs that `c.needs_grad(k)`.
 ///
 /// `backward_reads` says which values the backward reads: bit k for input k
 /// (k < 31), `kReadsOutput` for the node's own value. It lets the tape drop
 /// values nobody will read (`Tape::drop_value`); the default, `kReadsAll`, is
 /// always safe. Shapes stay readable after a drop; only the elements go.
 /// The contract is checked, not trusted: a backward reads elements only
-/// through `Tape::parent_value` and `Tape::output_value`, which throw
+/// through `OpContext::input` and `OpContext::output`, which throw
 /// `ContractError` naming the op when the value it asks for was dropped
 /// (tests/test_contracts.cpp proves every built-in op's contract).
 inline constexpr std::uint32_t kReadsOutput = 1u << 31;
@@ -107,31 +108,11 @@ constexpr std::uint32_t reads_input(unsigned k) { return 1u << k; }
 template <class T>
 struct OpDef {
     const char* name;
-    void (*forward)(const Tape<T>& tape, const Node<T>& node, Tensor<T>& out);
-    void (*backward)(Tape<T>& tape, const Node<T>& node);
+    void (*forward)(const OpContext<T>& c, Tensor<T>& out);
+    void (*backward)(OpContext<T>& c);
     std::uint32_t backward_reads = kReadsAll;
 };
 
-/// One recorded value. Op writers read it through the tape's accessors.
-template <class T>
-struct Node {
-    Tensor<T> value;
-    Tensor<T> grad;                  // meaningful only while grad_live
-    const OpDef<T>* op = nullptr;    // nullptr for leaves
-    ParameterState<T>* param = nullptr;  // set for parameter leaves (the tape holds the record: param_leaves_)
-    std::uint64_t param_version = 0; // the version the forward pass read
-    std::uint32_t parents_begin = 0, parents_count = 0;
-    std::uint32_t saved_begin = 0, saved_count = 0;
-    std::uint32_t index_begin = 0, index_count = 0;
-    std::uint32_t custom = 0;  // index of the custom op record, for custom ops
-    OpAttrs attrs;
-    bool requires_grad = false;
-    bool grad_live = false;
-    bool grad_kept = false;      // retain_grad(): keep the gradient after backward used it
-    bool grad_released = false;  // backward reached the node and gave its gradient buffer back
-    bool value_dropped = false;  // drop_value() took the elements; the shape remains
-    bool read_in_scope = false;  // release_since(): a later node of the step reads it in backward
-};
 
 /// The inputs a custom op sees: `in[k]` is the value of its k-th input.
 template <class T>
@@ -169,6 +150,28 @@ struct BackwardOptions {
 inline constexpr std::size_t kMaxTapeNodes = (std::size_t(1) << 32) - 1;
 
 namespace detail {
+/// One recorded value: private to the tape and its op contexts (op writers
+/// read a node through `OpContext`, tools through `detail::TapeAccess`).
+template <class T>
+struct Node {
+    Tensor<T> value;
+    Tensor<T> grad;                  // meaningful only while grad_live
+    const OpDef<T>* op = nullptr;    // nullptr for leaves
+    ParameterState<T>* param = nullptr;  // set for parameter leaves (the tape holds the record: param_leaves_)
+    std::uint64_t param_version = 0; // the version the forward pass read
+    std::uint32_t parents_begin = 0, parents_count = 0;
+    std::uint32_t saved_begin = 0, saved_count = 0;
+    std::uint32_t index_begin = 0, index_count = 0;
+    std::uint32_t custom = 0;  // index of the custom op record, for custom ops
+    OpAttrs attrs;
+    bool requires_grad = false;
+    bool grad_live = false;
+    bool grad_kept = false;      // retain_grad(): keep the gradient after backward used it
+    bool grad_released = false;  // backward reached the node and gave its gradient buffer back
+    bool value_dropped = false;  // drop_value() took the elements; the shape remains
+    bool read_in_scope = false;  // release_since(): a later node of the step reads it in backward
+};
+
 template <class U>
 class Regeneration;  // regeneration.hpp: brings dropped values back for the audit
 /// A node limit in messages: "2^32 - 1" for `kMaxTapeNodes`, else the number.
@@ -288,9 +291,6 @@ public:
     void set_max_nodes(std::size_t n);
     std::size_t max_nodes() const { return max_nodes_; }
     bool keep_values() const { return keep_values_; }
-    /// Gives `out` storage for `shape`, from the tape's pool of buffers when
-    /// its own does not fit (for op forwards; see `detail::resize_to`).
-    void fit_value(Tensor<T>& out, std::span<const std::size_t> shape) const;
     /// `n` empty handles in storage the tape owns, at a fixed address until
     /// `clear()` (which reclaims it, and whose reuse allocates nothing once a
     /// loop repeats): a layer builds and returns handle lists here instead of
@@ -318,19 +318,47 @@ public:
     /// nothing. Off by default; when off it costs one branch per op.
     void set_detect_anomaly(bool on) { detect_anomaly_ = on; }
     bool detect_anomaly() const { return detect_anomaly_; }
-    /// Throws `AnomalyError` (after removing the node) if node `id`'s value is
-    /// not finite; called by `detail::finish` in anomaly mode.
-    void check_forward_anomaly(NodeId id);
 
     // ---- profiling ------------------------------------------------------------
     /// The `Profiler` attached to this tape (profiler.hpp), or nullptr: while
     /// one is, every op's forward and every backward node is timed.
     Profiler* profiler() const { return profiler_; }
 
-    // ---- for op writers (see op_support.hpp and docs/architecture.md) -------
+    // ---- inspecting ---------------------------------------------------------------
+    /// The name of the op that produced `v` (a custom op's own name):
+    /// "parameter" for a parameter's leaf, "leaf" for other leaves.
+    const char* op_name(Var<T> v) const;
+    /// Whether `v`'s elements were released (`drop_value`, `release_since`).
+    bool value_dropped(Var<T> v) const;
+    /// A constant of `shape` whose elements `fill(std::span<T>)` writes
+    /// straight into the tape's buffer (a mask, a step index): no tensor to
+    /// build first, no allocation once the tape's pool holds that size.
+    template <class F>
+    Var<T> constant_from(std::span<const std::size_t> shape, F fill) {
+        const Var<T> v = full(shape, T(0));
+        Tensor<T>& value = node(v.id()).value;
+        fill(std::span<T>(value.data(), value.size()));
+        return v;
+    }
     /// Throws `StaleVarError` or `TapeMismatchError` unless `v` belongs to
     /// this tape's current epoch. `op` names the caller in the message.
     void check(Var<T> v, const char* op) const;
+
+private:
+    // Op writers reach what follows through `OpContext` (op_context.hpp) and
+    // `detail::record` / `detail::Recording` (op_support.hpp); the library's
+    // tools (audit, profiler, graph view) through `detail::TapeAccess`.
+    template <class U>
+    using Node = detail::Node<U>;
+    friend class OpContext<T>;
+    friend struct detail::TapeAccess<T>;
+
+    /// Gives `out` storage for `shape`, from the tape's pool of buffers when
+    /// its own does not fit (for op forwards: `OpContext::fit`).
+    void fit_value(Tensor<T>& out, std::span<const std::size_t> shape) const;
+    /// Throws `AnomalyError` (after removing the node) if node `id`'s value is
+    /// not finite; called by `detail::finish` in anomaly mode.
+    void check_forward_anomaly(NodeId id);
     /// Appends a node for `op` with the given parents (already checked) and
     /// returns its position. `requires_grad` is set from the parents and the
     /// grad mode. The value is left for the op's forward to fill.
@@ -412,7 +440,6 @@ public:
     /// are copied, so they may change afterwards.
     void accumulate_atb(NodeId target, const T* a, const T* b, std::size_t rows, std::size_t m, std::size_t n);
 
-private:
     friend class detail::Regeneration<T>;  // sets and clears value_dropped around a recompute
     friend class Profiler;                  // attaches and detaches itself
     static constexpr unsigned kChunkBits = 10;
@@ -482,6 +509,37 @@ private:
     void claim_thread(const char* who);
 };
 
+namespace detail {
+/// The tape's internals for the library's own tools: the audit, the profiler,
+/// the graph view, `detail::record` and the tests that check contracts. Op
+/// writers use `OpContext` instead; user code needs neither.
+template <class T>
+struct TapeAccess {
+    static Node<T>& node(Tape<T>& t, NodeId id) { return t.node(id); }
+    static const Node<T>& node(const Tape<T>& t, NodeId id) { return t.node(id); }
+    static std::span<const NodeId> parents(const Tape<T>& t, const Node<T>& n) { return t.parents(n); }
+    static NodeId parent(const Tape<T>& t, const Node<T>& n, std::size_t k) { return t.parent(n, k); }
+    static const Tensor<T>& parent_value(const Tape<T>& t, const Node<T>& n, std::size_t k) { return t.parent_value(n, k); }
+    static const typename Tensor<T>::shape_type& parent_shape(const Tape<T>& t, const Node<T>& n, std::size_t k) {
+        return t.parent_shape(n, k);
+    }
+    static bool needs_grad(const Tape<T>& t, NodeId id) { return t.needs_grad(id); }
+    static Tensor<T>& grad_buffer(Tape<T>& t, NodeId id) { return t.grad_buffer(id); }
+    static const char* op_name(const Tape<T>& t, const Node<T>& n) { return t.op_name(n); }
+    static std::string describe_inputs(const Tape<T>& t, const Node<T>& n) { return t.describe_inputs(n); }
+    static const Tensor<T>& saved(const Tape<T>& t, const Node<T>& n, std::size_t k) { return t.saved(n, k); }
+    // Recording (see `detail::Recording` in op_support.hpp).
+    static NodeId record(Tape<T>& t, const OpDef<T>* op, std::span<const Var<T>> parents, const OpAttrs& attrs) {
+        return t.record(op, parents, attrs);
+    }
+    static void truncate(Tape<T>& t, NodeId id) { t.truncate(id); }
+    static Tensor<T>& add_saved(Tape<T>& t, NodeId id) { return t.add_saved(id); }
+    static std::int64_t* add_indices(Tape<T>& t, NodeId id, std::size_t count) { return t.add_indices(id, count); }
+    static void set_custom(Tape<T>& t, NodeId id, CustomOpRecord<T> record) { t.set_custom(id, std::move(record)); }
+    static void check_forward_anomaly(Tape<T>& t, NodeId id) { t.check_forward_anomaly(id); }
+};
+}  // namespace detail
+
 // ---- Var's accessors, which need the tape --------------------------------
 
 template <class T>
@@ -518,7 +576,7 @@ template <class T>
 bool Var<T>::requires_grad() const {
     if (!tape_) throw StaleVarError("Var::requires_grad: empty handle");
     tape_->check(*this, "Var::requires_grad");
-    return tape_->node(id_).requires_grad;
+    return detail::TapeAccess<T>::node(*tape_, id_).requires_grad;
 }
 
 extern template class Tape<float>;

@@ -24,10 +24,10 @@ Var<T> Dropout<T>::operator()(Var<T> x, Generator& gen) {
     // module keeps no per-call state, and a steady loop allocates nothing.
     Tape<T>& t = *x.tape();
     const auto& shape = x.shape();
-    const Var<T> mask = t.full(std::span<const std::size_t>(shape.data(), shape.size()), T(0));
     const T keep = static_cast<T>(1.0 / (1.0 - p_));
-    Tensor<T>& m = t.node(mask.id()).value;
-    for (T& v : m) v = gen.bernoulli(p_) ? T(0) : keep;
+    const Var<T> mask = t.constant_from(std::span<const std::size_t>(shape.data(), shape.size()), [&](std::span<T> m) {
+        for (T& v : m) v = gen.bernoulli(p_) ? T(0) : keep;
+    });
     return mul(x, mask);
 }
 

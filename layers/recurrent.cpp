@@ -32,11 +32,11 @@ private:
 template <class T>
 Var<T> step_mask(Tape<T>& t, const std::vector<std::int64_t>& lengths, std::size_t steps) {
     const std::size_t B = lengths.size();
-    const Var<T> mask = t.full({steps, B, std::size_t(1)}, T(0));
-    T* m = t.node(mask.id()).value.data();
-    for (std::size_t b = 0; b < B; ++b)
-        for (std::size_t s = 0; s < static_cast<std::size_t>(lengths[b]); ++s) m[s * B + b] = T(1);
-    return mask;
+    const std::array<std::size_t, 3> shape{steps, B, 1};
+    return t.constant_from(shape, [&](std::span<T> m) {
+        for (std::size_t b = 0; b < B; ++b)
+            for (std::size_t s = 0; s < static_cast<std::size_t>(lengths[b]); ++s) m[s * B + b] = T(1);
+    });
 }
 
 // Row `row` of each given initial state tensor, or zeros (one leaf shared by

@@ -52,11 +52,12 @@ std::vector<Tens> run_case(const OpCase& c, bool drop) {
         inputs.push_back(tg::mul_scalar(leaves.back(), 1.0));
     }
     const V y = c.record(inputs);
-    const tg::Node<double>& n = t.node(y.id());
+    using Access = tg::detail::TapeAccess<double>;
+    const tg::detail::Node<double>& n = Access::node(t, y.id());
     REQUIRE(n.op != nullptr);
     REQUIRE(std::string(n.op->name) == c.op);
     REQUIRE(n.parents_count == inputs.size());
-    for (std::size_t k = 0; k < inputs.size(); ++k) REQUIRE(t.parent(n, k) == inputs[k].id());
+    for (std::size_t k = 0; k < inputs.size(); ++k) REQUIRE(Access::parent(t, n, k) == inputs[k].id());
     // A detached output needs no gradient: backpropagate around it.
     const V out = y.requires_grad() ? y : tg::add(y, inputs[0]);
     if (drop) {
@@ -65,7 +66,7 @@ std::vector<Tens> run_case(const OpCase& c, bool drop) {
         t.drop_value(y);
         for (std::size_t k = 0; k < inputs.size(); ++k) {
             INFO("input " << k);
-            REQUIRE(t.node(inputs[k].id()).value_dropped == !(n.requires_grad && (reads & tg::reads_input(unsigned(k)))));
+            REQUIRE(t.value_dropped(inputs[k]) == !(n.requires_grad && (reads & tg::reads_input(unsigned(k)))));
         }
         REQUIRE(n.value_dropped == !(n.requires_grad && (reads & tg::kReadsOutput)));
     }
@@ -105,36 +106,33 @@ namespace {
 // then reads x (LyingSquare, y = x²) or its own output (LyingExp, y = eˣ).
 template <class T>
 struct LyingSquare {
-    static void forward(const tg::Tape<T>& t, const tg::Node<T>& n, tg::Tensor<T>& out) {
-        const tg::Tensor<T>& x = t.parent_value(n, 0);
-        tg::detail::resize_to(t, out, x.shape());
+    static void forward(const tg::OpContext<T>& c, tg::Tensor<T>& out) {
+        const tg::Tensor<T>& x = c.input(0);
+        c.fit(out, x.shape());
         xt::noalias(out) = x * x;
     }
-    static void backward(tg::Tape<T>& t, const tg::Node<T>& n) {
-        const NodeId p = t.parent(n, 0);
-        if (t.needs_grad(p)) tg::detail::accumulate(t, n, p, T(2) * n.grad * t.parent_value(n, 0));
+    static void backward(tg::OpContext<T>& c) {
+        if (c.needs_grad(0)) c.accumulate(0, T(2) * c.grad() * c.input(0));
     }
     static constexpr tg::OpDef<T> def{"lying_square", forward, backward, tg::kReadsNothing};
 };
 
 template <class T>
 struct LyingExp {
-    static void forward(const tg::Tape<T>& t, const tg::Node<T>& n, tg::Tensor<T>& out) {
-        const tg::Tensor<T>& x = t.parent_value(n, 0);
-        tg::detail::resize_to(t, out, x.shape());
+    static void forward(const tg::OpContext<T>& c, tg::Tensor<T>& out) {
+        const tg::Tensor<T>& x = c.input(0);
+        c.fit(out, x.shape());
         xt::noalias(out) = xt::exp(x);
     }
-    static void backward(tg::Tape<T>& t, const tg::Node<T>& n) {
-        const NodeId p = t.parent(n, 0);
-        if (t.needs_grad(p)) tg::detail::accumulate(t, n, p, n.grad * t.output_value(n));
+    static void backward(tg::OpContext<T>& c) {
+        if (c.needs_grad(0)) c.accumulate(0, c.grad() * c.output());
     }
     static constexpr tg::OpDef<T> def{"lying_exp", forward, backward, tg::kReadsNothing};
 };
 
 template <class Op>
 V record_lying(V x) {
-    TapeD& t = tg::detail::tape_of<double>(Op::def.name, {x});
-    return tg::detail::finish(t, t.record(&Op::def, {x}));
+    return tg::detail::record<Op>({x});
 }
 
 }  // namespace
@@ -146,7 +144,7 @@ TEST_CASE("a backward reading an input its contract does not declare throws Cont
     const V y = record_lying<LyingSquare<double>>(h);
     const V loss = tg::sum(y);
     t.drop_value(h);  // the contract lets the tape take it
-    REQUIRE(t.node(h.id()).value_dropped);
+    REQUIRE(t.value_dropped(h));
     const std::string msg = tgtest::thrown_message<tg::ContractError>([&] { t.backward(loss); });
     CHECK_THAT(msg, Contains("backward of 'lying_square' (node #" + std::to_string(y.id()) + ")"));
     CHECK_THAT(msg, Contains("its input 0 (node #" + std::to_string(h.id()) + ", 'mul_scalar', shape (64, 32))"));
@@ -161,7 +159,7 @@ TEST_CASE("a backward reading its own output undeclared throws ContractError, al
     const V y = record_lying<LyingExp<double>>(tg::mul_scalar(x, 1.0));
     const V z = tg::mul_scalar(y, 2.0);
     t.release_since(step, {z});  // y's contract says nothing reads it: released with the step
-    REQUIRE(t.node(y.id()).value_dropped);
+    REQUIRE(t.value_dropped(y));
     const std::string msg = tgtest::thrown_message<tg::ContractError>([&] { t.backward(tg::sum(z)); });
     CHECK_THAT(msg, Contains("backward of 'lying_exp' (node #" + std::to_string(y.id()) + ")"));
     CHECK_THAT(msg, Contains("its own output (shape (64, 32))"));

@@ -172,7 +172,7 @@ TEST_CASE("the audit recomputes dropped values and checks every node, kept or no
         auto [y, state] = lstm(t.constant(xv));
         auto loss = tg::sum(y * y);
         std::vector<bool> dropped_before;
-        for (tg::NodeId id = 0; id < t.size(); ++id) dropped_before.push_back(t.node(id).value_dropped);
+        for (tg::NodeId id = 0; id < t.size(); ++id) dropped_before.push_back(tg::detail::TapeAccess<double>::node(t, id).value_dropped);
         const std::size_t bytes_before = t.value_bytes();
         auto r = tg::audit(t, loss);
         INFO(r.report());
@@ -188,7 +188,7 @@ TEST_CASE("the audit recomputes dropped values and checks every node, kept or no
             REQUIRE_THAT(r.report(), Contains(std::to_string(r.nodes_regenerated) + " dropped values recomputed"));
         }
         // The tape's memory is as it was: the recomputed values are dropped again.
-        for (tg::NodeId id = 0; id < t.size(); ++id) REQUIRE(t.node(id).value_dropped == dropped_before[id]);
+        for (tg::NodeId id = 0; id < t.size(); ++id) REQUIRE(tg::detail::TapeAccess<double>::node(t, id).value_dropped == dropped_before[id]);
         REQUIRE(t.value_bytes() == bytes_before);
         t.backward(loss);  // and the recording still backpropagates
         REQUIRE(lstm.parameters()[0]->grad().size() > 0);
@@ -200,21 +200,20 @@ namespace {
 // out = 3x, but its backward gives 2.5·g: wrong, and it declares that it
 // reads nothing, so a sequence layer's step scope drops its input.
 struct BrokenTriple {
-    static void forward(const tg::Tape<double>& t, const tg::Node<double>& n, tg::Tensor<double>& out) {
-        const tg::Tensor<double>& x = t.parent_value(n, 0);
-        tg::detail::resize_to(t, out, x.shape());
+    static void forward(const tg::OpContext<double>& c, tg::Tensor<double>& out) {
+        const tg::Tensor<double>& x = c.input(0);
+        c.fit(out, x.shape());
         for (std::size_t i = 0; i < x.size(); ++i) out.data()[i] = 3 * x.data()[i];
     }
-    static void backward(tg::Tape<double>& t, const tg::Node<double>& n) {
-        const tg::NodeId p = t.parent(n, 0);
-        if (t.needs_grad(p)) tg::detail::accumulate(t, n, p, n.grad * 2.5);
+    static void backward(tg::OpContext<double>& c) {
+        if (c.needs_grad(0)) c.accumulate(0, c.grad() * 2.5);
     }
     static constexpr tg::OpDef<double> def{"broken_triple", forward, backward, tg::kReadsNothing};
 };
 
 tg::Var<double> broken_triple(tg::Var<double> x) {
     tg::Tape<double>& t = tg::detail::tape_of<double>(BrokenTriple::def.name, {x});
-    return tg::detail::finish(t, t.record(&BrokenTriple::def, {x}));
+    return tg::detail::record<BrokenTriple>(t, {x});
 }
 
 // A user's cell with the broken op inside its step: h' = tanh(3·(gi + h·Wᵀ)).
@@ -241,10 +240,11 @@ TEST_CASE("the audit finds a broken op inside a user's cell although the layer d
     auto loss = tg::sum(y * y);
     std::size_t broken_nodes = 0, broken_dropped_inputs = 0;
     for (tg::NodeId id = 0; id < t.size(); ++id) {
-        const auto& n = t.node(id);
+        using Access = tg::detail::TapeAccess<double>;
+        const auto& n = Access::node(t, id);
         if (n.op != &BrokenTriple::def) continue;
         ++broken_nodes;
-        broken_dropped_inputs += t.node(t.parent(n, 0)).value_dropped;
+        broken_dropped_inputs += Access::node(t, Access::parent(t, n, 0)).value_dropped;
     }
     REQUIRE(broken_nodes == 5);
     REQUIRE(broken_dropped_inputs == 5);  // the memory saving the audit used to skip

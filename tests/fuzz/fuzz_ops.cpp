@@ -247,7 +247,7 @@ private:
         try {
             call();
             if (kTrace && tape_.size() > before)
-                std::fprintf(stderr, "  -> v%zu %s\n", tape_.size() - 1, tg::shape_str(tape_.node(tape_.size() - 1).value.shape()).c_str());
+                std::fprintf(stderr, "  -> v%zu %s\n", tape_.size() - 1, tg::shape_str(tg::detail::TapeAccess<T>::node(tape_, tg::NodeId(tape_.size() - 1)).value.shape()).c_str());
         } catch (const tg::Error& e) {
             if (kTrace) std::fprintf(stderr, "  threw: %s\n", e.what());
             if (tape_.size() != before)
@@ -463,7 +463,7 @@ private:
     bool small_tape() const {
         std::size_t total = 0;
         for (tg::NodeId id = 0; id < tape_.size(); ++id) {
-            const auto& s = tape_.node(id).value.shape();
+            const auto& s = tg::detail::TapeAccess<T>::node(tape_, id).value.shape();
             const std::size_t n = checked_count(std::vector<std::size_t>(s.begin(), s.end()));
             if (n > 64) return false;
             total += n;
