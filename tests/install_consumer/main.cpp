@@ -4,8 +4,25 @@
 #include <iostream>
 
 #include <tapegrad/tapegrad.hpp>
+#include <tapegrad/autodiff/op_support.hpp>  // writing a built-in-style op
 
 namespace tg = tapegrad;
+
+// An op written as the library's own are (docs/architecture.md, "Where an op
+// lives"), against the installed headers: it sees only its OpContext.
+template <class T>
+struct Square {
+    static void forward(const tg::OpContext<T>& c, tg::Tensor<T>& out) {
+        c.fit(out, c.input(0).shape());
+        const T* x = c.input(0).data();
+        for (std::size_t i = 0; i < out.size(); ++i) out.data()[i] = x[i] * x[i];
+    }
+    static void backward(tg::OpContext<T>& c) {
+        const T *g = c.grad().data(), *x = c.input(0).data();
+        if (c.needs_grad(0)) c.accumulate_each(0, [=](std::size_t i) { return T(2) * x[i] * g[i]; });
+    }
+    static constexpr tg::OpDef<T> def{"square", forward, backward, tg::reads_input(0)};
+};
 
 int main() {
     // Designated initializers leave fields out: clean under -Wall -Wextra -Werror.
@@ -47,5 +64,13 @@ int main() {
     auto v = t2.variable(tg::Tensor<double>(3.0));
     t2.backward(v * v);  // dy/dx = 2x = 6
     std::cout << "grad " << v.grad()() << '\n';
-    return last < first ? 0 : 1;
+    t2.clear();
+    auto u = t2.variable(tg::Tensor<double>{1.0, -2.0});
+    const std::size_t two[] = {2};
+    auto half = t2.constant_from(two, [](std::span<double> m) { m[0] = m[1] = 0.5; });
+    auto sq = tg::detail::record<Square<double>>({u});
+    t2.backward(tg::sum(sq * half));  // d/du Σ u²/2 = u
+    std::cout << t2.op_name(sq) << " grad " << tg::to_string(u.grad(), po) << '\n';
+    const bool op_ok = u.grad()(0) == 1.0 && u.grad()(1) == -2.0 && !t2.value_dropped(sq);
+    return last < first && op_ok ? 0 : 1;
 }
