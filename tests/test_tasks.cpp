@@ -179,7 +179,33 @@ TEST_CASE("short adding run with an LSTM beats the baseline clearly, and its out
     fs::remove_all(out);
 }
 
-TEST_CASE("short copy and NTM copy runs beat their baselines clearly", "[tasks][smoke]") {
+// Runs in every build, so that the sanitizers see the copy task's and the
+// NTM's code paths; the learning test below runs in plain builds only.
+TEST_CASE("copy and NTM copy runs train a few steps and report their metrics", "[tasks][smoke]") {
+    for (const char* variant : {"lstm", "ntm"}) {
+        INFO(variant);
+        tt::Options o = std::string(variant) == "ntm" ? tt::defaults_for("copy", "ntm") : tt::defaults_for("copy");
+        o.T = 3;
+        o.hidden = 16;
+        o.batch = 4;
+        o.steps = 20;
+        o.eval_every = 10;
+        o.quiet = true;
+        std::ostringstream log;
+        const tt::Result r = tt::run(o, log);
+        INFO(log.str());
+        REQUIRE(r.steps == 20);
+        REQUIRE(std::isfinite(r.value));
+        REQUIRE(r.value > 0);
+        REQUIRE(std::isfinite(r.baseline));
+        REQUIRE(r.metric == (std::string(variant) == "ntm" ? "bits" : "ce"));
+    }
+}
+
+// [learning]: 3000 training steps, 12 s here and about 250 s instrumented,
+// where they test nothing the short runs above do not; the sanitized builds
+// leave this tag out (tests/CMakeLists.txt).
+TEST_CASE("short copy and NTM copy runs beat their baselines clearly", "[tasks][smoke][learning]") {
     tt::Options c = tt::defaults_for("copy");
     c.T = 3;
     c.hidden = 64;
