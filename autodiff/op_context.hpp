@@ -32,6 +32,13 @@ Dims to_shape(const S& s) {
     return Dims(s.begin(), s.end());
 }
 
+/// Whether `out` already has `shape` and storage for exactly its elements (a
+/// value dropped in an earlier epoch keeps its shape but not its elements).
+template <class T, class S>
+bool fits(const Tensor<T>& out, const S& shape) {
+    return shapes_equal(out.shape(), shape) && out.storage().size() == shape_size(shape);
+}
+
 [[noreturn]] void throw_grad_shape(const char* op, const Dims& grad, const Dims& input);
 
 /// dst (shape `dshape`, broadcastable to `sshape`) += src summed over the
@@ -71,12 +78,11 @@ public:
     /// "inputs of shapes (2, 3), (3,)", for messages.
     std::string describe_inputs() const { return t_.describe_inputs(n_); }
     /// Sizes `out` to `shape` (no allocation when the size is unchanged),
-    /// taking storage from the tape's pool when its own does not fit. The
-    /// storage is checked too: a value dropped in an earlier epoch keeps its
-    /// shape but not its elements.
+    /// taking storage from the tape's pool when its own does not fit
+    /// (`detail::fits`).
     template <class S>
     void fit(Tensor<T>& out, const S& shape) const {
-        if (detail::shapes_equal(out.shape(), shape) && out.storage().size() == shape_size(shape)) return;
+        if (detail::fits(out, shape)) return;
         t_.fit_value(out, std::span<const std::size_t>(shape.data(), shape.size()));
     }
 

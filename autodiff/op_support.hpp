@@ -5,7 +5,7 @@
 /// geometry. Included by the library's op files and by anyone writing a
 /// built-in-style op; user code normally needs only custom_op.hpp.
 ///
-/// Every op is written the same way (docs/architecture.md, "Writing an op"):
+/// Every op is written the same way (docs/architecture.md, "Where an op lives"):
 /// a struct with `forward(const OpContext<T>&, Tensor<T>& out)`,
 /// `backward(OpContext<T>&)` and `static constexpr OpDef<T> def`, and a public
 /// function that checks its operands with `tape_of`, checks what else it
@@ -176,11 +176,10 @@ AxisGeometry axis_geometry(const S& shape, std::size_t axis) {
     return g;
 }
 
-/// Resizes `out` to `shape` (no allocation when the size is unchanged). The
-/// storage is checked too: a node's value dropped in an earlier epoch keeps
-/// its shape but not its elements.
+/// Resizes `out` to `shape` unless it `fits` (no allocation when the size is
+/// unchanged): for tensors outside the pool, such as a node's saved mask.
 template <class T, class S>
 void resize_to(Tensor<T>& out, const S& shape) {
-    if (!shapes_equal(out.shape(), shape) || out.storage().size() != shape_size(shape)) resize_tensor(out, shape);
+    if (!fits(out, shape)) resize_tensor(out, shape);
 }
 }  // namespace tapegrad::detail

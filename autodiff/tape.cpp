@@ -537,13 +537,12 @@ void Tape<T>::run_backward(Var<T> out, const Tensor<T>* seed, BackwardOptions op
         if (gather_.pending_at(id)) flush_batches_profiled(id);
         Node<T>& n = node(id);
         if (!n.grad_live || !n.requires_grad || n.op == nullptr) continue;
+        OpContext<T> c(*this, n);
         if (profiler_ != nullptr) [[unlikely]] {
             const Profiler::Mark mark = Profiler::mark();
-            OpContext<T> c(*this, n);
             n.op->backward(c);
             profiler_->backward_done(*this, id, mark);
         } else {
-            OpContext<T> c(*this, n);
             n.op->backward(c);
         }
         if (detect_anomaly_) check_backward_anomaly(n, id);

@@ -54,7 +54,7 @@ struct TapeAccess;  // the tape's internals, for the library's own tools (below)
 
 /// Small per-node constants of an op (an axis, bounds, an exponent), held as
 /// the op's own struct: `OpAttrs::of(NarrowAttrs{axis, start, length})` when
-/// recording, `op_attrs<NarrowAttrs>(n)` in its forward and backward. Any
+/// recording, `op_attrs<NarrowAttrs>(c)` in its forward and backward. Any
 /// trivially copyable struct of up to 48 bytes; variable-length constants
 /// (a shape, indices) go with the node's indices (`Recording::add_indices`).
 class OpAttrs {
@@ -86,7 +86,7 @@ private:
 /// values and attributes (read through the `OpContext` c) into `out`
 /// (resizing it with `c.fit`). The op's public
 /// function calls it once when recording; the tape audit calls it again with
-/// perturbed parent values, so it must read nothing but the tape.
+/// perturbed input values, so it must read nothing but its context.
 ///
 /// `backward(c)` reads `c.grad()` (the gradient of the output) and adds each
 /// input's vector-Jacobian product into that input with `c.accumulate(k, ...)`,
@@ -527,7 +527,6 @@ struct TapeAccess {
     static Tensor<T>& grad_buffer(Tape<T>& t, NodeId id) { return t.grad_buffer(id); }
     static const char* op_name(const Tape<T>& t, const Node<T>& n) { return t.op_name(n); }
     static std::string describe_inputs(const Tape<T>& t, const Node<T>& n) { return t.describe_inputs(n); }
-    static const Tensor<T>& saved(const Tape<T>& t, const Node<T>& n, std::size_t k) { return t.saved(n, k); }
     // Recording (see `detail::Recording` in op_support.hpp).
     static NodeId record(Tape<T>& t, const OpDef<T>* op, std::span<const Var<T>> parents, const OpAttrs& attrs) {
         return t.record(op, parents, attrs);

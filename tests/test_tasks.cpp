@@ -41,6 +41,21 @@ std::string read(const fs::path& p) {
     return ss.str();
 }
 
+// A copy-task run at T = 3 with RMSprop at 3e-3, evaluated once at its end;
+// `variant` "" is the LSTM, "ntm" the NTM copy task.
+tt::Options short_copy(const std::string& variant, std::size_t hidden, std::size_t batch, long steps) {
+    tt::Options o = tt::defaults_for("copy", variant);
+    o.T = 3;
+    o.hidden = hidden;
+    o.batch = batch;
+    o.steps = steps;
+    o.lr = 3e-3;
+    o.optimizer = "rmsprop";
+    o.eval_every = steps;
+    o.quiet = true;
+    return o;
+}
+
 }  // namespace
 
 TEST_CASE("adding batches: one marker in each half, target the sum, values from U(0, 1)", "[tasks][data]") {
@@ -182,23 +197,16 @@ TEST_CASE("short adding run with an LSTM beats the baseline clearly, and its out
 // Runs in every build, so that the sanitizers see the copy task's and the
 // NTM's code paths; the learning test below runs in plain builds only.
 TEST_CASE("copy and NTM copy runs train a few steps and report their metrics", "[tasks][smoke]") {
-    for (const char* variant : {"lstm", "ntm"}) {
-        INFO(variant);
-        tt::Options o = std::string(variant) == "ntm" ? tt::defaults_for("copy", "ntm") : tt::defaults_for("copy");
-        o.T = 3;
-        o.hidden = 16;
-        o.batch = 4;
-        o.steps = 20;
-        o.eval_every = 10;
-        o.quiet = true;
+    for (const std::string variant : {"", "ntm"}) {
+        INFO("variant '" << variant << "'");
         std::ostringstream log;
-        const tt::Result r = tt::run(o, log);
+        const tt::Result r = tt::run(short_copy(variant, 16, 4, 20), log);
         INFO(log.str());
         REQUIRE(r.steps == 20);
         REQUIRE(std::isfinite(r.value));
         REQUIRE(r.value > 0);
         REQUIRE(std::isfinite(r.baseline));
-        REQUIRE(r.metric == (std::string(variant) == "ntm" ? "bits" : "ce"));
+        REQUIRE(r.metric == (variant == "ntm" ? "bits" : "ce"));
     }
 }
 
@@ -206,31 +214,13 @@ TEST_CASE("copy and NTM copy runs train a few steps and report their metrics", "
 // where they test nothing the short runs above do not; the sanitized builds
 // leave this tag out (tests/CMakeLists.txt).
 TEST_CASE("short copy and NTM copy runs beat their baselines clearly", "[tasks][smoke][learning]") {
-    tt::Options c = tt::defaults_for("copy");
-    c.T = 3;
-    c.hidden = 64;
-    c.batch = 32;
-    c.steps = 2000;
-    c.lr = 3e-3;
-    c.optimizer = "rmsprop";
-    c.eval_every = 2000;
-    c.quiet = true;
     std::ostringstream log;
-    const tt::Result r = tt::run(c, log);
+    const tt::Result r = tt::run(short_copy("", 64, 32, 2000), log);
     INFO(log.str());
     REQUIRE(r.value < 0.5 * r.baseline);
     REQUIRE(r.extra > 0.5);  // more than half of the recalled symbols right (chance: 1/8)
 
-    tt::Options n = tt::defaults_for("copy", "ntm");
-    n.T = 3;
-    n.hidden = 64;
-    n.batch = 32;
-    n.steps = 1000;
-    n.lr = 3e-3;
-    n.optimizer = "rmsprop";
-    n.eval_every = 1000;
-    n.quiet = true;
-    const tt::Result rn = tt::run(n, log);
+    const tt::Result rn = tt::run(short_copy("ntm", 64, 32, 1000), log);
     INFO(log.str());
     REQUIRE(rn.metric == "bits");
     REQUIRE(rn.value < 0.5 * rn.baseline);
