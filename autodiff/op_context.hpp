@@ -7,6 +7,7 @@
 /// recorded them; node ids, the node store and the tape's buffers stay
 /// private to the tape.
 
+#include <algorithm>
 #include <cstring>
 #include <span>
 #include <string>

@@ -12,10 +12,6 @@ namespace tapegrad {
 
 using detail::Dims;
 
-
-
-
-
 namespace {
 
 /// Binary ops check broadcastability before recording, so the error names the op.

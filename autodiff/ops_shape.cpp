@@ -16,7 +16,6 @@ using detail::Dims;
 using detail::axis_geometry;
 using detail::AxisGeometry;
 
-
 namespace {
 
 // dst viewed as (outer, dn, inner) receives src viewed as (outer, sn, inner):
