@@ -2,6 +2,7 @@
 /// \file
 /// Everything tapegrad offers, in one include: `#include <tapegrad/tapegrad.hpp>`.
 
+#include "autodiff/checkpoint.hpp"
 #include "autodiff/custom_op.hpp"
 #include "autodiff/errors.hpp"
 #include "autodiff/grad_mode.hpp"

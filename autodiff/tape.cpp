@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <optional>
 #include <sstream>
 
 #include <xtensor/xnoalias.hpp>
@@ -11,6 +12,7 @@
 #include "blas.hpp"
 #include "op_context.hpp"
 #include "profiler.hpp"
+#include "recompute.hpp"
 
 namespace tapegrad {
 
@@ -169,6 +171,7 @@ void Tape<T>::truncate(NodeId id) {
         }
     while (!param_leaves_.empty() && param_leaves_.back().second >= id) param_leaves_.pop_back();
     while (!steps_.empty() && steps_.back().end > id) steps_.pop_back();
+    while (!segments_.empty() && segments_.back().end > id) segments_.pop_back();
     size_ = id;
 }
 
@@ -324,7 +327,9 @@ const Tensor<T>& Tape<T>::value(Var<T> v) const {
     const Node<T>& n = node(v.id());
     if (n.value_dropped)
         throw ArgumentError("Tape::value: the value of node #" + std::to_string(v.id()) + " ('" + op_name(n) + "', shape " +
-                            shape_str(n.value.shape()) + ") was dropped (Tape::drop_value); use set_keep_values(true) to keep it");
+                            shape_str(n.value.shape()) +
+                            ") was dropped to save memory (drop_value, release_since or recompute_since); use "
+                            "set_keep_values(true) to keep it");
     return n.value;
 }
 
@@ -346,7 +351,22 @@ void Tape<T>::drop_value(Var<T> v) {
         for (std::size_t k = 0; k < user.parents_count; ++k)
             if (parent(user, k) == v.id() && backward_reads_input(user, k)) return;
     }
+    if (read_by_segment(v.id())) return;  // a recompute segment's forward reads it again in backward
     free_value(n);
+}
+
+template <class T>
+bool Tape<T>::read_by_segment(NodeId id) const {
+    for (const StepRange& seg : segments_) {
+        if (seg.end <= id) continue;
+        for (NodeId u = std::max(seg.begin, id); u < seg.end; ++u) {
+            const Node<T>& user = node(u);
+            if (user.op == nullptr) continue;
+            for (const NodeId p : parents(user))
+                if (p == id) return true;
+        }
+    }
+    return false;
 }
 
 template <class T>
@@ -382,6 +402,41 @@ void Tape<T>::release_since(std::size_t begin, std::span<const Var<T>> keep) {
         for (const Var<T>& v : keep) kept = kept || (v && v.id() == u);
         if (!kept) free_value(n);
     }
+}
+
+template <class T>
+void Tape<T>::recompute_since(std::size_t begin, std::span<const Var<T>> keep) {
+    if (begin > size_)
+        throw ArgumentError("Tape::recompute_since: the segment began at position " + std::to_string(begin) +
+                            ", past the tape's " + std::to_string(size_) + " nodes (was the tape cleared?)");
+    for (const Var<T>& v : keep)
+        if (v) check(v, "Tape::recompute_since");
+    if (keep_values_ || begin == size_) return;
+    bool recompute = false;
+    for (std::size_t u = begin; u < size_; ++u) recompute = recompute || node(static_cast<NodeId>(u)).requires_grad;
+    if (!recompute) {  // no backward runs through it: what release_since drops is all there is to drop
+        const std::size_t steps = steps_.size();
+        release_since(begin, keep);
+        steps_.resize(steps);  // not a time step
+        return;
+    }
+    // Reserve first, so that nothing below can throw once values are dropped.
+    if (segments_.size() == segments_.capacity()) segments_.reserve(2 * segments_.size() + 8);
+    for (std::size_t u = begin; u < size_; ++u) {
+        Node<T>& n = node(static_cast<NodeId>(u));
+        if (n.op == nullptr || n.value_dropped) continue;  // leaves are kept
+        bool kept = false;
+        for (const Var<T>& v : keep) kept = kept || (v && v.id() == u);
+        if (!kept) free_value(n);
+    }
+    // A segment closed around earlier ones (a checkpointed call inside a
+    // checkpointed loop) absorbs them: one recompute brings all of it back.
+    auto b = static_cast<NodeId>(begin);
+    while (!segments_.empty() && segments_.back().end > b) {
+        b = std::min(b, segments_.back().begin);
+        segments_.pop_back();
+    }
+    segments_.push_back({b, static_cast<NodeId>(size_)});
 }
 
 template <class T>
@@ -533,8 +588,11 @@ void Tape<T>::run_backward(Var<T> out, const Tensor<T>* seed, BackwardOptions op
     } else
         root.grad.data()[0] = T(1);
 
+    std::optional<detail::SegmentRecompute<T>> recompute;  // only when there are segments: no cost otherwise
+    if (!segments_.empty()) recompute.emplace(*this, out.id());
     for (NodeId id = out.id() + 1; id-- > 0;) {
         if (gather_.pending_at(id)) flush_batches_profiled(id);
+        if (recompute) recompute->at(id);
         Node<T>& n = node(id);
         if (!n.grad_live || !n.requires_grad || n.op == nullptr) continue;
         OpContext<T> c(*this, n);
@@ -571,6 +629,7 @@ void Tape<T>::clear() {
     indices_.clear();
     param_leaves_.clear();
     steps_.clear();
+    segments_.clear();
     consumed_ = false;
     epoch_ = fresh_epoch();
     handle_blocks_used_ = 0;
@@ -628,6 +687,9 @@ void Tape<T>::shrink() {
     indices_.shrink_to_fit();
     param_leaves_.shrink_to_fit();
     steps_.shrink_to_fit();
+    segments_.shrink_to_fit();
+    segment_reader_ = {};
+    segment_state_ = {};
     scratch_ = Tensor<T>();
     pool_.release();
     gather_ = detail::GemmGatherer<T>();  // frees the gathered copies' buffers

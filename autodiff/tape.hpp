@@ -174,6 +174,8 @@ struct Node {
 
 template <class U>
 class Regeneration;  // regeneration.hpp: brings dropped values back for the audit
+template <class U>
+class SegmentRecompute;  // recompute.hpp: re-runs recompute segments in backward
 /// A node limit in messages: "2^32 - 1" for `kMaxTapeNodes`, else the number.
 inline std::string node_limit_str(std::size_t n) { return n == kMaxTapeNodes ? "2^32 - 1" : std::to_string(n); }
 }  // namespace detail
@@ -277,6 +279,28 @@ public:
         NodeId begin, end;
     };
     std::span<const StepRange> steps() const { return steps_; }
+    /// Ends a recompute segment (checkpointing, as torch.utils.checkpoint):
+    /// drops the value of every node recorded at position `begin` or later
+    /// except the nodes of `keep` (what the segment returns; empty handles are
+    /// ignored) and leaves, also the values a backward will read. When
+    /// `backward`'s walk reaches the segment it re-runs the recorded forwards
+    /// in order (the same ops on the same inputs: bit-identical values), keeps
+    /// what the segment's backward reads and drops each value again once the
+    /// walk has passed its node. Memory then holds the segment's inputs and
+    /// `keep` instead of all it would keep for backward, for one more forward
+    /// of the segment. The segment's nodes must have no users outside it but
+    /// through `keep` (as for `release_since`); the values it reads from
+    /// before `begin` stay until backward (`drop_value` leaves them). A
+    /// segment closed around earlier ones absorbs them. Under `NoGradGuard`
+    /// (nothing to recompute) it drops as `release_since` does and records no
+    /// segment; while `keep_values()` is on it does nothing. `ArgumentError`
+    /// if `begin` lies past the tape's end. See also `tg::checkpoint`.
+    void recompute_since(std::size_t begin, std::span<const Var<T>> keep);
+    void recompute_since(std::size_t begin, std::initializer_list<Var<T>> keep) {
+        recompute_since(begin, std::span<const Var<T>>(keep.begin(), keep.size()));
+    }
+    /// The recompute segments [begin, end) closed since the last clear, in order.
+    std::span<const StepRange> recompute_segments() const { return segments_; }
     /// Bytes of element storage held by the values recorded since the last
     /// clear, dropped values excluded (not counted: gradients, the pool of
     /// spare buffers, saved masks). Scans every node: for tests and reports.
@@ -441,6 +465,7 @@ private:
     void accumulate_atb(NodeId target, const T* a, const T* b, std::size_t rows, std::size_t m, std::size_t n);
 
     friend class detail::Regeneration<T>;  // sets and clears value_dropped around a recompute
+    friend class detail::SegmentRecompute<T>;  // re-runs recompute segments during backward
     friend class Profiler;                  // attaches and detaches itself
     static constexpr unsigned kChunkBits = 10;
     static constexpr NodeId kChunkMask = (NodeId(1) << kChunkBits) - 1;
@@ -475,6 +500,14 @@ private:
     bool detect_anomaly_ = false;
     Profiler* profiler_ = nullptr;
     std::vector<StepRange> steps_;  // capacity kept across clear(): no allocation once a loop repeats
+    std::vector<StepRange> segments_;  // recompute_since(): sorted, disjoint
+    // SegmentRecompute's per-node plan of the segment being recomputed, kept
+    // here so that a repeating loop allocates nothing.
+    std::vector<NodeId> segment_reader_;
+    std::vector<std::uint8_t> segment_state_;
+    // Whether a node recorded inside a recompute segment reads `id` (its
+    // forward re-runs in backward, so drop_value must keep `id`).
+    bool read_by_segment(NodeId id) const;
     std::vector<NodeId> parents_;
     std::vector<Tensor<T>> saved_;
     std::size_t saved_size_ = 0;

@@ -21,6 +21,7 @@ void validate_options(const CellSpec& spec, const RecurrentOptions& o) {
     if (o.hidden_size == 0) throw ArgumentError(who + ": hidden_size must be positive");
     if (o.num_layers == 0) throw ArgumentError(who + ": num_layers must be positive");
     if (!(o.dropout >= 0.0 && o.dropout < 1.0)) throw ArgumentError(who + ": dropout must lie in [0, 1)");
+    if (o.projection_steps == 0) throw ArgumentError(who + ": projection_steps must be positive");
     if (o.forget_bias && !spec.forget_gate)
         throw ArgumentError(who + ": forget_bias applies only to cells with a forget gate (LSTM)");
     if (o.lstm_ablation != LSTMAblation::none && !spec.takes_lstm_ablation)

@@ -52,6 +52,10 @@ enum class RNNNonlinearity { tanh, relu };
 /// the plain LSTM.
 enum class LSTMAblation { none, no_input_gate, no_forget_gate, no_output_gate, no_input_activation, no_output_activation };
 
+/// `RecurrentOptions::checkpoint_every = checkpoint_auto`: segments of about
+/// √T steps (the multiple of `projection_steps` nearest √T, at least one).
+inline constexpr std::size_t checkpoint_auto = ~std::size_t(0);
+
 /// Options of the cells and sequence layers. Designated initializers in this
 /// order: `{.input_size = 2, .hidden_size = 128, .forget_bias = 1.0}`.
 struct RecurrentOptions {
@@ -77,6 +81,22 @@ struct RecurrentOptions {
     /// Sequence layers only: input (B, T, I) and output (B, T, D·H) instead
     /// of time-major (T, B, ·), as PyTorch's batch_first.
     bool batch_first = false;
+    /// Sequence layers only: recompute checkpointing. 0 (the default) keeps
+    /// what backward reads for every step; k > 0 cuts each layer and direction
+    /// into segments of k steps whose values are dropped once the segment is
+    /// recorded and recomputed by backward (`Tape::recompute_since`): memory
+    /// holds the state at segment ends and one segment's values instead of
+    /// all T steps', for about one more forward pass. `checkpoint_auto`
+    /// chooses k ≈ √T. Gradients are bit-identical to k = 0 when k is a
+    /// multiple of `projection_steps` (the automatic choice always is);
+    /// otherwise segment ends also cut the projection GEMMs, which changes the
+    /// weight gradients' summation order (by an ulp or so).
+    std::size_t checkpoint_every = 0;
+    /// Sequence layers only: the input projection x·W_ihᵀ runs as one GEMM
+    /// per this many steps (at least 1), so that a long sequence never holds
+    /// the (T, B, G·H) projection and its gradient at once. Longer chunks make
+    /// fewer, larger GEMMs; up to this length a sequence is one GEMM.
+    std::size_t projection_steps = 128;
 };
 
 /// A recurrent state: `h`, `c` for cells that have a cell state (LSTM), and

@@ -2,6 +2,9 @@
 
 #include "../autodiff/ops.hpp"
 
+#include <algorithm>
+#include <cmath>
+
 namespace tapegrad {
 
 namespace {
@@ -127,27 +130,56 @@ void RecurrentLayer<T>::check_call(Var<T> x, const std::optional<RecurrentState<
 }
 
 template <class T>
+std::size_t RecurrentLayer<T>::segment_steps(std::size_t steps) const {
+    if (o_.checkpoint_every != checkpoint_auto) return o_.checkpoint_every;
+    // The multiple of projection_steps nearest √T, at least one: segments
+    // then never cut a projection GEMM (bit-identical gradients).
+    const std::size_t p = o_.projection_steps;
+    const auto chunks = static_cast<std::size_t>(std::llround(std::sqrt(double(steps)) / double(p)));
+    return p * std::max<std::size_t>(chunks, 1);
+}
+
+template <class T>
+typename RecurrentLayer<T>::Projection RecurrentLayer<T>::project_chunk(Var<T> input, std::size_t row, std::size_t k,
+                                                                        std::size_t steps, std::size_t segment) {
+    // Chunks end at multiples of projection_steps and at segment ends,
+    // counted in the order the direction runs.
+    const std::size_t p = o_.projection_steps;
+    std::size_t end = std::min(steps, (k / p + 1) * p);
+    if (segment != 0) end = std::min(end, (k / segment + 1) * segment);
+    const bool reverse = row % num_directions() == 1;
+    const std::size_t lo = reverse ? steps - end : k, len = end - k;
+    Cell<T>& cell = cell_at(row);
+    if (len == steps) return {cell.project(input), 0, end};
+    return {cell.project(narrow(input, 0, static_cast<std::int64_t>(lo), static_cast<std::int64_t>(len))), lo, end};
+}
+
+template <class T>
 RecurrentState<T> RecurrentLayer<T>::run_direction(Var<T> input, std::size_t row,
                                                    const std::optional<RecurrentState<T>>& initial, Var<T> mask,
-                                                   std::span<Var<T>> outs, std::span<Var<T>> hidden) {
+                                                   std::span<Var<T>> outs, std::span<Var<T>> hidden,
+                                                   std::span<Var<T>> segment_outs) {
     Tape<T>& t = *input.tape();
     const std::size_t steps = outs.size(), B = input.shape()[1], states = spec_.states;
     const bool reverse = row % num_directions() == 1;
-    // The input projection of all steps is one GEMM; each step selects its
-    // slice, and the slices share one gradient buffer.
-    const Var<T> proj = cell_at(row).project(input);
+    const std::size_t segment = segment_outs.empty() ? 0 : segment_steps(steps);
     auto loop = [&](BoundStep step) {
         RecurrentState<T> s = initial_state(t, states, row, B, o_.hidden_size, initial);
+        Projection proj;
+        std::size_t segment_begin = 0;
         for (std::size_t k = 0; k < steps; ++k) {
             const std::size_t at = reverse ? steps - 1 - k : k;
-            const auto si = static_cast<std::int64_t>(at);
+            if (segment != 0 && k % segment == 0) segment_begin = t.size();
+            // Each chunk's input projection is one GEMM; its steps select
+            // their slices, which share one gradient buffer.
+            if (k == proj.end) proj = project_chunk(input, row, k, steps, segment);
             // Whatever the step records and does not return is released
             // unless a backward reads it: the cell keeps no list.
             const std::size_t step_begin = t.size();
-            RecurrentState<T> next = step(select(proj, 0, si), s);
+            RecurrentState<T> next = step(select(proj.value, 0, static_cast<std::int64_t>(at - proj.lo)), s);
             t.release_since(step_begin, next.handles());
             if (mask) {
-                const Var<T> m = select(mask, 0, si);
+                const Var<T> m = select(mask, 0, static_cast<std::int64_t>(at));
                 outs[at] = next.h * m;
                 for (std::size_t j = 0; j < states; ++j) next[j] = where(m, next[j], s[j]);
             } else {
@@ -155,12 +187,29 @@ RecurrentState<T> RecurrentLayer<T>::run_direction(Var<T> input, std::size_t row
             }
             s = next;
             hidden[at] = s.h;
+            if (k + 1 == proj.end) t.drop_value(proj.value);  // the steps' slices were its only readers
+            if (segment != 0 && (k + 1 == steps || (k + 1) % segment == 0)) close_segment(t, segment_begin, k, steps, row, s, outs, segment_outs);
         }
         return s;
     };
-    const RecurrentState<T> final_state = run_bound(row, t, TimeLoop(loop));
-    t.drop_value(proj);  // the steps' slices were its only readers
-    return final_state;
+    return run_bound(row, t, TimeLoop(loop));
+}
+
+template <class T>
+void RecurrentLayer<T>::close_segment(Tape<T>& t, std::size_t begin, std::size_t k, std::size_t steps, std::size_t row,
+                                      const RecurrentState<T>& s, std::span<const Var<T>> outs,
+                                      std::span<Var<T>> segment_outs) {
+    // The segment's outputs, stacked inside it: after the segment only the
+    // stack and the state are kept. Stored in time order for the concat.
+    const std::size_t segment = segment_steps(steps), j = k / segment;
+    const std::size_t first = j * segment, len = k + 1 - first;
+    const bool reverse = row % num_directions() == 1;
+    const std::size_t lo = reverse ? steps - (k + 1) : first;
+    const Var<T> stacked = stack<T>(outs.subspan(lo, len), 0);
+    segment_outs[reverse ? segment_outs.size() - 1 - j : j] = stacked;
+    const auto state = s.handles();
+    const std::array<Var<T>, RecurrentState<T>::capacity + 1> keep{state[0], state[1], state[2], state[3], stacked};
+    t.recompute_since(begin, keep);
 }
 
 template <class T>
@@ -195,13 +244,19 @@ RecurrentOutput<T> RecurrentLayer<T>::run(Var<T> x, const std::optional<Recurren
     const std::span<Var<T>> scratch = t.handle_buffer(steps + states * LD + D);
     const std::span<Var<T>> outs = scratch.first(steps), finals = scratch.subspan(steps, states * LD),
                             dir_out = scratch.last(D);
+    // With recompute segments, each direction's output is the concatenation
+    // of its segments' stacked outputs (one handle per segment).
+    const std::size_t segment = o_.checkpoint_every == 0 || !grad_enabled() ? 0 : segment_steps(steps);
+    const std::span<Var<T>> segment_outs = t.handle_buffer(segment == 0 ? 0 : (steps + segment - 1) / segment);
     Var<T> input = x;
     for (std::size_t l = 0; l < o_.num_layers; ++l) {
         for (std::size_t d = 0; d < D; ++d) {
             const std::size_t row = l * D + d;
-            const RecurrentState<T> s = run_direction(input, row, initial, mask, outs, hidden.subspan(row * steps, steps));
+            const RecurrentState<T> s =
+                run_direction(input, row, initial, mask, outs, hidden.subspan(row * steps, steps), segment_outs);
             for (std::size_t k = 0; k < states; ++k) finals[k * LD + row] = s[k];
-            dir_out[d] = stack<T>(outs, 0);
+            dir_out[d] = segment == 0 ? stack<T>(outs, 0) : concat<T>(segment_outs, 0);
+            for (const Var<T>& v : segment_outs) t.drop_value(v);  // the concat copied them; its backward reads nothing
         }
         input = D == 1 ? dir_out[0] : concat<T>(dir_out, 2);
         if (l + 1 < o_.num_layers) input = dropout_generator ? dropout_(input, *dropout_generator) : dropout_(input);

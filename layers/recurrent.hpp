@@ -161,9 +161,24 @@ private:
     void check_call(Var<T> x, const std::optional<RecurrentState<T>>& initial,
                     const std::vector<std::int64_t>& lengths) const;
     // Runs row `row` (layer l, direction d) over `input`: fills outs[t] (the
-    // step outputs) and hidden[t] (h_t) and returns the final state.
+    // step outputs) and hidden[t] (h_t) and returns the final state. With a
+    // non-empty `segment_outs` (one per segment), it records recompute
+    // segments and stores each one's stacked outputs there, in time order.
     RecurrentState<T> run_direction(Var<T> input, std::size_t row, const std::optional<RecurrentState<T>>& initial,
-                                    Var<T> mask, std::span<Var<T>> outs, std::span<Var<T>> hidden);
+                                    Var<T> mask, std::span<Var<T>> outs, std::span<Var<T>> hidden,
+                                    std::span<Var<T>> segment_outs);
+    // The steps of one recompute segment for a sequence of `steps` (options().checkpoint_every resolved).
+    std::size_t segment_steps(std::size_t steps) const;
+    // One chunk's input projection, for the steps k.. of row `row` in the order it runs.
+    struct Projection {
+        Var<T> value;
+        std::size_t lo = 0;   // the time step of its first row
+        std::size_t end = 0;  // the step count (in running order) where the next chunk starts
+    };
+    Projection project_chunk(Var<T> input, std::size_t row, std::size_t k, std::size_t steps, std::size_t segment);
+    // Ends the segment that began at tape position `begin` with step k (in running order).
+    void close_segment(Tape<T>& t, std::size_t begin, std::size_t k, std::size_t steps, std::size_t row,
+                       const RecurrentState<T>& s, std::span<const Var<T>> outs, std::span<Var<T>> segment_outs);
 
     CellSpec spec_;
     RecurrentOptions o_;

@@ -109,7 +109,10 @@ constexpr std::size_t kB = 4, kI = 3, kHidden = 8;
 constexpr std::size_t step_bytes(std::size_t bh_values, std::size_t extra_floats = 0) {
     return (bh_values * kB * kHidden + kB * kI + extra_floats) * sizeof(float);
 }
-constexpr tg::RecurrentOptions kMemory{.input_size = kI, .hidden_size = kHidden};
+// One projection GEMM for up to 1000 steps: the per-step counts assume the
+// whole input stays as it is (chunks of projection_steps add a copy of each
+// chunk's rows of x and a bias sum per chunk).
+constexpr tg::RecurrentOptions kMemory{.input_size = kI, .hidden_size = kHidden, .projection_steps = 1000};
 
 }  // namespace
 

@@ -244,7 +244,7 @@ TEST_CASE("drop_value frees what no backward reads and keeps the rest", "[tape]"
     t.drop_value(pre);
     t.drop_value(s);
     REQUIRE_THROWS_MATCHES(pre.value(), tg::ArgumentError,
-                           Message("Tape::value: the value of node #2 ('narrow', shape (2, 2)) was dropped (Tape::drop_value); "
+                           Message("Tape::value: the value of node #2 ('narrow', shape (2, 2)) was dropped to save memory (drop_value, release_since or recompute_since); "
                                    "use set_keep_values(true) to keep it"));
     REQUIRE(pre.shape() == std::vector<std::size_t>{2, 2});  // the shape stays
     REQUIRE(pre.size() == 4);
