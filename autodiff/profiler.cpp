@@ -53,7 +53,7 @@ std::uint64_t backward_bytes(const Tape<T>& tape, const Node<T>& n) {
         const NodeId p = detail::TapeAccess<T>::parent(tape, n, k);
         const std::uint64_t size = shape_size(detail::TapeAccess<T>::parent_shape(tape, n, k));
         if (detail::TapeAccess<T>::needs_grad(tape, p)) elements += size;
-        if (k >= 31 || (n.op->backward_reads & reads_input(unsigned(k)))) elements += size;
+        if (n.op->backward_reads & reads_input(k < 30 ? unsigned(k) : 30u)) elements += size;
     }
     return elements * sizeof(T);
 }

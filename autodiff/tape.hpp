@@ -93,7 +93,9 @@ private:
 /// only for inputs that `c.needs_grad(k)`.
 ///
 /// `backward_reads` says which values the backward reads: bit k for input k
-/// (k < 31), `kReadsOutput` for the node's own value. It lets the tape drop
+/// (k < 30; bit 30 stands for input 30 and every input after it, so that a
+/// concat of many inputs can say it reads none), `kReadsOutput` for the
+/// node's own value. It lets the tape drop
 /// values nobody will read (`Tape::drop_value`); the default, `kReadsAll`, is
 /// always safe. Shapes stay readable after a drop; only the elements go.
 /// The contract is checked, not trusted: a backward reads elements only
@@ -103,7 +105,7 @@ private:
 inline constexpr std::uint32_t kReadsOutput = 1u << 31;
 inline constexpr std::uint32_t kReadsAll = ~0u;
 inline constexpr std::uint32_t kReadsNothing = 0;
-constexpr std::uint32_t reads_input(unsigned k) { return 1u << k; }
+constexpr std::uint32_t reads_input(unsigned k) { return 1u << (k < 30 ? k : 30); }
 
 template <class T>
 struct OpDef {
@@ -487,7 +489,7 @@ private:
     NodeId id_of(const Node<T>& n) const;
     // Whether the backward of op node `user` reads its input k.
     static bool backward_reads_input(const Node<T>& user, std::size_t k) {
-        return k >= 31 || (user.op->backward_reads & reads_input(unsigned(k)));
+        return (user.op->backward_reads & reads_input(k < 30 ? unsigned(k) : 30u)) != 0;
     }
     // Adds the gathered products aimed at id or after; timed as "gathered_atb" when profiling.
     void flush_batches_profiled(NodeId id);

@@ -20,6 +20,8 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <map>
+#include <optional>
 #include <new>
 #include <string>
 #include <vector>
@@ -47,12 +49,26 @@ double peak_rss_mib() {
 struct Config {
     std::size_t T = 10000, B = 16, H = 256, I = 32, every = 0;
     int iters = 3;
+    bool profile = false;
 };
 
 struct Result {
     std::vector<double> step_ms;
     double forward_value_mib = 0, loss = 0;
 };
+
+// The bytes of values the tape holds, by op: what the forward pass keeps.
+void print_values(const tg::Tape<float>& t) {
+    std::map<std::string, std::pair<std::size_t, std::size_t>> by_op;  // count, bytes
+    for (std::size_t k = 0; k < t.size(); ++k) {
+        const tg::Var<float> v(const_cast<tg::Tape<float>*>(&t), static_cast<tg::NodeId>(k), t.epoch());
+        if (t.value_dropped(v)) continue;
+        auto& [count, bytes] = by_op[t.op_name(v)];
+        ++count;
+        bytes += tg::shape_size(t.shape(v)) * sizeof(float);
+    }
+    for (const auto& [op, cb] : by_op) std::printf("  %-14s %8zu values %10.1f MiB\n", op.c_str(), cb.first, double(cb.second) / 1048576.0);
+}
 
 Result train(const Config& c) {
     tg::Generator gen(1);
@@ -68,10 +84,14 @@ Result train(const Config& c) {
         const auto t0 = Clock::now();
         t.clear();
         opt.zero_grad();
+        std::optional<tg::Profiler> profiler;
+        if (c.profile && s == c.iters) profiler.emplace(t);
         auto [y, state] = lstm(t.constant(x));
         const auto loss = tg::mse_loss(head(y), t.constant(target));
         r.forward_value_mib = double(t.value_bytes()) / (1024.0 * 1024.0);
+        if (profiler) print_values(t);
         t.backward(loss);
+        if (profiler) std::printf("%s", profiler->table(25).c_str());
         opt.step();
         r.loss = loss.item();
         if (s > 0) r.step_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
@@ -94,6 +114,7 @@ int main(int argc, char** argv) {
     app.add_option("--input", c.I)->check(CLI::Range(1, 8192));
     app.add_option("--iters", c.iters, "timed steps after one warm-up")->check(CLI::Range(1, 100));
     app.add_option("--limit-mib", limit_mib, "cap the address space (RLIMIT_AS) at this many MiB");
+    app.add_flag("--profile", c.profile, "print the tape's values by op after the last forward, and the profiler's table");
     app.add_option("--json", json, "append the result as one JSON line to this file");
     CLI11_PARSE(app, argc, argv);
     try {

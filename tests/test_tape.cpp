@@ -345,3 +345,21 @@ TEST_CASE("a slot whose value was dropped in an earlier epoch is refilled safely
     auto s = tg::sum(x3, 2);  // (2, 2), through the reduction's own resize
     require_close(s.value(), tg::Tensor<double>{{3.0, 7.0}, {11.0, 15.0}}, 0.0, 0.0);
 }
+
+TEST_CASE("drop_value frees an input past the 30th of an op whose backward reads no input", "[tape][memory]") {
+    // Bit 30 of backward_reads covers inputs 30 and later: concat (reads
+    // nothing) lets all 40 go, mul-style readers of many inputs keep them all.
+    tg::Tape<double> t;
+    auto x = t.variable(tgtest::smooth({2, 2}));
+    std::vector<tg::Var<double>> parts;
+    for (int k = 0; k < 40; ++k) parts.push_back(x * double(k + 1));
+    const auto all = tg::concat(parts, 0);
+    for (const auto& p : parts) t.drop_value(p);
+    for (std::size_t k = 0; k < parts.size(); ++k) {
+        INFO("input " << k);
+        REQUIRE(t.value_dropped(parts[k]));
+    }
+    t.backward(tg::sum(all));
+    REQUIRE(x.grad().data()[0] == 820.0);  // 1 + 2 + ... + 40
+    REQUIRE(tg::reads_input(35) == tg::reads_input(30));
+}
