@@ -95,9 +95,12 @@ void SegmentRecompute<T>::regenerate(NodeId begin, NodeId end) {
                                     tape_.op_name(tape_.node(p)) +
                                     "'), whose value was dropped after the segment was recorded; keep a segment's "
                                     "inputs until backward");
-        // Into a fresh tensor first: the forward must not see its own value
-        // half written. fit_value takes the storage from the pool.
-        Tensor<T> value;
+        // Into the tape's spare tensor first, then swapped in: the node stays
+        // dropped if the forward throws. fit_value takes the storage from the
+        // pool, and the spare keeps the node's empty husk for the next one:
+        // no allocation (a default-constructed tensor would allocate one
+        // element).
+        Tensor<T>& value = tape_.segment_value_;
         node.op->forward(OpContext<T>(tape_, node), value);
         std::swap(node.value, value);
         node.value_dropped = false;

@@ -81,9 +81,16 @@ std::string value_str(T v) {
 
 template <class T>
 std::string Tape<T>::describe_inputs(const Node<T>& n) const {
+    if (n.parents_count == 0) return "no inputs";
+    // Runs of equal shapes once, with a count: a concat of 300 segments stays one line.
     std::string s = "inputs of shapes ";
-    for (std::size_t k = 0; k < n.parents_count; ++k) s += (k ? ", " : "") + shape_str(parent_value(n, k).shape());
-    if (n.parents_count == 0) s = "no inputs";
+    for (std::size_t k = 0; k < n.parents_count;) {
+        const auto& shape = parent_shape(n, k);  // also for a dropped input
+        std::size_t run = 1;
+        while (k + run < n.parents_count && std::ranges::equal(parent_shape(n, k + run), shape)) ++run;
+        s += (k ? ", " : "") + shape_str(shape) + (run > 1 ? " ×" + std::to_string(run) : "");
+        k += run;
+    }
     return s;
 }
 
@@ -690,6 +697,7 @@ void Tape<T>::shrink() {
     segments_.shrink_to_fit();
     segment_reader_ = {};
     segment_state_ = {};
+    segment_value_ = Tensor<T>();
     scratch_ = Tensor<T>();
     pool_.release();
     gather_ = detail::GemmGatherer<T>();  // frees the gathered copies' buffers

@@ -507,6 +507,7 @@ private:
     // here so that a repeating loop allocates nothing.
     std::vector<NodeId> segment_reader_;
     std::vector<std::uint8_t> segment_state_;
+    Tensor<T> segment_value_;  // a recomputed value is written here, then swapped into its node
     // Whether a node recorded inside a recompute segment reads `id` (its
     // forward re-runs in backward, so drop_value must keep `id`).
     bool read_by_segment(NodeId id) const;

@@ -97,10 +97,13 @@ TEST_CASE("steady LSTM and GRU training steps with Adam allocate no heap memory"
     // told apart by the caller's address.
     REQUIRE(bench::locate_openblas());
     auto own = [] { return bench::heap_allocations() - bench::openblas_heap_allocations(); };
-    for (bool lstm : {true, false}) for (bool clip : {false, true}) {
-        INFO((lstm ? "LSTM" : "GRU") << (clip ? " clip" : ""));
+    // Also with recompute checkpointing (segments of 2 of the 7 steps): the
+    // segment list and the recompute plan keep their capacity across clears.
+    for (bool lstm : {true, false}) for (bool clip : {false, true}) for (std::size_t every : {0, 2}) {
+        INFO((lstm ? "LSTM" : "GRU") << (clip ? " clip" : "") << " checkpoint_every " << every);
         tg::Generator gen(7);
-        const tg::RecurrentOptions o{.input_size = 5, .hidden_size = 8, .num_layers = 2};
+        const tg::RecurrentOptions o{.input_size = 5, .hidden_size = 8, .num_layers = 2, .checkpoint_every = every,
+                                     .projection_steps = 2};
         std::unique_ptr<tg::RecurrentLayer<float>> rnn;
         if (lstm)
             rnn = std::make_unique<tg::LSTM<float>>(o, gen);

@@ -363,3 +363,19 @@ TEST_CASE("drop_value frees an input past the 30th of an op whose backward reads
     REQUIRE(x.grad().data()[0] == 820.0);  // 1 + 2 + ... + 40
     REQUIRE(tg::reads_input(35) == tg::reads_input(30));
 }
+
+TEST_CASE("error messages name runs of equal input shapes once, with a count", "[tape]") {
+    // A checkpointed layer concatenates one output per segment: hundreds of
+    // inputs of one shape must not make a message hundreds of shapes long.
+    tg::Tape<double> t;
+    auto x = t.variable(tgtest::smooth({2, 2}));
+    auto y = t.variable(tgtest::smooth({1, 2}));
+    const auto all = tg::concat(std::vector<tg::Var<double>>{x, x, x, y, x}, 0);
+    using Access = tg::detail::TapeAccess<double>;
+    REQUIRE(Access::describe_inputs(t, Access::node(t, all.id())) == "inputs of shapes (2, 2) ×3, (1, 2), (2, 2)");
+    const auto z = tg::tanh(all);  // its backward reads its output, not its input
+    t.drop_value(all);
+    REQUIRE(t.value_dropped(all));
+    REQUIRE(Access::describe_inputs(t, Access::node(t, z.id())) == "inputs of shapes (9, 2)");  // also for a dropped input
+    REQUIRE(Access::describe_inputs(t, Access::node(t, x.id())) == "no inputs");
+}
