@@ -140,7 +140,7 @@ int main(int argc, char** argv) {
         out["step_ms"] = r.step_ms;
         out["median_ms"] = r.step_ms[r.step_ms.size() / 2];
         out["forward_value_mib"] = r.forward_value_mib;
-        out["loss"] = r.loss;
+        out["final_loss"] = r.loss;
         std::printf("T %zu B %zu H %zu I %zu loss %-5s every %-5s  step %9.1f ms (min %.1f)  peak RSS %8.1f MiB  tape values after forward %8.1f MiB\n",
                     c.T, c.B, c.H, c.I, loss.c_str(), every.c_str(), r.step_ms[r.step_ms.size() / 2], r.step_ms.front(), peak_rss_mib(),
                     r.forward_value_mib);

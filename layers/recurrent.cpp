@@ -247,7 +247,8 @@ RecurrentOutput<T> RecurrentLayer<T>::run(Var<T> x, const std::optional<Recurren
     // With recompute segments, each direction's output is the concatenation
     // of its segments' stacked outputs (one handle per segment).
     const std::size_t segment = o_.checkpoint_every == 0 || !grad_enabled() ? 0 : segment_steps(steps);
-    const std::span<Var<T>> segment_outs = t.handle_buffer(segment == 0 ? 0 : (steps + segment - 1) / segment);
+    const std::span<Var<T>> segment_outs =
+        t.handle_buffer(segment == 0 ? 0 : steps / segment + (steps % segment != 0));  // no steps + segment: k may be ~2^64
     Var<T> input = x;
     for (std::size_t l = 0; l < o_.num_layers; ++l) {
         for (std::size_t d = 0; d < D; ++d) {

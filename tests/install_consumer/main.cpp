@@ -1,6 +1,7 @@
 // A project outside the tree, built against the installed package with its
 // own compiler flags (run.cmake): train a small LSTM with the documented
 // idioms, exchange tensors with the library, print them.
+#include <cmath>
 #include <iostream>
 
 #include <tapegrad/tapegrad.hpp>
@@ -72,5 +73,18 @@ int main() {
     t2.backward(tg::sum(sq * half));  // d/du Σ u²/2 = u
     std::cout << t2.op_name(sq) << " grad " << tg::to_string(u.grad(), po) << '\n';
     const bool op_ok = u.grad()(0) == 1.0 && u.grad()(1) == -2.0 && !t2.value_dropped(sq);
-    return last < first && op_ok ? 0 : 1;
+
+    // Recompute checkpointing: a function and a layer option, gradients as without.
+    t2.clear();
+    auto w = t2.variable(tg::Tensor<double>{0.5, -1.5});
+    auto cube = tg::checkpoint([](tg::Var<double> a) { return tg::tanh(a) * a * a; }, w);
+    t2.backward(tg::sum(cube));
+    const double th = std::tanh(0.5), d0 = (1 - th * th) * 0.25 + th * 2 * 0.5;  // d/da tanh(a)·a²
+    const bool ckpt_ok = std::abs(w.grad()(0) - d0) < 1e-12 && t2.recompute_segments().size() == 1;
+    tg::LSTM<float> long_lstm({.input_size = 2, .hidden_size = 4, .checkpoint_every = tg::checkpoint_auto});
+    tg::Tape<float> t3;
+    auto [long_out, long_state] = long_lstm(t3.constant(tg::randn<float>({50, 3, 2}, gen)));
+    t3.backward(tg::sum(long_out));
+    std::cout << "checkpointed: " << t3.recompute_segments().size() << " segment(s)\n";
+    return last < first && op_ok && ckpt_ok && !t3.recompute_segments().empty() ? 0 : 1;
 }
