@@ -4,10 +4,11 @@
 /// and `RNN`, `LSTM`, `GRU` are it with the built-in cells (layers/cells/).
 ///
 /// `RecurrentLayer<T>` holds everything that is not the cell: layers ×
-/// directions, the input projection of all steps as one GEMM per layer and
-/// direction (x·W_ihᵀ + the cell's input bias), the initial state, masks
-/// for per-sequence lengths, dropout between layers, the per-step hidden
-/// states, and the release of each step's temporaries. Everything is
+/// directions, the input projection (x·W_ihᵀ + the cell's input bias) as one
+/// GEMM per `projection_steps` steps of a layer and direction, the initial
+/// state, masks for per-sequence lengths, dropout between layers, the
+/// per-step hidden states, the release of each step's temporaries, and
+/// recompute segments (`checkpoint_every`). Everything is
 /// composed of primitive ops: backpropagation through time is the tape's
 /// reverse walk, with no hand-written backward.
 ///
