@@ -59,10 +59,10 @@ struct Result {
 };
 
 // The bytes of values the tape holds, by op: what the forward pass keeps.
-void print_values(const tg::Tape<float>& t) {
+void print_values(tg::Tape<float>& t) {
     std::map<std::string, std::pair<std::size_t, std::size_t>> by_op;  // count, bytes
     for (std::size_t k = 0; k < t.size(); ++k) {
-        const tg::Var<float> v(const_cast<tg::Tape<float>*>(&t), static_cast<tg::NodeId>(k), t.epoch());
+        const tg::Var<float> v(&t, static_cast<tg::NodeId>(k), t.epoch());
         if (t.value_dropped(v)) continue;
         auto& [count, bytes] = by_op[t.op_name(v)];
         ++count;

@@ -88,7 +88,8 @@ struct RecurrentOptions {
     /// holds the state at segment ends and one segment's values instead of
     /// all T steps', for about one more forward pass. `checkpoint_auto`
     /// chooses k ≈ √T. Gradients are bit-identical to k = 0 when k is a
-    /// multiple of `projection_steps` (the automatic choice always is);
+    /// multiple of `projection_steps` or at least T (the automatic choice
+    /// always is one of the two);
     /// otherwise segment ends also cut the projection GEMMs, which changes the
     /// weight gradients' summation order (by an ulp or so).
     std::size_t checkpoint_every = 0;
