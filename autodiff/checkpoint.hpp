@@ -11,7 +11,9 @@
 /// between forward and backward holds only the segment's inputs and outputs.
 /// What the tape records is re-run, not `fn`: a dropout mask drawn inside
 /// `fn` is a constant on the tape and is reused as it is, with no generator
-/// to replay, and `fn` may capture anything (it runs once).
+/// to replay, and `fn` itself runs once, so it may capture anything. (A
+/// custom op recorded inside it re-runs its forward closure in backward, so
+/// that closure must stay valid until then, as custom_op.hpp asks anyway.)
 ///
 ///     auto [h, c] = tg::checkpoint([&](tg::Var<float> x, tg::Var<float> h, tg::Var<float> c) {
 ///         return my_block(x, h, c);  // returns a RecurrentState, a Var, a

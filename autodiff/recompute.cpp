@@ -49,45 +49,57 @@ void SegmentRecompute<T>::enter() {
     const typename Tape<T>::StepRange seg = tape_.segments_[--next_];
     set_next();
     const NodeId end = std::min<NodeId>(seg.end, root_ + 1);
-    live_begin_ = seg.begin;
-    live_end_ = end;
+    live_begin_ = live_end_ = 0;  // nothing is back until the plan is made (it may throw)
     Profiler* const profiler = tape_.profiler_;
     const Profiler::Mark mark = profiler != nullptr ? Profiler::mark() : Profiler::Mark{};
     plan(seg.begin, end);
+    live_begin_ = seg.begin;
+    live_end_ = end;
     regenerate(seg.begin, end);
     if (profiler != nullptr) profiler->span_done("recompute", mark);
 }
 
-// Marks, per node of [begin, end), whether the segment's backward reads its
-// value (kNeeded) and which node of the segment reads it last in forward.
+// One backward scan over [begin, end) decides, per node: whether the
+// segment's backward reads its value (kNeeded), whether it is re-run
+// (kRegen: dropped, and needed or read by a node that is re-run), and which
+// re-run node reads it last. A value read only by kept nodes, or by nodes
+// that are not re-run, is not recomputed. Readers come after what they read,
+// so each node's marks are final when the scan reaches it.
 template <class T>
 void SegmentRecompute<T>::plan(NodeId begin, NodeId end) {
+    auto& state = tape_.segment_state_;
+    auto& reader = tape_.segment_reader_;
     const std::size_t n = end - begin;
-    tape_.segment_state_.assign(n, 0);  // no allocation once a loop repeats
-    tape_.segment_reader_.assign(n, kUnread);
+    state.assign(n, 0);  // no allocation once a loop repeats
+    reader.assign(n, kUnread);
     for (NodeId u = end; u-- > begin;) {
         const Node<T>& node = tape_.node(u);
         if (node.op == nullptr) continue;
-        if (node.requires_grad && (node.op->backward_reads & kReadsOutput)) tape_.segment_state_[u - begin] |= kNeeded;
+        std::uint8_t& s = state[u - begin];
+        if (node.requires_grad && (node.op->backward_reads & kReadsOutput)) s |= kNeeded;
+        const bool regen = node.value_dropped && (s & (kNeeded | kReadByRegen));
+        if (regen) s |= kRegen;
         for (std::size_t k = 0; k < node.parents_count; ++k) {
             const NodeId p = tape_.parent(node, k);
             if (p < begin) continue;
-            if (node.requires_grad && Tape<T>::backward_reads_input(node, k)) tape_.segment_state_[p - begin] |= kNeeded;
-            if (tape_.segment_reader_[p - begin] == kUnread) tape_.segment_reader_[p - begin] = u;  // descending: the last reader
+            if (node.requires_grad && Tape<T>::backward_reads_input(node, k)) state[p - begin] |= kNeeded;
+            if (regen && reader[p - begin] == kUnread) {  // descending: the last re-run reader
+                reader[p - begin] = u;
+                state[p - begin] |= kReadByRegen;
+            }
         }
     }
 }
 
-// Re-runs the dropped nodes that are read, in recording order; a value only
-// forwards read goes back to the pool after its last reader.
+// Re-runs the nodes the plan marked, in recording order; a value only
+// forwards read goes back to the pool after its last re-run reader.
 template <class T>
 void SegmentRecompute<T>::regenerate(NodeId begin, NodeId end) {
     auto& state = tape_.segment_state_;
     const auto& reader = tape_.segment_reader_;
     for (NodeId u = begin; u < end; ++u) {
+        if (!(state[u - begin] & kRegen)) continue;
         Node<T>& node = tape_.node(u);
-        if (node.op == nullptr || !node.value_dropped) continue;
-        if (!(state[u - begin] & kNeeded) && reader[u - begin] == kUnread) continue;
         for (const NodeId p : tape_.parents(node))
             if (p < begin && tape_.node(p).value_dropped)
                 throw ArgumentError("backward: the recompute segment at nodes [" + std::to_string(begin) + ", " +

@@ -5,10 +5,10 @@
 /// it, and drops them again as the walk passes their nodes.
 ///
 /// Entering a segment, one backward scan over its nodes marks what the
-/// segment's backward reads (as `release_since` does) and where each node's
-/// last forward reader is; one forward scan then re-runs every dropped node
-/// that is read, in recording order, and gives a value that only forwards
-/// read back to the pool after its last reader. So the walk holds what the
+/// segment's backward reads (as `release_since` does), which dropped nodes
+/// must be re-run for it, and where each value's last re-run reader is; one
+/// forward scan then re-runs those nodes in recording order and gives a value
+/// that only forwards read back to the pool after its last reader. So the walk holds what the
 /// segment's backward reads, not its whole forward. The forwards are the
 /// recorded ones on the same inputs, so the values, and every gradient, are
 /// bit-identical to a run that kept them.
@@ -42,7 +42,7 @@ public:
 
 private:
     static constexpr NodeId kUnread = ~NodeId(0);
-    static constexpr std::uint8_t kNeeded = 1, kLive = 2;
+    static constexpr std::uint8_t kNeeded = 1, kLive = 2, kRegen = 4, kReadByRegen = 8;
     void enter();
     void plan(NodeId begin, NodeId end);
     void regenerate(NodeId begin, NodeId end);

@@ -364,8 +364,10 @@ void Tape<T>::drop_value(Var<T> v) {
 
 template <class T>
 bool Tape<T>::read_by_segment(NodeId id) const {
-    for (const StepRange& seg : segments_) {
-        if (seg.end <= id) continue;
+    // Sorted and disjoint: skip the segments that end before id.
+    const auto first = std::ranges::partition_point(segments_, [id](const StepRange& seg) { return seg.end <= id; });
+    for (auto it = first; it != segments_.end(); ++it) {
+        const StepRange& seg = *it;
         for (NodeId u = std::max(seg.begin, id); u < seg.end; ++u) {
             const Node<T>& user = node(u);
             if (user.op == nullptr) continue;
@@ -391,6 +393,9 @@ void Tape<T>::release_since(std::size_t begin, std::span<const Var<T>> keep) {
         if (v) check(v, "Tape::release_since");
     if (begin < size_) steps_.push_back({static_cast<NodeId>(begin), static_cast<NodeId>(size_)});
     if (keep_values_) return;
+    // A recompute segment closed inside the step (tg::checkpoint in a cell)
+    // re-reads its inputs in backward: those stay.
+    const bool segment_inside = !segments_.empty() && segments_.back().end > begin;
     // Backwards: every reader of node u inside the step comes after u, so by
     // the time the scan reaches u, each one has marked it if its backward
     // reads it. The mark is cleared as it is read.
@@ -407,7 +412,7 @@ void Tape<T>::release_since(std::size_t begin, std::span<const Var<T>> keep) {
         if (n.value_dropped || read_later || (n.requires_grad && (n.op->backward_reads & kReadsOutput))) continue;
         bool kept = false;
         for (const Var<T>& v : keep) kept = kept || (v && v.id() == u);
-        if (!kept) free_value(n);
+        if (!kept && !(segment_inside && read_by_segment(static_cast<NodeId>(u)))) free_value(n);
     }
 }
 

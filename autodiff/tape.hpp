@@ -572,6 +572,13 @@ struct TapeAccess {
     static std::int64_t* add_indices(Tape<T>& t, NodeId id, std::size_t count) { return t.add_indices(id, count); }
     static void set_custom(Tape<T>& t, NodeId id, CustomOpRecord<T> record) { t.set_custom(id, std::move(record)); }
     static void check_forward_anomaly(Tape<T>& t, NodeId id) { t.check_forward_anomaly(id); }
+    // Gives v's elements back to the pool without drop_value's scan for
+    // readers, for a caller that knows no backward and no recompute segment
+    // reads them (the sequence layer's per-segment outputs once concatenated).
+    static void free_unread_value(Tape<T>& t, Var<T> v) {
+        Node<T>& n = t.node(v.id());
+        if (!t.keep_values_ && n.op != nullptr && !n.value_dropped) t.free_value(n);
+    }
 };
 }  // namespace detail
 

@@ -187,7 +187,8 @@ RecurrentState<T> RecurrentLayer<T>::run_direction(Var<T> input, std::size_t row
             }
             s = next;
             hidden[at] = s.h;
-            if (k + 1 == proj.end) t.drop_value(proj.value);  // the steps' slices were its only readers
+            // The steps' slices were its only readers (in a segment, its end drops it).
+            if (segment == 0 && k + 1 == proj.end) t.drop_value(proj.value);
             if (segment != 0 && (k + 1 == steps || (k + 1) % segment == 0)) close_segment(t, segment_begin, k, steps, row, s, outs, segment_outs);
         }
         return s;
@@ -257,7 +258,11 @@ RecurrentOutput<T> RecurrentLayer<T>::run(Var<T> x, const std::optional<Recurren
                 run_direction(input, row, initial, mask, outs, hidden.subspan(row * steps, steps), segment_outs);
             for (std::size_t k = 0; k < states; ++k) finals[k * LD + row] = s[k];
             dir_out[d] = segment == 0 ? stack<T>(outs, 0) : concat<T>(segment_outs, 0);
-            for (const Var<T>& v : segment_outs) t.drop_value(v);  // the concat copied them; its backward reads nothing
+            // The concat copied them, its backward reads nothing, and no
+            // segment's recompute needs them (nothing in it reads them):
+            // freed without drop_value's scan of every later node, which
+            // would cost O(segments × nodes).
+            for (const Var<T>& v : segment_outs) detail::TapeAccess<T>::free_unread_value(t, v);
         }
         input = D == 1 ? dir_out[0] : concat<T>(dir_out, 2);
         if (l + 1 < o_.num_layers) input = dropout_generator ? dropout_(input, *dropout_generator) : dropout_(input);
