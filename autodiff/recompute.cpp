@@ -4,7 +4,6 @@
 #include <string>
 #include <utility>
 
-#include "op_context.hpp"
 #include "profiler.hpp"
 
 namespace tapegrad::detail {
@@ -107,15 +106,7 @@ void SegmentRecompute<T>::regenerate(NodeId begin, NodeId end) {
                                     tape_.op_name(tape_.node(p)) +
                                     "'), whose value was dropped after the segment was recorded; keep a segment's "
                                     "inputs until backward");
-        // Into the tape's spare tensor first, then swapped in: the node stays
-        // dropped if the forward throws. fit_value takes the storage from the
-        // pool, and the spare keeps the node's empty husk for the next one:
-        // no allocation (a default-constructed tensor would allocate one
-        // element).
-        Tensor<T>& value = tape_.segment_value_;
-        node.op->forward(OpContext<T>(tape_, node), value);
-        std::swap(node.value, value);
-        node.value_dropped = false;
+        tape_.rerun_forward(node);
         state[u - begin] |= kLive;
         ++recomputed_;
         for (const NodeId p : tape_.parents(node))

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <utility>
 
-#include "op_context.hpp"
 
 namespace tapegrad::detail {
 
@@ -26,14 +25,8 @@ template <class T>
 void Regeneration<T>::before(NodeId id) {
     Node<T>& n = tape_.node(id);
     if (!n.value_dropped || last_reader_[id] == kUnread) return;
-    // Into a fresh tensor first: the forward reads the node and must not see
-    // its own value half written. fit_value takes the storage from the pool.
-    Tensor<T> value;
-    const OpContext<T> c(tape_, n);
-    n.op->forward(c, value);
-    if (live_.size() == live_.capacity()) live_.reserve(2 * live_.size() + 16);  // free_value below cannot throw
-    std::swap(n.value, value);
-    n.value_dropped = false;
+    if (live_.size() == live_.capacity()) live_.reserve(2 * live_.size() + 16);  // push_back below cannot throw
+    tape_.rerun_forward(n);
     live_.push_back(id);
     ++regenerated_;
 }

@@ -385,12 +385,34 @@ void Tape<T>::free_value(Node<T>& n) {
 }
 
 template <class T>
-void Tape<T>::release_since(std::size_t begin, std::span<const Var<T>> keep) {
+void Tape<T>::check_since(const char* who, const char* range, std::size_t begin, std::span<const Var<T>> keep) const {
     if (begin > size_)
-        throw ArgumentError("Tape::release_since: the step began at position " + std::to_string(begin) +
+        throw ArgumentError(std::string(who) + ": the " + range + " began at position " + std::to_string(begin) +
                             ", past the tape's " + std::to_string(size_) + " nodes (was the tape cleared?)");
     for (const Var<T>& v : keep)
-        if (v) check(v, "Tape::release_since");
+        if (v) check(v, who);
+}
+
+template <class T>
+bool Tape<T>::in_keep(std::span<const Var<T>> keep, std::size_t id) {
+    return std::ranges::any_of(keep, [id](const Var<T>& v) { return v && v.id() == id; });
+}
+
+template <class T>
+void Tape<T>::rerun_forward(Node<T>& n) {
+    // Into the spare tensor, then swapped in: a forward that throws leaves
+    // the node dropped. fit_value takes the storage from the pool, and the
+    // spare keeps the node's empty husk for the next one, so a repeating
+    // loop allocates nothing (a default-constructed tensor would allocate an
+    // element).
+    n.op->forward(OpContext<T>(*this, n), spare_value_);
+    std::swap(n.value, spare_value_);
+    n.value_dropped = false;
+}
+
+template <class T>
+void Tape<T>::release_since(std::size_t begin, std::span<const Var<T>> keep) {
+    check_since("Tape::release_since", "step", begin, keep);
     if (begin < size_) steps_.push_back({static_cast<NodeId>(begin), static_cast<NodeId>(size_)});
     if (keep_values_) return;
     // A recompute segment closed inside the step (tg::checkpoint in a cell)
@@ -410,19 +432,13 @@ void Tape<T>::release_since(std::size_t begin, std::span<const Var<T>> keep) {
                 if (p >= begin && backward_reads_input(n, k)) node(p).read_in_scope = true;
             }
         if (n.value_dropped || read_later || (n.requires_grad && (n.op->backward_reads & kReadsOutput))) continue;
-        bool kept = false;
-        for (const Var<T>& v : keep) kept = kept || (v && v.id() == u);
-        if (!kept && !(segment_inside && read_by_segment(static_cast<NodeId>(u)))) free_value(n);
+        if (!in_keep(keep, u) && !(segment_inside && read_by_segment(static_cast<NodeId>(u)))) free_value(n);
     }
 }
 
 template <class T>
 void Tape<T>::recompute_since(std::size_t begin, std::span<const Var<T>> keep) {
-    if (begin > size_)
-        throw ArgumentError("Tape::recompute_since: the segment began at position " + std::to_string(begin) +
-                            ", past the tape's " + std::to_string(size_) + " nodes (was the tape cleared?)");
-    for (const Var<T>& v : keep)
-        if (v) check(v, "Tape::recompute_since");
+    check_since("Tape::recompute_since", "segment", begin, keep);
     if (keep_values_ || begin == size_) return;
     bool recompute = false;
     for (std::size_t u = begin; u < size_; ++u) recompute = recompute || node(static_cast<NodeId>(u)).requires_grad;
@@ -437,9 +453,7 @@ void Tape<T>::recompute_since(std::size_t begin, std::span<const Var<T>> keep) {
     for (std::size_t u = begin; u < size_; ++u) {
         Node<T>& n = node(static_cast<NodeId>(u));
         if (n.op == nullptr || n.value_dropped) continue;  // leaves are kept
-        bool kept = false;
-        for (const Var<T>& v : keep) kept = kept || (v && v.id() == u);
-        if (!kept) free_value(n);
+        if (!in_keep(keep, u)) free_value(n);
     }
     // A segment closed around earlier ones (a checkpointed call inside a
     // checkpointed loop) absorbs them: one recompute brings all of it back.
@@ -702,7 +716,7 @@ void Tape<T>::shrink() {
     segments_.shrink_to_fit();
     segment_reader_ = {};
     segment_state_ = {};
-    segment_value_ = Tensor<T>();
+    spare_value_ = Tensor<T>();
     scratch_ = Tensor<T>();
     pool_.release();
     gather_ = detail::GemmGatherer<T>();  // frees the gathered copies' buffers

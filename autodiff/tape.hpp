@@ -507,7 +507,13 @@ private:
     // here so that a repeating loop allocates nothing.
     std::vector<NodeId> segment_reader_;
     std::vector<std::uint8_t> segment_state_;
-    Tensor<T> segment_value_;  // a recomputed value is written here, then swapped into its node
+    Tensor<T> spare_value_;  // rerun_forward writes here, then swaps it into the node
+    // Recomputes dropped node n's value from its inputs (the audit's
+    // Regeneration and SegmentRecompute both bring values back this way).
+    void rerun_forward(Node<T>& n);
+    // ArgumentError unless `begin` is on the tape; each non-empty handle of `keep` checked.
+    void check_since(const char* who, const char* range, std::size_t begin, std::span<const Var<T>> keep) const;
+    static bool in_keep(std::span<const Var<T>> keep, std::size_t id);
     // Whether a node recorded inside a recompute segment reads `id` (its
     // forward re-runs in backward, so drop_value must keep `id`).
     bool read_by_segment(NodeId id) const;
