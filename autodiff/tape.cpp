@@ -620,7 +620,11 @@ void Tape<T>::run_backward(Var<T> out, const Tensor<T>* seed, BackwardOptions op
         if (gather_.pending_at(id)) flush_batches_profiled(id);
         if (recompute) recompute->at(id);
         Node<T>& n = node(id);
-        if (!n.grad_live || !n.requires_grad || n.op == nullptr) continue;
+        if (!n.grad_live || !n.requires_grad) continue;
+        if (n.op == nullptr) {  // a leaf: every reader is above it, so its gradient is final
+            if (n.param != nullptr && grad_ready_hook_) grad_ready_hook_(*n.param, n.grad);
+            continue;
+        }
         OpContext<T> c(*this, n);
         if (profiler_ != nullptr) [[unlikely]] {
             const Profiler::Mark mark = Profiler::mark();

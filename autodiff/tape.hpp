@@ -345,6 +345,20 @@ public:
     void set_detect_anomaly(bool on) { detect_anomaly_ = on; }
     bool detect_anomaly() const { return detect_anomaly_; }
 
+    // ---- gradient-ready hook -------------------------------------------------
+    /// Called by every `backward` for each parameter the backward reaches, as
+    /// soon as its gradient is final: when the reverse walk passes the
+    /// parameter's leaf, below every op that read it. `grad` is this
+    /// backward's whole gradient for the parameter; it is added into
+    /// `param.grad()` when the backward ends, as without a hook. Data-parallel
+    /// training (`tapegrad::dist`, docs/distributed.md) starts averaging a
+    /// bucket of gradients here, while the walk goes on through earlier steps.
+    /// Parameters the backward does not reach get no call. Set an empty
+    /// function to remove it; `clear()` keeps it.
+    using GradReadyHook = std::function<void(ParameterState<T>& param, const Tensor<T>& grad)>;
+    void set_grad_ready_hook(GradReadyHook hook) { grad_ready_hook_ = std::move(hook); }
+    const GradReadyHook& grad_ready_hook() const { return grad_ready_hook_; }
+
     // ---- profiling ------------------------------------------------------------
     /// The `Profiler` attached to this tape (profiler.hpp), or nullptr: while
     /// one is, every op's forward and every backward node is timed.
@@ -501,6 +515,7 @@ private:
     bool consumed_ = false;
     bool detect_anomaly_ = false;
     Profiler* profiler_ = nullptr;
+    GradReadyHook grad_ready_hook_;
     std::vector<StepRange> steps_;  // capacity kept across clear(): no allocation once a loop repeats
     std::vector<StepRange> segments_;  // recompute_since(): sorted, disjoint
     // SegmentRecompute's per-node plan of the segment being recomputed, kept

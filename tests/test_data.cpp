@@ -10,6 +10,8 @@
 #include <limits>
 #include <numeric>
 
+#include <tapegrad/optim/dist/shard.hpp>
+
 #include "test_util.hpp"
 
 namespace tg = tapegrad;
@@ -512,4 +514,32 @@ TEST_CASE("docs/data.md: the character-LM TBPTT loop trains", "[data_io][recurre
     INFO("first epoch " << epoch_loss.front() << ", last " << epoch_loss.back());
     REQUIRE(epoch_loss.front() > 1.3);                      // about log 6 = 1.79 at the start
     REQUIRE(epoch_loss.back() < 0.5 * epoch_loss.front());  // the pattern is learned
+}
+
+TEST_CASE("dist::shard_of splits a global batch into contiguous runs that cover it once", "[data][dist]") {
+    namespace dist = tapegrad::dist;
+    // 7 rows over 3 ranks: 3, 2, 2.
+    const dist::Shard a = dist::shard_of(7, 0, 3), b = dist::shard_of(7, 1, 3), c = dist::shard_of(7, 2, 3);
+    CHECK((a.begin == 0 && a.end == 3 && b.begin == 3 && b.end == 5 && c.begin == 5 && c.end == 7));
+    CHECK(a.share == Approx(3.0 / 7));
+    CHECK(a.share + b.share + c.share == Approx(1.0));
+    const dist::Shard alone = dist::shard_of(5, 0, 1);
+    CHECK((alone.begin == 0 && alone.end == 5 && alone.share == 1.0));
+    for (std::size_t world = 1; world <= 9; ++world) {
+        std::size_t next = 0;
+        for (std::size_t r = 0; r < world; ++r) {
+            const dist::Shard s = dist::shard_of(20, r, world);
+            CHECK(s.begin == next);
+            CHECK(s.rows() >= 20 / world);
+            next = s.end;
+        }
+        CHECK(next == 20);
+    }
+    CHECK_THROWS_WITH(dist::shard_of(2, 0, 3), Catch::Contains("cannot give each of 3 ranks a row"));
+    CHECK_THROWS_WITH(dist::shard_of(8, 3, 3), Catch::Contains("rank 3 is not in [0, 3)"));
+    CHECK_THROWS_AS(dist::shard_of(8, 0, 0), tapegrad::ArgumentError);
+    // Near the top of size_t the arithmetic stays exact.
+    const std::size_t huge = std::numeric_limits<std::size_t>::max();
+    const dist::Shard last = dist::shard_of(huge, 2, 3);
+    CHECK(last.end == huge);
 }

@@ -32,8 +32,10 @@ case "$what" in
     ;;
   test)
     # dot (Graphviz): the graph view's tests lay out what tg::to_dot writes
-    # (docs/inspecting.md). Not needed to train, so not in the quick start.
-    bash tools/setup.sh graphviz
+    # (docs/inspecting.md). Open MPI: the distributed component and its tests
+    # under mpirun (docs/distributed.md). Neither is needed to train, so
+    # neither is in the quick start.
+    bash tools/setup.sh graphviz libopenmpi-dev openmpi-bin
     # One OpenBLAS thread per test process: ctest already runs several at a time.
     export OPENBLAS_NUM_THREADS=1
     build "$build_dir"

@@ -14,6 +14,7 @@
 #include "sample.hpp"
 #include "tasks/flags.hpp"
 #include "tasks/plot.hpp"
+#include "tasks/replicas.hpp"
 #include "train.hpp"
 #include "units.hpp"
 
@@ -59,6 +60,8 @@ void add_training_flags(CLI::App& app, cl::Options& o) {
     app.add_option("--out", o.out, "output folder: result.json, log.csv, loss.svg, vocab.txt, checkpoints/");
     app.add_flag("--resume", o.resume, "continue from the last checkpoint in --out");
     app.add_flag("--quiet", o.quiet, "no progress lines");
+    app.add_flag("--distributed", o.distributed,
+                 "one rank of an MPI job (mpirun -np N): data-parallel over the ranks, --batch streams in all");
     app.add_option("--save-init", o.save_init, "also write the initial weights to this .npz (tools/charlm_torch.py)");
 }
 
@@ -127,7 +130,15 @@ int main(int argc, char** argv) {
     try {
         if (m.sample > 0) return sample_mode(o, m);
         if (m.units) return units_mode(o, m);
-        cl::train(o, std::cout);
+        tapegrad::tasks::DistributedSession session(o.distributed, argc, argv);
+        try {
+            cl::train(o, std::cout);
+        } catch (const std::exception& e) {
+            std::cerr << "charlm: " << e.what() << "\n";
+            // The other ranks may wait in a collective this one will not reach.
+            if (o.distributed) tapegrad::tasks::abort_job(1);
+            return 1;
+        }
     } catch (const std::exception& e) {
         std::cerr << "charlm: " << e.what() << "\n";
         return 1;

@@ -16,6 +16,7 @@
 #include "checkpoint.hpp"
 #include "tasks/flags.hpp"
 #include "tasks/plot.hpp"
+#include "tasks/replicas.hpp"
 #include "tasks/trainer.hpp"
 
 extern "C" void openblas_set_num_threads(int);
@@ -167,11 +168,28 @@ Index first_ids(const Index& stream, std::size_t n) {
     return out;
 }
 
+// Streams [begin, end) of a chunk: a rank's part of the global batch.
+BpttChunk streams_of(const BpttChunk& c, const dist::Shard& shard) {
+    const std::size_t L = c.input.shape()[0], rows = shard.rows();
+    BpttChunk mine;
+    mine.start = c.start;
+    mine.input = Index::from_shape({L, rows});
+    mine.target = Index::from_shape({L, rows});
+    for (std::size_t t = 0; t < L; ++t)
+        for (std::size_t b = 0; b < rows; ++b) {
+            mine.input(t, b) = c.input(t, shard.begin + b);
+            mine.target(t, b) = c.target(t, shard.begin + b);
+        }
+    return mine;
+}
+
 // A training run's objects, built in this order (the optimizer holds the
 // model's parameters, the schedule the optimizer).
 struct Run {
-    Run(const Options& options, Data data)
+    Run(const Options& options, Data data, tasks::Replicas& rep)
         : o(options),
+          replicas(rep),
+          shard(rep.shard(options.batch)),
           d(std::move(data)),
           model(initial_model(o, d)),
           opt(model.parameters(), AdamOptions{.lr = o.lr}),
@@ -180,6 +198,8 @@ struct Run {
           valid_eval(first_ids(d.valid, o.eval_chars)) {}
 
     const Options& o;
+    tasks::Replicas& replicas;
+    dist::Shard shard;  // this rank's streams: all of them alone
     Data d;
     CharModel model;
     Adam<float> opt;
@@ -194,17 +214,22 @@ struct Run {
 double train_step(Run& r, Tape<float>& tape, long step) {
     const std::size_t k = static_cast<std::size_t>(step - 1) % r.chunks.size();
     if (k == 0) r.s.carried = {};
-    const BpttChunk c = r.chunks[k];
-    Generator dropout_gen(tasks::mix_seed(r.o.seed, static_cast<std::uint64_t>(step)));  // masks replay on resume
+    const BpttChunk c = r.replicas.world() == 1 ? r.chunks[k] : streams_of(r.chunks[k], r.shard);
+    // Masks replay on resume. Distributed, each rank draws its own from
+    // (seed, step, rank): a run with dropout is then another draw than one
+    // process's, equally valid; without dropout it trains the same.
+    std::uint64_t dropout_seed = tasks::mix_seed(r.o.seed, static_cast<std::uint64_t>(step));
+    if (r.replicas.world() > 1) dropout_seed = tasks::mix_seed(dropout_seed, static_cast<std::uint64_t>(r.replicas.rank()));
+    Generator dropout_gen(dropout_seed);
     const CharModel::Output out = r.model(tape, c.input, r.s.carried, dropout_gen);
     Var<float> loss = cross_entropy(out.logits, c.flat_target());
-    tape.backward(loss);
+    r.replicas.backward(tape, loss, r.shard.share);
     if (r.o.clip > 0) clip_grad_norm(r.opt.params(), r.o.clip);
     if (r.o.schedule == "cosine") r.opt.set_lr(r.schedule.lr_at(step - 1));
     r.opt.step();
     r.opt.zero_grad();
     r.s.carried = state_values(out.rnn.state);
-    const double bits = loss.item() / kLn2;
+    const double bits = r.replicas.sum(loss.item() * r.shard.share) / kLn2;  // the global batch's
     tape.clear();
     return bits;
 }
@@ -265,14 +290,95 @@ void describe(const Run& r, std::size_t params, std::ostream& log) {
 
 }  // namespace
 
-Result train(const Options& o, std::ostream& log) {
-    validate(o);
+namespace {
+
+// Rows [begin, end) along axis 1 of a state tensor (L·D, B, H).
+Tensor<float> state_rows(const Tensor<float>& all, const dist::Shard& shard) {
+    const std::size_t outer = all.shape()[0], B = all.shape()[1], H = all.shape()[2], rows = shard.rows();
+    Tensor<float> mine = Tensor<float>::from_shape({outer, rows, H});
+    for (std::size_t o = 0; o < outer; ++o)
+        std::copy(all.data() + (o * B + shard.begin) * H, all.data() + (o * B + shard.end) * H, mine.data() + o * rows * H);
+    return mine;
+}
+
+// Resumes from the latest checkpoint. Distributed, rank 0 reads it and sends
+// the parameters, the optimizer's state, the step and each rank's streams of
+// the carried state: a run saved at one world size resumes at any other.
+void resume(Run& r, const json& identity, std::ostream& log) {
+    if (!r.o.resume) return;
+    if (r.replicas.root() && load_checkpoint(r.o.out, r.model, r.opt, r.s, identity))
+        log << "resuming from step " << r.s.step << " in " << r.o.out << "/checkpoints\n";
+    if (r.replicas.world() == 1) return;
+    std::int64_t step = r.s.step;
+    r.replicas.share_resume(r.opt, step);
+    r.s.step = static_cast<long>(step);
+    for (auto& value : r.s.carried.values) {
+        Tensor<float> all = value ? *value : Tensor<float>::from_shape({0, 0, 0});
+        r.replicas.broadcast(all);
+        if (all.size() == 0)
+            value.reset();
+        else
+            value = state_rows(all, r.shard);
+    }
+}
+
+// Checkpoints are collective: every rank gives its streams of the carried
+// state, and rank 0 writes the whole of it.
+void checkpoint(Run& r, const std::string& out, const json& identity) {
+    RunState whole = r.s;
+    if (r.replicas.world() > 1)
+        for (auto& value : whole.carried.values)  // every rank carries the same parts (same model, same step)
+            if (value) value = r.replicas.gather_rows(*value, 1, r.o.batch);
+    if (r.replicas.root()) save_checkpoint(out, r.model, r.opt, whole, identity);
+}
+
+// The options of a rank other than 0: no files, no progress.
+Options without_output(Options o) {
+    o.out.clear();
+    o.save_init.clear();
+    o.quiet = true;
+    return o;
+}
+
+// After the last step: the final checkpoint, then (rank 0) the test text's
+// bits per character and result.json.
+Result finish(Run& r, const Options& options, const json& identity, std::size_t params, double wall, std::ostream& log) {
+    Result res;
+    res.steps = r.s.step;
+    res.parameters = params;
+    res.unigram_bits = r.d.unigram_bits;
+    res.wall_seconds = wall;
+    if (!options.out.empty()) {
+        r.s.wall = wall;
+        checkpoint(r, options.out, identity);
+    }
+    if (!r.replicas.root()) return res;
+    res.train_bits = r.s.rows.empty() ? 0 : r.s.rows.back().train_bits;
+    res.valid_bits = r.s.rows.empty() ? bits_per_char(r.model, r.valid_eval, kEvalBatch, kEvalBptt) : r.s.rows.back().valid_bits;
+    res.test_bits = bits_per_char(r.model, r.d.test, kEvalBatch, kEvalBptt);
+    log << "test: " << res.test_bits << " bits/char (validation " << res.valid_bits << ", unigram baseline "
+        << res.unigram_bits << "); " << duration(res.wall_seconds) << " of training\n";
+    if (!r.o.out.empty()) {
+        write_result(r, res);
+        log << "wrote " << r.o.out << "/result.json, log.csv, loss.svg, vocab.txt and checkpoints/\n";
+    }
+    return res;
+}
+
+}  // namespace
+
+Result train(const Options& options, std::ostream& root_log) {
+    validate(options);
+    tasks::Replicas replicas(options.distributed);
+    std::ostream silent(nullptr);
+    std::ostream& log = replicas.root() ? root_log : silent;
+    const Options o = replicas.root() ? options : without_output(options);
     openblas_set_num_threads(o.threads);
-    Run r(o, load_data(o));
+    Run r(o, load_data(o), replicas);
+    replicas.attach(r.opt.params());
     if (!o.save_init.empty()) save(r.model, o.save_init);
     const json identity = identity_of(o, r.d);
-    if (o.resume && load_checkpoint(o.out, r.model, r.opt, r.s, identity))
-        log << "resuming from step " << r.s.step << " in " << o.out << "/checkpoints\n";
+    resume(r, identity, log);
     if (!o.out.empty()) prepare_out(r);  // after the checks: a refused resume changes nothing
     const std::size_t params = count_parameters(r.model);
     describe(r, params, log);
@@ -288,10 +394,14 @@ Result train(const Options& o, std::ostream& log) {
         r.s.step = step;
         r.s.window_sum += bits;
         ++r.s.window_count;
-        if (step % o.eval_every == 0 || step == o.steps) evaluate_and_log(r, step, elapsed(), log, tty);
-        if (!o.out.empty() && o.checkpoint_every > 0 && step % o.checkpoint_every == 0 && step != o.steps) {
+        if (step % o.eval_every == 0 || step == o.steps) {
+            replicas.check_in_sync("charlm: step " + std::to_string(step));
+            if (replicas.root()) evaluate_and_log(r, step, elapsed(), log, tty);
+        }
+        // options.out, not o.out: the same on every rank, as a collective needs.
+        if (!options.out.empty() && o.checkpoint_every > 0 && step % o.checkpoint_every == 0 && step != o.steps) {
             r.s.wall = elapsed();
-            save_checkpoint(o.out, r.model, r.opt, r.s, identity);
+            checkpoint(r, options.out, identity);
         }
         const auto now = std::chrono::steady_clock::now();
         if (tty && now - last_draw > std::chrono::milliseconds(200)) {
@@ -300,25 +410,7 @@ Result train(const Options& o, std::ostream& log) {
             std::fflush(stdout);
         }
     }
-    Result res;
-    res.steps = r.s.step;
-    res.parameters = params;
-    res.unigram_bits = r.d.unigram_bits;
-    res.train_bits = r.s.rows.empty() ? 0 : r.s.rows.back().train_bits;
-    res.valid_bits = r.s.rows.empty() ? bits_per_char(r.model, r.valid_eval, kEvalBatch, kEvalBptt) : r.s.rows.back().valid_bits;
-    res.wall_seconds = elapsed();
-    if (!o.out.empty()) {
-        r.s.wall = res.wall_seconds;
-        save_checkpoint(o.out, r.model, r.opt, r.s, identity);
-    }
-    res.test_bits = bits_per_char(r.model, r.d.test, kEvalBatch, kEvalBptt);
-    log << "test: " << res.test_bits << " bits/char (validation " << res.valid_bits << ", unigram baseline "
-        << res.unigram_bits << "); " << duration(res.wall_seconds) << " of training\n";
-    if (!o.out.empty()) {
-        write_result(r, res);
-        log << "wrote " << o.out << "/result.json, log.csv, loss.svg, vocab.txt and checkpoints/\n";
-    }
-    return res;
+    return finish(r, options, identity, params, elapsed(), log);
 }
 
 Trained load_trained(const std::string& out) {

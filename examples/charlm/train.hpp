@@ -38,6 +38,10 @@ struct Options {
     bool resume = false;
     bool quiet = false;
     std::string save_init;  ///< writes the initial weights here (.npz), for tools/charlm_torch.py
+    /// One rank of an MPI job (`mpirun -np N charlm --distributed`): each rank
+    /// reads its streams of the `batch` parallel streams and carries their
+    /// state; rank 0 alone evaluates and writes files (docs/distributed.md).
+    bool distributed = false;
 };
 
 /// The text as the model reads it: one vocabulary over all three parts (the

@@ -1,6 +1,8 @@
 #include "data.hpp"
 
 #include <cmath>
+#include <stdexcept>
+#include <string>
 
 namespace tapegrad::tasks {
 
@@ -76,5 +78,39 @@ Batch ntm_batch(std::size_t max_len, std::size_t B, Generator& gen) {
 }
 
 double ntm_baseline(std::size_t max_len) { return 4.0 * double(max_len + 1); }
+
+namespace {
+// Rows [begin, end) of the batch axis of a (steps, B, C) or (B, C) tensor.
+Tensor<float> batch_rows(const Tensor<float>& t, std::size_t axis, std::size_t begin, std::size_t end) {
+    if (t.dimension() < 2) return t;  // a part the task does not use (default-constructed, 0-d)
+    auto shape = t.shape();
+    const std::size_t B = shape[axis], C = shape.back(), outer = axis == 0 ? 1 : shape[0], rows = end - begin;
+    shape[axis] = rows;
+    Tensor<float> out = Tensor<float>::from_shape(shape);
+    for (std::size_t s = 0; s < outer; ++s)
+        for (std::size_t r = 0; r < rows; ++r)
+            for (std::size_t c = 0; c < C; ++c) out.data()[(s * rows + r) * C + c] = t.data()[(s * B + begin + r) * C + c];
+    return out;
+}
+}  // namespace
+
+Batch rows_of(const Batch& b, std::size_t begin, std::size_t end) {
+    const std::size_t B = b.x.shape()[1];
+    if (!(begin < end && end <= B))
+        throw std::invalid_argument("rows_of: rows [" + std::to_string(begin) + ", " + std::to_string(end) +
+                                    ") of a batch of " + std::to_string(B));
+    Batch out;
+    out.x = batch_rows(b.x, 1, begin, end);
+    out.y = batch_rows(b.y, b.y.dimension() == 3 ? 1 : 0, begin, end);
+    out.mask = batch_rows(b.mask, 1, begin, end);
+    if (b.targets.dimension() == 1) {  // copy only
+        const std::size_t steps = b.targets.size() / B, rows = end - begin;
+        out.targets = Index::from_shape({steps * rows});
+        for (std::size_t t = 0; t < steps; ++t)
+            for (std::size_t r = 0; r < rows; ++r) out.targets(t * rows + r) = b.targets(t * B + begin + r);
+    }
+    if (!b.lengths.empty()) out.lengths.assign(b.lengths.begin() + long(begin), b.lengths.begin() + long(end));
+    return out;
+}
 
 }  // namespace tapegrad::tasks

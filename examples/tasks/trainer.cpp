@@ -24,6 +24,7 @@
 #include "data.hpp"
 #include "flags.hpp"
 #include "plot.hpp"
+#include "replicas.hpp"
 #include "state_file.hpp"
 
 extern "C" void openblas_set_num_threads(int);
@@ -174,6 +175,17 @@ Var<float> loss_of(Kind k, Model& m, Tape<float>& t, const Batch& b, Var<float>*
             return binary_cross_entropy_with_logits(logits, t.constant(b.y), b.mask);
         }
     }
+}
+
+// The weight of a shard's mean loss in the global batch's mean: its share of
+// the sequences, or for NTM copy (a mean over the scored bits) of the scored
+// output steps.
+double share_of(Kind k, const Batch& global, const Batch& mine, const dist::Shard& shard) {
+    if (k != Kind::ntm || &global == &mine) return shard.share;
+    std::int64_t all = 0, own = 0;
+    for (std::int64_t L : global.lengths) all += L;
+    for (std::int64_t L : mine.lengths) own += L;
+    return double(own) / double(all);
 }
 
 struct Evaluation {
@@ -531,13 +543,29 @@ struct LiveLine {
     }
 };
 
-RunState start_or_resume(const fs::path& dir, Model& model, Optimizer<float>& opt, const Options& o, std::ostream& log) {
+// Distributed, rank 0 reads the checkpoint and sends the parameters, the
+// optimizer's state and the step to the others: a run saved at one world
+// size resumes at any other.
+RunState start_or_resume(const fs::path& dir, Model& model, Optimizer<float>& opt, const Options& o, std::ostream& log,
+                         Replicas& replicas) {
     RunState s;
-    if (o.resume && load_checkpoint(dir, model, opt, s, o))
+    if (o.resume && replicas.root() && load_checkpoint(dir, model, opt, s, o))
         log << "resuming from step " << s.step << " in " << (dir / "checkpoints").string() << "\n";
-    else if (o.resume)
+    else if (o.resume && replicas.root())
         log << "no checkpoint in " << (dir / "checkpoints").string() << ": starting from step 0\n";
+    if (o.resume) {
+        std::int64_t step = s.step;
+        replicas.share_resume(opt, step);
+        s.step = static_cast<long>(step);
+    }
     return s;
+}
+
+// The options of a rank other than 0: no files, no progress.
+Options without_output(Options o) {
+    o.out.clear();
+    o.quiet = true;
+    return o;
 }
 
 void log_header(Kind k, const Options& o, double baseline, std::ostream& log) {
@@ -550,12 +578,18 @@ void log_header(Kind k, const Options& o, double baseline, std::ostream& log) {
 // One optimizer step on the batch of `step`: backward, the gradient norm
 // before and after clipping (recorded in s), the schedule, the update.
 double train_step(Kind k, const Options& o, Model& model, Optimizer<float>& opt, LRSchedule<float>* schedule, Tape<float>& tape,
-                  long step, RunState& s) {
+                  long step, RunState& s, Replicas& replicas) {
     Generator gen(mix_seed(o.seed, static_cast<std::uint64_t>(step)));
-    const Batch b = make_batch(k, o, gen);
-    Var<float> loss = loss_of(k, model, tape, b, nullptr);
-    tape.backward(loss);
-    const double value = loss.item();
+    const Batch global = make_batch(k, o, gen);
+    // Distributed, every rank draws the global batch of (seed, step) and
+    // trains on its rows of it: the union is the batch one process trains on.
+    const dist::Shard shard = replicas.shard(o.batch);
+    const Batch b = replicas.world() == 1 ? Batch() : rows_of(global, shard.begin, shard.end);
+    const Batch& mine = replicas.world() == 1 ? global : b;
+    const double share = share_of(k, global, mine, shard);
+    Var<float> loss = loss_of(k, model, tape, mine, nullptr);
+    replicas.backward(tape, loss, share);
+    const double value = replicas.sum(loss.item() * share);  // the global batch's loss
     // The global norm before clipping (max_norm = ∞ only measures it).
     const double before = clip_grad_norm(opt.params(), std::numeric_limits<double>::infinity());
     double after = before;
@@ -631,16 +665,22 @@ Result finish(Kind k, const Options& o, Model& model, Optimizer<float>& opt, Run
 
 }  // namespace
 
-Result run(const Options& o, std::ostream& log) {
-    validate(o);
+Result run(const Options& options, std::ostream& root_log) {
+    validate(options);
+    Replicas replicas(options.distributed);
+    // Distributed, rank 0 alone writes files and shows progress.
+    std::ostream silent(nullptr);
+    std::ostream& log = replicas.root() ? root_log : silent;
+    const Options o = replicas.root() ? options : without_output(options);
     const Kind k = kind_of(o);
     openblas_set_num_threads(o.threads);
     Model model = make_model(k, o);
     auto opt = make_optimizer(o, model.parameters());
+    replicas.attach(opt->params());
     const auto schedule = make_schedule(o, *opt);
     const fs::path dir = o.out;
     if (!o.out.empty()) fs::create_directories(dir);
-    RunState s = start_or_resume(dir, model, *opt, o, log);
+    RunState s = start_or_resume(dir, model, *opt, o, log, replicas);
     const bool tty = !o.quiet && &log == &std::cout && ::isatty(STDOUT_FILENO);
     const double baseline = baseline_of(k, o);
     log_header(k, o, baseline, log);
@@ -651,8 +691,11 @@ Result run(const Options& o, std::ostream& log) {
     double last_loss = 0;
     Progress progress = progress_at_start(k, o, baseline, s);
     for (long step = s.step + 1; step <= o.steps; ++step) {
-        last_loss = train_step(k, o, model, *opt, schedule.get(), tape, step, s);
-        if (step % o.eval_every == 0 || step == o.steps) evaluate_and_log(k, o, model, dir, s, progress, tty, elapsed(), log);
+        last_loss = train_step(k, o, model, *opt, schedule.get(), tape, step, s, replicas);
+        if (step % o.eval_every == 0 || step == o.steps) {
+            replicas.check_in_sync(o.task + ": step " + std::to_string(step));
+            if (replicas.root()) evaluate_and_log(k, o, model, dir, s, progress, tty, elapsed(), log);
+        }
         if (!o.out.empty() && o.checkpoint_every > 0 && step % o.checkpoint_every == 0 && step != o.steps) {
             s.wall = elapsed();
             save_checkpoint(dir, model, *opt, s, o);
@@ -660,6 +703,7 @@ Result run(const Options& o, std::ostream& log) {
         if (tty) live.update(progress, step, o.steps, last_loss);
     }
     if (tty) std::printf("\n");
+    if (!replicas.root()) return Result{.metric = metric_name(k), .baseline = baseline, .steps = s.step};
     return finish(k, o, model, *opt, s, dir, baseline, last_loss, elapsed, log);
 }
 
@@ -774,6 +818,8 @@ int run_cli(const std::string& task, int argc, char** argv) {
     app.add_option("--out", o.out, "output folder: log.csv, loss.svg, checkpoints/, result.json");
     app.add_flag("--resume", o.resume, "continue from the last checkpoint in --out");
     app.add_flag("--quiet", o.quiet, "no progress line and no sample predictions");
+    app.add_flag("--distributed", o.distributed,
+                 "one rank of an MPI job (mpirun -np N): data-parallel over the ranks, --batch is the global batch");
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {
@@ -790,8 +836,16 @@ int run_cli(const std::string& task, int argc, char** argv) {
         return 2;
     }
     try {
-        run(o, std::cout);
-    } catch (const std::exception& e) {
+        DistributedSession session(o.distributed, argc, argv);
+        try {
+            run(o, std::cout);
+        } catch (const std::exception& e) {
+            std::cerr << task << ": " << e.what() << "\n";
+            // The other ranks may wait in a collective this one will not reach.
+            if (o.distributed) abort_job(1);
+            return 1;
+        }
+    } catch (const std::exception& e) {  // MPI could not start
         std::cerr << task << ": " << e.what() << "\n";
         return 1;
     }

@@ -39,6 +39,11 @@ struct Options {
     std::string out;               ///< empty: no files
     bool resume = false;
     bool quiet = false;  ///< no progress line, no samples
+    /// One rank of an MPI job (`mpirun -np N adding --distributed`): each rank
+    /// trains on its shard of every global batch of `batch` sequences, and
+    /// rank 0 alone evaluates and writes files (docs/distributed.md). Not part
+    /// of a checkpoint's options: a run resumes at another world size.
+    bool distributed = false;
     /// With this task's defaults the held-out metric usually sits near the
     /// baseline (the plateau) until about this step: the progress line says so
     /// while it does, so that a user does not stop a run that is on track.
