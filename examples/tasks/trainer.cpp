@@ -578,12 +578,11 @@ void log_header(Kind k, const Options& o, double baseline, std::ostream& log) {
 // One optimizer step on the batch of `step`: backward, the gradient norm
 // before and after clipping (recorded in s), the schedule, the update.
 double train_step(Kind k, const Options& o, Model& model, Optimizer<float>& opt, LRSchedule<float>* schedule, Tape<float>& tape,
-                  long step, RunState& s, Replicas& replicas) {
+                  long step, RunState& s, Replicas& replicas, const dist::Shard& shard) {
     Generator gen(mix_seed(o.seed, static_cast<std::uint64_t>(step)));
     const Batch global = make_batch(k, o, gen);
     // Distributed, every rank draws the global batch of (seed, step) and
     // trains on its rows of it: the union is the batch one process trains on.
-    const dist::Shard shard = replicas.shard(o.batch);
     const Batch b = replicas.world() == 1 ? Batch() : rows_of(global, shard.begin, shard.end);
     const Batch& mine = replicas.world() == 1 ? global : b;
     const double share = share_of(k, global, mine, shard);
@@ -668,6 +667,7 @@ Result finish(Kind k, const Options& o, Model& model, Optimizer<float>& opt, Run
 Result run(const Options& options, std::ostream& root_log) {
     validate(options);
     Replicas replicas(options.distributed);
+    const dist::Shard shard = replicas.shard(options.batch);  // refuses a batch smaller than the world first
     // Distributed, rank 0 alone writes files and shows progress.
     std::ostream silent(nullptr);
     std::ostream& log = replicas.root() ? root_log : silent;
@@ -691,7 +691,7 @@ Result run(const Options& options, std::ostream& root_log) {
     double last_loss = 0;
     Progress progress = progress_at_start(k, o, baseline, s);
     for (long step = s.step + 1; step <= o.steps; ++step) {
-        last_loss = train_step(k, o, model, *opt, schedule.get(), tape, step, s, replicas);
+        last_loss = train_step(k, o, model, *opt, schedule.get(), tape, step, s, replicas, shard);
         if (step % o.eval_every == 0 || step == o.steps) {
             replicas.check_in_sync(o.task + ": step " + std::to_string(step));
             if (replicas.root()) evaluate_and_log(k, o, model, dir, s, progress, tty, elapsed(), log);

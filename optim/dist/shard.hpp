@@ -31,7 +31,8 @@ inline Shard shard_of(std::size_t global, std::size_t rank, std::size_t world) {
         throw ArgumentError("dist::shard_of: rank " + std::to_string(rank) + " is not in [0, " + std::to_string(world) +
                             ")");
     if (global < world)
-        throw ArgumentError("dist::shard_of: a global batch of " + std::to_string(global) + " rows cannot give each of " +
+        throw ArgumentError("dist::shard_of: a global batch of " + std::to_string(global) + (global == 1 ? " row" : " rows") +
+                            " cannot give each of " +
                             std::to_string(world) + " ranks a row; use a batch of at least " + std::to_string(world));
     const std::size_t base = global / world, extra = global % world;
     Shard s;
