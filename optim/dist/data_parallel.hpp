@@ -26,9 +26,9 @@ struct DataParallelOptions {
 /// What the last `backward` sent and waited for.
 struct DataParallelStats {
     std::size_t buckets = 0;
-    /// Buckets whose averaging started during the backward walk (the rest
-    /// started after it, holding parameters the walk did not reach or
-    /// reached last).
+    /// Buckets whose averaging started during the backward walk; the rest
+    /// started after it (a bucket holding a parameter the walk did not
+    /// reach, and every bucket after that one, since buckets start in order).
     std::size_t started_in_backward = 0;
     std::size_t bytes = 0;            ///< gradient bytes this rank sent into the reductions
     double wait_seconds = 0;          ///< time blocked on communication after the walk
