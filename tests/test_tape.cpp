@@ -379,3 +379,33 @@ TEST_CASE("error messages name runs of equal input shapes once, with a count", "
     REQUIRE(Access::describe_inputs(t, Access::node(t, z.id())) == "inputs of shapes (9, 2)");  // also for a dropped input
     REQUIRE(Access::describe_inputs(t, Access::node(t, x.id())) == "no inputs");
 }
+
+TEST_CASE("the grad-ready hook sees each reached parameter's final gradient once, in reverse order of first use", "[tape]") {
+    tg::Generator gen(3);
+    tg::Parameter<double> first(tg::rand<double>({2, 2}, gen), "first"), second(tg::rand<double>({2, 2}, gen), "second"),
+        unused(tg::rand<double>({2}, gen), "unused");
+    tg::Tape<double> tape;
+    std::vector<std::string> order;
+    std::vector<tg::Tensor<double>> seen;
+    tape.set_grad_ready_hook([&](tg::ParameterState<double>& p, const tg::Tensor<double>& g) {
+        order.push_back(p.name());
+        seen.push_back(g);
+    });
+    first.mutable_grad().fill(10.0);  // accumulated before: the hook gets this backward's part only
+    const tg::Var<double> x = tape.variable(tg::rand<double>({3, 2}, gen));
+    tg::Var<double> a = tg::matmul(x, tape.param(first));      // first is read first ...
+    tg::Var<double> b = tg::matmul(a, tape.param(second));
+    b = tg::tanh(tg::matmul(b, tape.param(first)));             // ... and again after second
+    (void)tape.param(unused);                                   // on the tape, never read by the loss
+    tape.backward(tg::sum(b));
+    REQUIRE(order == std::vector<std::string>{"second", "first"});
+    tg::Tensor<double> expected_first = first.grad() - 10.0;
+    tgtest::require_close(seen[1], expected_first, 1e-15, 0.0);
+    tgtest::require_close(seen[0], second.grad(), 0.0, 0.0);
+    REQUIRE_FALSE(unused.has_grad());
+    // Cleared with an empty function; clear() keeps it.
+    tape.clear();
+    tape.set_grad_ready_hook({});
+    tape.backward(tg::sum(tg::matmul(tape.variable(tg::rand<double>({1, 2}, gen)), tape.param(second))));
+    REQUIRE(order.size() == 2);
+}
