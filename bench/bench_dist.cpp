@@ -153,7 +153,7 @@ int main(int argc, char** argv) {
     nlohmann::json j = {{"config", config}, {"scaling", scaling}, {"ranks", world}, {"threads", threads},
                         {"global_batch", global}, {"step_ms", step}, {"sequences_per_s", double(global) / (step / 1e3)},
                         {"wait_share", median(wait_ms) / step}, {"allreduce_alone_ms", alone},
-                        {"buckets", dp ? dp->last_stats().buckets : 0}, {"started_in_backward", dp ? dp->last_stats().started_in_backward : 0}};
+                        {"buckets", dp ? dp->last_stats().buckets : 0}, {"started_early", dp ? dp->last_stats().started_early : 0}};
     std::printf("%s\n", j.dump().c_str());
     if (!json_file.empty()) std::ofstream(json_file, std::ios::app) << j.dump() << "\n";
     return 0;

@@ -4,15 +4,17 @@
 #define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
 
+#include <span>
+
 #include <tapegrad/optim/dist/dist.hpp>
 
 int main(int argc, char** argv) {
     tapegrad::dist::Session mpi(argc, argv);
     const int failed = Catch::Session().run(argc, argv);
-    // A rank whose assertions failed may have left the others in a
-    // collective; ending the job here turns a hang into a failure.
-    int any = failed != 0 ? 1 : 0;
-    float f = static_cast<float>(any);
-    tapegrad::dist::allreduce_sum(std::span<float>(&f, 1));
-    return f > 0 ? 1 : 0;
+    // Every rank exits with the job's verdict: a failure on any rank fails
+    // them all. (A rank that left a test case early may leave the others in
+    // a collective: ctest's timeout ends such a hang.)
+    double any = failed != 0 ? 1.0 : 0.0;
+    tapegrad::dist::allreduce_sum(std::span<double>(&any, 1));
+    return any > 0 ? 1 : 0;
 }

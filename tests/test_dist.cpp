@@ -103,10 +103,48 @@ TEST_CASE("dist: the averaged gradient is one process's gradient of the whole ba
     CHECK(max_rel_diff(m.params(), ref.params(), true) < 1e-12);
     const dist::DataParallelStats& st = dp.last_stats();
     CHECK(st.buckets > 2);
-    // The head's bucket is final long before the walk ends; the first layer's
-    // weights (read at step 0) only at its end.
-    CHECK(st.started_in_backward >= 1);
-    CHECK(st.started_in_backward < st.buckets + 1);
+    // The head's bucket and the upper layer's are final while the lower
+    // layer still backpropagates: they start early.
+    CHECK(st.started_early >= 2);
+}
+
+TEST_CASE("dist: an error on one rank reaches every rank, and the next backward is clean", "[dist]") {
+    const std::size_t B = 4;
+    Model<double> m(8), ref(8);
+    dist::DataParallel<double> dp(m.params());
+    const dist::Shard s = dist::shard_of(B, my_rank(), world());
+    const Data<double> d = batch<double>(B, 2);
+    tg::Tape<double> tape;
+    // Rank 1 passes an impossible share: its own ArgumentError there, a
+    // DistError naming the failure everywhere else; no rank hangs.
+    const double share = my_rank() == 1 ? 0.0 : s.share;
+    if (my_rank() == 1) {
+        CHECK_THROWS_AS(dp.backward(tape, m.loss(tape, rows(d.x, s), rows(d.y, s)), share), tg::ArgumentError);
+    } else {
+        CHECK_THROWS_WITH(dp.backward(tape, m.loss(tape, rows(d.x, s), rows(d.y, s)), share),
+                          Catch::Contains("1 other rank(s) failed in this backward"));
+    }
+    tape.clear();
+    // Shares that do not sum to 1 (every rank claims the whole batch).
+    CHECK_THROWS_WITH(dp.backward(tape, m.loss(tape, rows(d.x, s), rows(d.y, s)), 1.0),
+                      Catch::Contains("shares sum to " + std::to_string(double(world()))));
+    tape.clear();
+    // Then a clean backward gives one process's gradient again.
+    for (auto* p : m.params()) p->zero_grad();
+    dp.backward(tape, m.loss(tape, rows(d.x, s), rows(d.y, s)), s.share);
+    tg::Tape<double> whole;
+    whole.backward(ref.loss(whole, d.x, d.y));
+    CHECK(max_rel_diff(m.params(), ref.params(), true) < 1e-12);
+}
+
+TEST_CASE("dist: a parameter resized after the DataParallel was built is refused, not overrun", "[dist]") {
+    Model<double> m(9);
+    dist::DataParallel<double> dp(m.params());
+    m.head.parameters()[1]->set_value(tg::zeros<double>({5}));  // the bias: 2 -> 5 elements, on every rank
+    tg::Tape<double> tape;
+    tg::Var<double> y = tg::sum(tg::matmul(tape.constant(tg::ones<double>({1, 2})), tape.param(*m.head.parameters()[0])));
+    y = y + tg::sum(tape.param(*m.head.parameters()[1]));
+    CHECK_THROWS_WITH(dp.backward(tape, y), Catch::Contains("had 2 elements when the DataParallel was built"));
 }
 
 TEST_CASE("dist: gradients accumulated before a backward are averaged with it", "[dist]") {

@@ -403,9 +403,12 @@ TEST_CASE("the grad-ready hook sees each reached parameter's final gradient once
     tgtest::require_close(seen[1], expected_first, 1e-15, 0.0);
     tgtest::require_close(seen[0], second.grad(), 0.0, 0.0);
     REQUIRE_FALSE(unused.has_grad());
-    // Cleared with an empty function; clear() keeps it.
+    // clear() keeps it; an empty function removes it.
+    tape.clear();
+    tape.backward(tg::sum(tg::matmul(tape.variable(tg::rand<double>({1, 2}, gen)), tape.param(second))));
+    REQUIRE(order.size() == 3);
     tape.clear();
     tape.set_grad_ready_hook({});
     tape.backward(tg::sum(tg::matmul(tape.variable(tg::rand<double>({1, 2}, gen)), tape.param(second))));
-    REQUIRE(order.size() == 2);
+    REQUIRE(order.size() == 3);
 }

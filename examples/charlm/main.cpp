@@ -130,18 +130,9 @@ int main(int argc, char** argv) {
     try {
         if (m.sample > 0) return sample_mode(o, m);
         if (m.units) return units_mode(o, m);
-        tapegrad::tasks::DistributedSession session(o.distributed, argc, argv);
-        try {
-            cl::train(o, std::cout);
-        } catch (const std::exception& e) {
-            std::cerr << "charlm: " << e.what() << "\n";
-            // The other ranks may wait in a collective this one will not reach.
-            if (o.distributed) tapegrad::tasks::abort_job(1);
-            return 1;
-        }
     } catch (const std::exception& e) {
         std::cerr << "charlm: " << e.what() << "\n";
         return 1;
     }
-    return 0;
+    return tapegrad::tasks::run_job("charlm", o.distributed, argc, argv, [&] { cl::train(o, std::cout); });
 }

@@ -8,6 +8,8 @@
 /// either way: replicas_mpi.cpp or replicas_local.cpp implements this.
 
 #include <cstdint>
+#include <functional>
+#include <iostream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -37,6 +39,27 @@ private:
 
 /// Ends every rank of the job (MPI_Abort) after an error on this one.
 [[noreturn]] void abort_job(int code);
+
+/// The programs' main around `train`: MPI started for `--distributed`; an
+/// error printed as "<program>: <what>" and exit code 1, and, distributed,
+/// the whole job ended (the other ranks may wait in a collective this one
+/// will not reach). Returns 0 when `train` returns.
+inline int run_job(const char* program, bool distributed, int& argc, char**& argv, const std::function<void()>& train) {
+    try {
+        DistributedSession session(distributed, argc, argv);
+        try {
+            train();
+        } catch (const std::exception& e) {
+            std::cerr << program << ": " << e.what() << "\n";
+            if (distributed) abort_job(1);
+            return 1;
+        }
+    } catch (const std::exception& e) {  // MPI could not start
+        std::cerr << program << ": " << e.what() << "\n";
+        return 1;
+    }
+    return 0;
+}
 
 class Replicas {
 public:

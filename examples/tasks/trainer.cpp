@@ -835,21 +835,7 @@ int run_cli(const std::string& task, int argc, char** argv) {
         std::cerr << task << ": " << e.what() << "\n";
         return 2;
     }
-    try {
-        DistributedSession session(o.distributed, argc, argv);
-        try {
-            run(o, std::cout);
-        } catch (const std::exception& e) {
-            std::cerr << task << ": " << e.what() << "\n";
-            // The other ranks may wait in a collective this one will not reach.
-            if (o.distributed) abort_job(1);
-            return 1;
-        }
-    } catch (const std::exception& e) {  // MPI could not start
-        std::cerr << task << ": " << e.what() << "\n";
-        return 1;
-    }
-    return 0;
+    return run_job(task.c_str(), o.distributed, argc, argv, [&] { run(o, std::cout); });
 }
 
 }  // namespace tapegrad::tasks

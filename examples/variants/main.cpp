@@ -37,6 +37,10 @@ struct Study {
     std::size_t seeds = 3;
     double scale = 1.0;
     std::string out = "runs/variants", doc = "docs/variants_results";
+    /// Every finished run's result.json is copied here as <run>.json, and a
+    /// run found here is not repeated: the repository keeps the study's
+    /// runs, so that it continues across machines and sessions.
+    std::string archive = "bench/results/variants";
     int threads = 1;
 };
 
@@ -63,9 +67,9 @@ long base_steps(const std::string& task) {
     return tt::defaults_for(task).steps;
 }
 
-// A run's result.json, if it is there and finished the expected steps.
-std::optional<Outcome> finished(const fs::path& dir, const std::string& task, long steps) {
-    std::ifstream f(dir / "result.json");
+// A run's result.json (or its archived copy), if it is there and finished the expected steps.
+std::optional<Outcome> finished(const fs::path& file, const std::string& task, long steps) {
+    std::ifstream f(file);
     if (!f) return std::nullopt;
     try {
         const json r = json::parse(f);
@@ -78,10 +82,26 @@ std::optional<Outcome> finished(const fs::path& dir, const std::string& task, lo
     }
 }
 
+Outcome train_one(const Study& st, const std::string& task, const std::string& cell, std::uint64_t seed, long steps,
+                  const fs::path& dir);
+
 Outcome run_one(const Study& st, const std::string& task, const std::string& cell, std::uint64_t seed) {
     const long steps = std::max(1L, std::lround(double(base_steps(task)) * st.scale));
-    const fs::path dir = fs::path(st.out) / (task + "_" + cell + "_s" + std::to_string(seed));
-    if (auto done = finished(dir, task, steps)) return *done;
+    const std::string name = task + "_" + cell + "_s" + std::to_string(seed);
+    const fs::path dir = fs::path(st.out) / name;
+    if (auto done = finished(dir / "result.json", task, steps)) return *done;
+    if (!st.archive.empty())
+        if (auto done = finished(fs::path(st.archive) / (name + ".json"), task, steps)) return *done;
+    const Outcome outcome = train_one(st, task, cell, seed, steps, dir);
+    if (!st.archive.empty()) {
+        fs::create_directories(st.archive);
+        fs::copy_file(dir / "result.json", fs::path(st.archive) / (name + ".json"), fs::copy_options::overwrite_existing);
+    }
+    return outcome;
+}
+
+Outcome train_one(const Study& st, const std::string& task, const std::string& cell, std::uint64_t seed, long steps,
+                  const fs::path& dir) {
     std::ostringstream sink;
     if (task == "charlm") {
         cl::Options o;
@@ -222,6 +242,7 @@ int main(int argc, char** argv) {
     app.add_option("--steps-scale", st.scale, "multiplies every run's step budget")->check(tt::number_in(1e-4, 100.0));
     app.add_option("--out", st.out, "folder of the individual runs (finished ones are reused)");
     app.add_option("--doc", st.doc, "writes <doc>.md, and variants.svg beside it");
+    app.add_option("--archive", st.archive, "keeps a copy of each finished run's result.json here, and reuses them (empty: off)");
     app.add_option("--threads", st.threads, "OpenBLAS threads per run")->check(tt::integer_in(1, tt::limits::kThreads));
     try {
         app.parse(argc, argv);

@@ -2,8 +2,10 @@
 
 #include <mpi.h>
 
+#include <array>
 #include <chrono>
 #include <cmath>
+#include <exception>
 #include <unordered_map>
 
 #include "mpi_support.hpp"
@@ -23,26 +25,32 @@ struct DataParallel<T>::Impl {
         std::vector<T> buffer;             // the members' gradients side by side
         std::size_t ready = 0;             // members whose gradient is in the buffer
         std::vector<MPI_Request> requests;
-        bool started = false;
     };
 
     std::vector<Parameter<T>*> params;
     std::unordered_map<const ParameterState<T>*, std::size_t> index;
-    std::vector<std::size_t> bucket_of, offset_of;
+    std::vector<std::size_t> bucket_of, offset_of, size_of;
     std::vector<bool> ready;
+    std::size_t ready_count = 0;
     std::vector<Bucket> buckets;
     std::size_t next_start = 0;  // buckets start in order, the same on every rank
     double share = 1;
+    // After the buckets: {ranks that failed, Σ share}, summed over the ranks.
+    std::array<double, 2> status{};
+    MPI_Request status_request = MPI_REQUEST_NULL;
     DataParallelStats stats;
 
     void plan(std::size_t bucket_bytes);
     void reset(double new_share);
+    void check_sizes() const;
     void take(std::size_t i, const Tensor<T>* fresh);
     void on_ready(ParameterState<T>& p, const Tensor<T>& grad);
     void start_ready_buckets();
     void progress();
-    void finish();
-    void wait_started() noexcept;
+    void take_unreached();
+    void zero_unready();
+    void complete(bool failed);
+    void average_into_grads();
 };
 
 // Buckets fill in reverse order of the list: a model's later parameters (the
@@ -51,6 +59,7 @@ template <class T>
 void DataParallel<T>::Impl::plan(std::size_t bucket_bytes) {
     bucket_of.assign(params.size(), 0);
     offset_of.assign(params.size(), 0);
+    size_of.assign(params.size(), 0);
     std::size_t bytes = 0;
     for (std::size_t k = params.size(); k-- > 0;) {
         const std::size_t size = params[k]->value().size();
@@ -61,6 +70,7 @@ void DataParallel<T>::Impl::plan(std::size_t bucket_bytes) {
         Bucket& b = buckets.back();
         bucket_of[k] = buckets.size() - 1;
         offset_of[k] = b.buffer.size();
+        size_of[k] = size;
         b.members.push_back(k);
         b.buffer.resize(b.buffer.size() + size);
         bytes += size * sizeof(T);
@@ -72,14 +82,25 @@ template <class T>
 void DataParallel<T>::Impl::reset(double new_share) {
     share = new_share;
     ready.assign(params.size(), false);
+    ready_count = 0;
     for (Bucket& b : buckets) {
         b.ready = 0;
-        b.started = false;
-        b.requests.clear();
+        b.requests.clear();  // every request of the last backward completed
     }
     next_start = 0;
     stats = DataParallelStats{};
     stats.buckets = buckets.size();
+}
+
+// The buckets were laid out for the sizes at construction: a parameter
+// resized since would overrun its slot.
+template <class T>
+void DataParallel<T>::Impl::check_sizes() const {
+    for (std::size_t i = 0; i < params.size(); ++i)
+        if (params[i]->value().size() != size_of[i])
+            throw ArgumentError("DataParallel::backward: parameter " + std::to_string(i) + " " + params[i]->state()->describe() +
+                                " had " + std::to_string(size_of[i]) +
+                                " elements when the DataParallel was built; build it again after resizing a parameter");
 }
 
 // Parameter i's gradient, times this rank's share, into its bucket:
@@ -90,12 +111,13 @@ void DataParallel<T>::Impl::take(std::size_t i, const Tensor<T>* fresh) {
     Parameter<T>& p = *params[i];
     Bucket& b = buckets[bucket_of[i]];
     T* out = b.buffer.data() + offset_of[i];
-    const std::size_t n = p.value().size();
+    const std::size_t n = size_of[i];
     const T* before = p.state()->has_grad() ? p.state()->mutable_grad().data() : nullptr;
     const T* now = fresh != nullptr ? fresh->data() : nullptr;
     const T s = static_cast<T>(share);
     for (std::size_t j = 0; j < n; ++j) out[j] = ((before ? before[j] : T(0)) + (now ? now[j] : T(0))) * s;
     ready[i] = true;
+    ++ready_count;
     ++b.ready;
 }
 
@@ -116,12 +138,12 @@ void DataParallel<T>::Impl::start_ready_buckets() {
     while (next_start < buckets.size() && buckets[next_start].ready == buckets[next_start].members.size()) {
         Bucket& b = buckets[next_start++];
         detail::in_chunks(b.buffer.size(), [&](std::size_t at, int n) {
-            b.requests.emplace_back();
+            b.requests.emplace_back(MPI_REQUEST_NULL);
             detail::check(MPI_Iallreduce(MPI_IN_PLACE, b.buffer.data() + at, n, detail::mpi_type<T>(), MPI_SUM, MPI_COMM_WORLD,
                                          &b.requests.back()),
                           "DataParallel::backward (MPI_Iallreduce)");
         });
-        b.started = true;
+        if (ready_count < params.size()) ++stats.started_early;
         stats.bytes += b.buffer.size() * sizeof(T);
     }
 }
@@ -140,13 +162,34 @@ void DataParallel<T>::Impl::progress() {
     }
 }
 
-// After the walk: parameters it did not reach enter their buckets as they
-// are, the rest of the buckets start, and the averages become the gradients.
+// After the walk: parameters it did not reach enter their buckets as they are.
 template <class T>
-void DataParallel<T>::Impl::finish() {
+void DataParallel<T>::Impl::take_unreached() {
     for (std::size_t i = 0; i < params.size(); ++i)
         if (!ready[i]) take(i, nullptr);
+}
+
+// After an error: the buckets still go out (zeros where nothing was taken),
+// so that the other ranks' reductions complete and they learn of the error.
+template <class T>
+void DataParallel<T>::Impl::zero_unready() {
+    for (std::size_t i = 0; i < params.size(); ++i) {
+        if (ready[i]) continue;
+        std::fill_n(buckets[bucket_of[i]].buffer.data() + offset_of[i], size_of[i], T(0));
+        ready[i] = true;
+        ++ready_count;
+        ++buckets[bucket_of[i]].ready;
+    }
+}
+
+// Starts what is left and the status, and waits for all of it. Throws
+// `DistError` if another rank failed or the shares do not sum to 1.
+template <class T>
+void DataParallel<T>::Impl::complete(bool failed) {
     start_ready_buckets();
+    status = {failed ? 1.0 : 0.0, share};
+    detail::check(MPI_Iallreduce(MPI_IN_PLACE, status.data(), 2, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD, &status_request),
+                  "DataParallel::backward (MPI_Iallreduce)");
     const auto t0 = std::chrono::steady_clock::now();
     for (Bucket& b : buckets) {
         if (b.requests.empty()) continue;
@@ -154,22 +197,25 @@ void DataParallel<T>::Impl::finish() {
                       "DataParallel::backward (MPI_Waitall)");
         b.requests.clear();
     }
+    detail::check(MPI_Wait(&status_request, MPI_STATUS_IGNORE), "DataParallel::backward (MPI_Wait)");
     stats.wait_seconds = seconds_since(t0);
+    if (failed) return;  // the caller rethrows this rank's own error
+    if (status[0] > 0)
+        throw DistError("DataParallel::backward: " + std::to_string(std::lround(status[0])) +
+                        " other rank(s) failed in this backward (see their error); the gradients here are this rank's "
+                        "own, not averaged");
+    if (std::abs(status[1] - 1.0) > 1e-9)
+        throw DistError("DataParallel::backward: the ranks' shares sum to " + std::to_string(status[1]) +
+                        ", not 1 (this rank's: " + std::to_string(share) + "); pass each rank's dist::shard_of(...).share");
+}
+
+template <class T>
+void DataParallel<T>::Impl::average_into_grads() {
     for (std::size_t i = 0; i < params.size(); ++i) {
         Tensor<T>& g = params[i]->state()->mutable_grad();
         const T* in = buckets[bucket_of[i]].buffer.data() + offset_of[i];
         std::copy(in, in + g.size(), g.data());
     }
-}
-
-// On an error in the walk: the reductions already started are completed (not
-// cancelled: MPI cannot cancel a collective), so that the buffers are not
-// freed under MPI. Every rank runs the same model, so the others started the
-// same buckets and fail the same way.
-template <class T>
-void DataParallel<T>::Impl::wait_started() noexcept {
-    for (Bucket& b : buckets)
-        if (!b.requests.empty()) MPI_Waitall(static_cast<int>(b.requests.size()), b.requests.data(), MPI_STATUSES_IGNORE);
 }
 
 template <class T>
@@ -191,8 +237,7 @@ DataParallel<T>::~DataParallel() = default;
 
 template <class T>
 void DataParallel<T>::backward(Tape<T>& tape, Var<T> loss, double share) {
-    if (!(share > 0.0 && share <= 1.0))
-        throw ArgumentError("DataParallel::backward: share " + std::to_string(share) + " is not in (0, 1]");
+    detail::require_running("DataParallel::backward");
     impl_->reset(share);
     // The hook lives only for this backward; the tape's own hook comes back after it.
     struct HookScope {
@@ -202,15 +247,21 @@ void DataParallel<T>::backward(Tape<T>& tape, Var<T> loss, double share) {
     } scope{tape, tape.grad_ready_hook()};
     tape.set_grad_ready_hook([this](ParameterState<T>& p, const Tensor<T>& g) { impl_->on_ready(p, g); });
     const auto t0 = std::chrono::steady_clock::now();
+    std::exception_ptr error;
     try {
+        if (!(share > 0.0 && share <= 1.0))
+            throw ArgumentError("DataParallel::backward: share " + std::to_string(share) + " is not in (0, 1]");
+        impl_->check_sizes();
         tape.backward(loss);
+        impl_->take_unreached();
     } catch (...) {
-        impl_->wait_started();
-        throw;
+        error = std::current_exception();
+        impl_->zero_unready();
     }
     impl_->stats.backward_seconds = seconds_since(t0);
-    impl_->stats.started_in_backward = impl_->next_start;
-    impl_->finish();
+    impl_->complete(error != nullptr);
+    if (error) std::rethrow_exception(error);
+    impl_->average_into_grads();
 }
 
 template <class T>

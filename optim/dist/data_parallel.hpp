@@ -26,10 +26,11 @@ struct DataParallelOptions {
 /// What the last `backward` sent and waited for.
 struct DataParallelStats {
     std::size_t buckets = 0;
-    /// Buckets whose averaging started during the backward walk; the rest
-    /// started after it (a bucket holding a parameter the walk did not
-    /// reach, and every bucket after that one, since buckets start in order).
-    std::size_t started_in_backward = 0;
+    /// Buckets whose averaging started while the walk still had gradients to
+    /// finish (some listed parameter not yet final): the communication that
+    /// could overlap the rest of the backward. The others started at or
+    /// after the last parameter.
+    std::size_t started_early = 0;
     std::size_t bytes = 0;            ///< gradient bytes this rank sent into the reductions
     double wait_seconds = 0;          ///< time blocked on communication after the walk
     double backward_seconds = 0;      ///< the walk itself (its share of MPI progress calls included)
@@ -53,8 +54,15 @@ public:
     /// accumulated before included). With `loss` the mean over this rank's
     /// rows of a global batch and `share` = rows / global rows
     /// (`dist::shard_of`), that is the gradient of the global mean. Collective.
-    /// A parameter of the tape that is not in the list throws `DistError`
-    /// (its replicas would drift apart); `share` must be in (0, 1].
+    ///
+    /// Errors reach every rank: if the backward throws on one rank (a
+    /// parameter of the tape not in the list, which would let the replicas
+    /// drift; a parameter resized since construction; an anomaly; a bad
+    /// `share`, which must be in (0, 1]), that rank still completes the
+    /// reductions and rethrows its error, and every other rank throws
+    /// `DistError` saying that a rank failed, its gradients then its own,
+    /// not averaged. The shares must sum to 1 over the ranks (`DistError`
+    /// on every rank otherwise).
     void backward(Tape<T>& tape, Var<T> loss, double share);
     /// The same with equal shares (1 / world size).
     void backward(Tape<T>& tape, Var<T> loss);

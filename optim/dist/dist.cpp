@@ -87,6 +87,7 @@ StateDict deserialize(const std::vector<char>& bytes) {
 }
 
 void broadcast_bytes(std::vector<char>& bytes, int root, const char* who) {
+    detail::require_running(who);
     std::int64_t size = static_cast<std::int64_t>(bytes.size());
     detail::check(MPI_Bcast(&size, 1, MPI_INT64_T, root, MPI_COMM_WORLD), who);
     if (size < 0) throw DistError(std::string(who) + ": the root sent a negative size");
@@ -115,6 +116,11 @@ void init(int* argc, char*** argv) {
         int provided = 0;
         detail::check(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided), "dist::init");
         started_here = true;
+        if (provided < MPI_THREAD_FUNNELED) {
+            finalize();
+            throw DistError("dist::init: this MPI gives no thread support (MPI_THREAD_FUNNELED); the library's "
+                            "threads (OpenBLAS) would be unsafe next to it");
+        }
     }
     // Errors come back as codes (turned into DistError), not as an abort.
     detail::check(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN), "dist::init");
@@ -153,10 +159,14 @@ void abort(int code) {
     std::exit(code);
 }
 
-void barrier() { detail::check(MPI_Barrier(MPI_COMM_WORLD), "dist::barrier"); }
+void barrier() {
+    detail::require_running("dist::barrier");
+    detail::check(MPI_Barrier(MPI_COMM_WORLD), "dist::barrier");
+}
 
 template <class T>
 void broadcast(const std::vector<Parameter<T>*>& params, int root) {
+    detail::require_running("dist::broadcast");
     // The root's shapes first, so that a mismatch is an error on every rank
     // rather than a buffer overrun on one.
     std::vector<std::int64_t> shapes;
@@ -184,6 +194,7 @@ void broadcast(const std::vector<Parameter<T>*>& params, int root) {
 
 template <class T>
 void broadcast(Tensor<T>& tensor, int root) {
+    detail::require_running("dist::broadcast(Tensor)");
     std::vector<std::int64_t> shape(tensor.shape().begin(), tensor.shape().end());
     std::int64_t dims = static_cast<std::int64_t>(shape.size());
     detail::check(MPI_Bcast(&dims, 1, MPI_INT64_T, root, MPI_COMM_WORLD), "dist::broadcast(Tensor)");
@@ -217,10 +228,12 @@ void broadcast(std::string& text, int root) {
 }
 
 void broadcast(std::int64_t& value, int root) {
+    detail::require_running("dist::broadcast(int64)");
     detail::check(MPI_Bcast(&value, 1, MPI_INT64_T, root, MPI_COMM_WORLD), "dist::broadcast(int64)");
 }
 
 void allreduce_sum(std::span<double> values) {
+    detail::require_running("dist::allreduce_sum");
     detail::in_chunks(values.size(), [&](std::size_t at, int n) {
         detail::check(MPI_Allreduce(MPI_IN_PLACE, values.data() + at, n, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD),
                       "dist::allreduce_sum");
@@ -228,6 +241,7 @@ void allreduce_sum(std::span<double> values) {
 }
 
 void allreduce_sum(std::span<float> values) {
+    detail::require_running("dist::allreduce_sum");
     detail::in_chunks(values.size(), [&](std::size_t at, int n) {
         detail::check(MPI_Allreduce(MPI_IN_PLACE, values.data() + at, n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD),
                       "dist::allreduce_sum");
@@ -236,6 +250,7 @@ void allreduce_sum(std::span<float> values) {
 
 template <class T>
 void check_in_sync(const std::vector<Parameter<T>*>& params, const std::string& who) {
+    detail::require_running("dist::check_in_sync");
     const std::uint64_t h = hash_values(params);
     std::uint64_t low = h, high = h;
     detail::check(MPI_Allreduce(MPI_IN_PLACE, &low, 1, MPI_UINT64_T, MPI_MIN, MPI_COMM_WORLD), "dist::check_in_sync");

@@ -24,6 +24,16 @@ inline void check(int rc, const char* who) {
     throw DistError(std::string(who) + ": MPI error: " + std::string(text, static_cast<std::size_t>(length)));
 }
 
+/// Throws `DistError` unless MPI runs: a collective before `dist::init` (or
+/// after `finalize`) would crash inside MPI instead.
+inline void require_running(const char* who) {
+    int running = 0, ended = 0;
+    MPI_Initialized(&running);
+    MPI_Finalized(&ended);
+    if (!running || ended)
+        throw DistError(std::string(who) + ": MPI is not running; call dist::init (or make a dist::Session) first");
+}
+
 /// MPI counts are ints: `fn(offset, count)` over [0, n) in runs of at most 2^30.
 template <class Fn>
 void in_chunks(std::size_t n, Fn&& fn) {
