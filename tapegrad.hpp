@@ -5,6 +5,7 @@
 #include "autodiff/checkpoint.hpp"
 #include "autodiff/custom_op.hpp"
 #include "autodiff/errors.hpp"
+#include "autodiff/float_mode.hpp"
 #include "autodiff/grad_mode.hpp"
 #include "autodiff/gradcheck.hpp"
 #include "autodiff/graph_view.hpp"

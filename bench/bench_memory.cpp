@@ -122,8 +122,11 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"every", "last"}));
     app.add_flag("--profile", c.profile, "print the tape's values by op after the last forward, and the profiler's table");
     app.add_option("--json", json, "append the result as one JSON line to this file");
+    bool flush = false;
+    app.add_flag("--flush-denormal", flush, "tg::set_flush_denormal(true): denormal floats become 0 (faster where gradients fade)");
     CLI11_PARSE(app, argc, argv);
     c.last_only = loss == "last";
+    if (flush) tg::set_flush_denormal(true);
     try {
         c.every = every == "auto" ? tg::checkpoint_auto : std::stoul(every);
     } catch (const std::exception&) {
@@ -134,7 +137,8 @@ int main(int argc, char** argv) {
         const rlimit lim{limit_mib << 20, limit_mib << 20};
         if (setrlimit(RLIMIT_AS, &lim) != 0) std::perror("setrlimit");
     }
-    nlohmann::json out{{"T", c.T}, {"B", c.B}, {"H", c.H}, {"I", c.I}, {"every", every}, {"loss", loss}, {"limit_mib", limit_mib}};
+    nlohmann::json out{{"T", c.T}, {"B", c.B}, {"H", c.H}, {"I", c.I}, {"every", every}, {"loss", loss}, {"limit_mib", limit_mib},
+                        {"flush_denormal", flush}};
     try {
         const Result r = train(c);
         out["step_ms"] = r.step_ms;
