@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "checkpoint.hpp"
+#include "tasks/data.hpp"
 #include "tasks/flags.hpp"
 #include "tasks/plot.hpp"
 #include "tasks/replicas.hpp"
@@ -292,15 +293,6 @@ void describe(const Run& r, std::size_t params, std::ostream& log) {
 
 namespace {
 
-// Rows [begin, end) along axis 1 of a state tensor (L·D, B, H).
-Tensor<float> state_rows(const Tensor<float>& all, const dist::Shard& shard) {
-    const std::size_t outer = all.shape()[0], B = all.shape()[1], H = all.shape()[2], rows = shard.rows();
-    Tensor<float> mine = Tensor<float>::from_shape({outer, rows, H});
-    for (std::size_t o = 0; o < outer; ++o)
-        std::copy(all.data() + (o * B + shard.begin) * H, all.data() + (o * B + shard.end) * H, mine.data() + o * rows * H);
-    return mine;
-}
-
 // Resumes from the latest checkpoint. Distributed, rank 0 reads it and sends
 // the parameters, the optimizer's state, the step and each rank's streams of
 // the carried state: a run saved at one world size resumes at any other.
@@ -318,7 +310,7 @@ void resume(Run& r, const json& identity, std::ostream& log) {
         if (all.size() == 0)
             value.reset();
         else
-            value = state_rows(all, r.shard);
+            value = tasks::rows_along(all, 1, r.shard.begin, r.shard.end);  // (L·D, B, H): streams on axis 1
     }
 }
 

@@ -79,9 +79,7 @@ Batch ntm_batch(std::size_t max_len, std::size_t B, Generator& gen) {
 
 double ntm_baseline(std::size_t max_len) { return 4.0 * double(max_len + 1); }
 
-namespace {
-// Rows [begin, end) of the batch axis of a (steps, B, C) or (B, C) tensor.
-Tensor<float> batch_rows(const Tensor<float>& t, std::size_t axis, std::size_t begin, std::size_t end) {
+Tensor<float> rows_along(const Tensor<float>& t, std::size_t axis, std::size_t begin, std::size_t end) {
     if (t.dimension() < 2) return t;  // a part the task does not use (default-constructed, 0-d)
     auto shape = t.shape();
     const std::size_t B = shape[axis], C = shape.back(), outer = axis == 0 ? 1 : shape[0], rows = end - begin;
@@ -92,7 +90,6 @@ Tensor<float> batch_rows(const Tensor<float>& t, std::size_t axis, std::size_t b
             for (std::size_t c = 0; c < C; ++c) out.data()[(s * rows + r) * C + c] = t.data()[(s * B + begin + r) * C + c];
     return out;
 }
-}  // namespace
 
 Batch rows_of(const Batch& b, std::size_t begin, std::size_t end) {
     const std::size_t B = b.x.shape()[1];
@@ -100,9 +97,9 @@ Batch rows_of(const Batch& b, std::size_t begin, std::size_t end) {
         throw std::invalid_argument("rows_of: rows [" + std::to_string(begin) + ", " + std::to_string(end) +
                                     ") of a batch of " + std::to_string(B));
     Batch out;
-    out.x = batch_rows(b.x, 1, begin, end);
-    out.y = batch_rows(b.y, b.y.dimension() == 3 ? 1 : 0, begin, end);
-    out.mask = batch_rows(b.mask, 1, begin, end);
+    out.x = rows_along(b.x, 1, begin, end);
+    out.y = rows_along(b.y, b.y.dimension() == 3 ? 1 : 0, begin, end);
+    out.mask = rows_along(b.mask, 1, begin, end);
     if (b.targets.dimension() == 1) {  // copy only
         const std::size_t steps = b.targets.size() / B, rows = end - begin;
         out.targets = Index::from_shape({steps * rows});

@@ -44,6 +44,10 @@ Batch ntm_batch(std::size_t max_len, std::size_t B, Generator& gen);
 /// Bits per sequence when every bit is guessed with p = 1/2: 8·E[L] = 4·(max_len + 1).
 double ntm_baseline(std::size_t max_len);
 
+/// Rows [begin, end) along `axis` of a (steps, B, C) tensor (axis 1) or a
+/// (B, C) one (axis 0); a 0-d or 1-d tensor comes back as it is.
+Tensor<float> rows_along(const Tensor<float>& t, std::size_t axis, std::size_t begin, std::size_t end);
+
 /// Sequences [begin, end) of a batch (a rank's shard of a global batch,
 /// `dist::shard_of`): every part of it, the flattened copy targets
 /// re-indexed for the smaller batch. Throws std::invalid_argument unless
