@@ -2,22 +2,50 @@
 
 #include <cblas.h>
 
+#include <vector>
+
+#include "small_gemm.hpp"
+
 namespace tapegrad::detail {
 
 namespace {
+
 thread_local std::uint64_t flops_run = 0;
+thread_local bool openblas_warm = false;
+
+// OpenBLAS packs the operands of a product into a buffer of its own that it
+// maps once and does not fault in. A small product writes only part of it but
+// touches pages behind that part, which then stay unmapped: on this project's
+// AMD EPYC a 16×256×64 product ran at 12.5 GFLOP/s for the life of the
+// process, and at 27 once a larger product had written those pages, or with
+// the buffer mapped by MAP_POPULATE; on two threads a 64×1024×256 product ran
+// at 7 instead of 55 (docs/performance.md). So the first product a thread asks
+// of OpenBLAS is preceded by one 512³ product, about 10 ms once, which writes
+// them (256³ was not enough for every shape). Not counted in gemm_flops.
+void warm_openblas() {
+    openblas_warm = true;
+    constexpr int n = 512;
+    std::vector<float> scratch(3 * n * n, 0.0f);
+    float* const a = scratch.data();
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0f, a, n, a + n * n, n, 0.0f, a + 2 * n * n, n);
+}
+
 }  // namespace
 
 std::uint64_t gemm_flops() { return flops_run; }
 
 void gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const float* a, const float* b, float beta, float* c) {
     flops_run += 2 * std::uint64_t(m) * n * k;
+    if (small_gemm(ta, tb, m, n, k, a, b, beta, c)) return;
+    if (!openblas_warm) warm_openblas();
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m), int(n), int(k), 1.0f, a,
                 int(ta ? m : k), b, int(tb ? k : n), beta, c, int(n));
 }
 
 void gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const double* a, const double* b, double beta, double* c) {
     flops_run += 2 * std::uint64_t(m) * n * k;
+    if (small_gemm(ta, tb, m, n, k, a, b, beta, c)) return;
+    if (!openblas_warm) warm_openblas();
     cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m), int(n), int(k), 1.0, a,
                 int(ta ? m : k), b, int(tb ? k : n), beta, c, int(n));
 }

@@ -54,6 +54,8 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <tapegrad/autodiff/small_gemm.hpp>
+
 #include "alloc_counter.hpp"
 #include "sgemm.hpp"
 #include "side.hpp"
@@ -283,6 +285,7 @@ int main(int argc, char** argv) {
     std::vector<int> threads_list{1};
     int steps = 15, warmup = 3;
     bool anomaly = false, rss = false, no_sgemm = false, profile = false;
+    std::string small_gemm = "on";
     CLI::App app{"tapegrad (and LibTorch) LSTM/GRU training-step and forward timings, interleaved."};
     app.add_option("--config", config)->check(CLI::IsMember({"small", "medium", "large", "all"}));
     app.add_option("--cell", cell, "peephole: a user's cell through the Cell interface, against tapegrad's LSTM")
@@ -298,8 +301,11 @@ int main(int argc, char** argv) {
     app.add_flag("--no-sgemm", no_sgemm, "skip the sgemm reference measurement");
     app.add_flag("--anomaly", anomaly, "turn on tapegrad's anomaly detection");
     app.add_option("--json", json_path, "also write the records as JSON");
+    app.add_option("--small-gemm", small_gemm, "libxsmm's kernels for small products (autodiff/small_gemm.hpp): on or off")
+        ->check(CLI::IsMember({"on", "off"}));
     app.add_flag("--profile", profile, "print tapegrad's per-op profile table (tg::Profiler) for each record instead of timing");
     CLI11_PARSE(app, argc, argv);
+    tapegrad::detail::set_small_gemm_enabled(small_gemm == "on");
     if (profile) {
         bench::locate_openblas();
         return print_profiles(config, cell, mode, threads_list, warmup, steps);
@@ -331,6 +337,10 @@ int main(int argc, char** argv) {
                 kWithTorch ? torch_version().c_str() : "(not built)", warmup, steps,
                 run_ours && run_theirs ? ", interleaved" : "");
     for (auto [t, g] : sgemm_1024) std::printf("OpenBLAS sgemm 1024^3, %d thread(s): %.1f GFLOP/s\n", t, g);
+    std::printf("small products (m*n*k <= 2^18): %s\n",
+                !tapegrad::detail::small_gemm_built() ? "OpenBLAS (built without libxsmm)"
+                : tapegrad::detail::small_gemm_enabled() ? "libxsmm where it has a kernel"
+                                                         : "OpenBLAS (--small-gemm off)");
     print_header();
 
     json records = json::array();
@@ -435,6 +445,7 @@ int main(int argc, char** argv) {
                      {"flop_convention", "forward = 2*B*(I+H)*G*H*T (G = 4 LSTM, 3 GRU), train = 3 * forward"},
                      {"sgemm_1024_gflops", json::object()}};
         for (auto [t, g] : sgemm_1024) meta["sgemm_1024_gflops"][std::to_string(t)] = g;
+        meta["small_gemm"] = !tapegrad::detail::small_gemm_built() ? "openblas" : tapegrad::detail::small_gemm_enabled() ? "libxsmm" : "off";
         std::ofstream(json_path) << json{{"meta", meta}, {"records", records}}.dump(2) << "\n";
     }
     return 0;

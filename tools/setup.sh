@@ -8,6 +8,7 @@ packages=(
   cmake g++ make pkg-config
   libxtensor-dev libxsimd-dev xtl-dev libxtensor-blas-dev libopenblas-dev
   catch2 libzip-dev libcli11-dev nlohmann-json3-dev
+  libxsmm-dev  # kernels for the small products of a recurrent step (autodiff/small_gemm.hpp)
   fortunes  # the real English text examples/charlm trains on (docs/charlm.md)
 )
 [ $# -gt 0 ] && packages=("$@")

@@ -1,0 +1,95 @@
+// detail::gemm hands small products to libxsmm (autodiff/small_gemm.hpp) and
+// the rest to OpenBLAS: both must give the product to rounding, in every
+// layout, at size-1 and odd shapes, with beta 0 and 1, and libxsmm must
+// really be the one called where the build has it.
+#include <random>
+#include <tuple>
+#include <vector>
+
+#include <tapegrad/autodiff/blas.hpp>
+#include <tapegrad/autodiff/small_gemm.hpp>
+
+#include "test_util.hpp"
+
+namespace detail = tapegrad::detail;
+
+namespace {
+
+// op(A)·op(B) + beta·C, row-major, in long double.
+template <class T>
+std::vector<T> reference(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const std::vector<T>& a,
+                         const std::vector<T>& b, T beta, std::vector<T> c) {
+    for (std::size_t i = 0; i < m; ++i)
+        for (std::size_t j = 0; j < n; ++j) {
+            long double s = 0;
+            for (std::size_t p = 0; p < k; ++p)
+                s += (long double)(ta ? a[p * m + i] : a[i * k + p]) * (long double)(tb ? b[j * k + p] : b[p * n + j]);
+            c[i * n + j] = T(s + (long double)beta * c[i * n + j]);
+        }
+    return c;
+}
+
+template <class T>
+std::vector<T> random_values(std::size_t count, std::mt19937& rng) {
+    std::uniform_real_distribution<double> u(-1, 1);
+    std::vector<T> v(count);
+    for (auto& x : v) x = T(u(rng));
+    return v;
+}
+
+// Runs one product both ways and compares each with the reference.
+template <class T>
+void check_shape(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T beta, double tolerance) {
+    std::mt19937 rng(unsigned(m * 1000003 + n * 1009 + k * 7 + ta * 2 + tb));
+    const auto a = random_values<T>(m * k, rng), b = random_values<T>(k * n, rng), c0 = random_values<T>(m * n, rng);
+    const auto want = reference(ta, tb, m, n, k, a, b, beta, c0);
+    for (bool small : {true, false}) {
+        detail::set_small_gemm_enabled(small);
+        auto c = c0;
+        detail::gemm(ta, tb, m, n, k, a.data(), b.data(), beta, c.data());
+        double worst = 0;
+        for (std::size_t i = 0; i < c.size(); ++i) worst = std::max(worst, double(std::abs(c[i] - want[i])));
+        INFO("ta " << ta << " tb " << tb << " m " << m << " n " << n << " k " << k << " beta " << beta << " small " << small);
+        CHECK(worst <= tolerance * double(k + 1));
+    }
+    detail::set_small_gemm_enabled(true);
+}
+
+}  // namespace
+
+TEST_CASE("gemm: libxsmm's small products and OpenBLAS's agree with the product, every layout", "[blas][small_gemm]") {
+    const std::vector<std::tuple<std::size_t, std::size_t, std::size_t>> shapes = {
+        {1, 1, 1}, {1, 7, 3}, {5, 1, 9}, {3, 4, 1}, {16, 256, 64}, {16, 64, 256}, {256, 64, 16}, {13, 17, 19}, {64, 64, 64},
+        {70, 70, 70}};  // the last is above the 2^18 limit: OpenBLAS both times
+    for (auto [m, n, k] : shapes)
+        for (bool ta : {false, true})
+            for (bool tb : {false, true})
+                for (double beta : {0.0, 1.0}) {
+                    check_shape<float>(ta, tb, m, n, k, float(beta), 2e-7);
+                    check_shape<double>(ta, tb, m, n, k, beta, 4e-16);
+                }
+}
+
+TEST_CASE("gemm: small products go to libxsmm where the build has it, large ones and other betas to OpenBLAS",
+          "[blas][small_gemm]") {
+    REQUIRE(detail::small_gemm_built() == bool(TAPEGRAD_TEST_EXPECT_LIBXSMM));
+    std::vector<float> a(300 * 300, 0.5f), b(300 * 300, 0.25f), c(300 * 300, 1.0f);
+    std::vector<double> ad(a.begin(), a.end()), bd(b.begin(), b.end()), cd(c.begin(), c.end());
+    const bool built = detail::small_gemm_built();
+    // A recurrent step's backward products: dh = dgates·W (NN), dW += dgatesᵀ·h (TN).
+    CHECK(detail::small_gemm(false, false, 16, 64, 256, a.data(), b.data(), 1.0f, c.data()) == built);
+    CHECK(detail::small_gemm(true, false, 256, 64, 16, a.data(), b.data(), 0.0f, c.data()) == built);
+    CHECK(detail::small_gemm(false, false, 16, 64, 256, ad.data(), bd.data(), 1.0, cd.data()) == built);
+    CHECK(c[0] == (built ? 0.5f * 0.25f * 16 : 1.0f));  // the TN product above wrote C (beta 0) only when libxsmm ran
+    // Not small: above 2^18 multiply-adds, a beta other than 0 or 1, an empty product.
+    CHECK_FALSE(detail::small_gemm(false, false, 65, 64, 64, a.data(), b.data(), 1.0f, c.data()));
+    CHECK_FALSE(detail::small_gemm(false, false, 16, 64, 64, a.data(), b.data(), 0.5f, c.data()));
+    CHECK_FALSE(detail::small_gemm(false, false, 0, 64, 64, a.data(), b.data(), 1.0f, c.data()));
+    // Sizes whose product would wrap are refused before it is formed.
+    CHECK_FALSE(detail::small_gemm(false, false, std::size_t(1) << 40, std::size_t(1) << 40, 1, a.data(), b.data(), 1.0f,
+                                   c.data()));
+    // Turned off, nothing is small.
+    detail::set_small_gemm_enabled(false);
+    CHECK_FALSE(detail::small_gemm(false, false, 16, 64, 256, a.data(), b.data(), 1.0f, c.data()));
+    detail::set_small_gemm_enabled(true);
+}
