@@ -29,7 +29,7 @@
 //
 //   build/bench/bench_recurrent [--config small|medium|large|all] [--cell lstm|gru|peephole|all]
 //        [--mode train|forward|all] [--threads 1,2] [--steps N] [--warmup N]
-//        [--side ours|theirs|both] [--rss] [--no-sgemm] [--anomaly] [--json FILE]
+//        [--side ours|theirs|both] [--rss] [--no-sgemm] [--anomaly] [--json FILE] [--small-gemm on|off]
 
 #include <algorithm>
 #include <chrono>
@@ -197,6 +197,8 @@ json run_child(const std::string& side, const json& rec) {
                                      "--json",
                                      path};
     if (rec["anomaly"].get<bool>()) args.push_back("--anomaly");
+    // The child measures the same library setup as its parent.
+    if (!tapegrad::detail::small_gemm_enabled()) args.insert(args.end(), {"--small-gemm", "off"});
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
