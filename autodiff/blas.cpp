@@ -30,6 +30,23 @@ void warm_openblas() {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0f, a, n, a + n * n, n, 0.0f, a + 2 * n * n, n);
 }
 
+// A product with one row (m = 1) or one column (n = 1) is a matrix-vector
+// product: OpenBLAS's gemv reads the matrix once, where its gemm first packs
+// all of it into its buffer (24 % of the instructions of the char LM's
+// sampling loop, one token at a time). Row-major; the vector operand and the
+// result are contiguous either way (their other dimension is 1). Not for
+// k = 0, where gemv returns without scaling c by beta and gemm does not.
+template <class T, class Gemv>
+bool vector_product(Gemv gemv, bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const T* a, const T* b, T beta, T* c) {
+    if (k == 0 || (m != 1 && n != 1)) return false;
+    if (m == 1) {  // c (n) = op(B)ᵀ·a, B stored k×n, or n×k when tb
+        gemv(CblasRowMajor, tb ? CblasNoTrans : CblasTrans, int(tb ? n : k), int(tb ? k : n), T(1), b, int(tb ? k : n), a, 1, beta, c, 1);
+    } else {  // c (m) = op(A)·b, A stored m×k, or k×m when ta
+        gemv(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, int(ta ? k : m), int(ta ? m : k), T(1), a, int(ta ? m : k), b, 1, beta, c, 1);
+    }
+    return true;
+}
+
 }  // namespace
 
 std::uint64_t gemm_flops() { return flops_run; }
@@ -38,6 +55,7 @@ void gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const f
     flops_run += 2 * std::uint64_t(m) * n * k;
     if (small_gemm(ta, tb, m, n, k, a, b, beta, c)) return;
     if (!openblas_warm) warm_openblas();
+    if (vector_product(cblas_sgemv, ta, tb, m, n, k, a, b, beta, c)) return;
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m), int(n), int(k), 1.0f, a,
                 int(ta ? m : k), b, int(tb ? k : n), beta, c, int(n));
 }
@@ -46,6 +64,7 @@ void gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const d
     flops_run += 2 * std::uint64_t(m) * n * k;
     if (small_gemm(ta, tb, m, n, k, a, b, beta, c)) return;
     if (!openblas_warm) warm_openblas();
+    if (vector_product(cblas_dgemv, ta, tb, m, n, k, a, b, beta, c)) return;
     cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m), int(n), int(k), 1.0, a,
                 int(ta ? m : k), b, int(tb ? k : n), beta, c, int(n));
 }

@@ -1,7 +1,8 @@
-// detail::gemm hands small products to libxsmm (autodiff/small_gemm.hpp) and
-// the rest to OpenBLAS: both must give the product to rounding, in every
-// layout, at size-1 and odd shapes, with beta 0 and 1, and libxsmm must
-// really be the one called where the build has it.
+// detail::gemm hands small products to libxsmm (autodiff/small_gemm.hpp),
+// one-row and one-column products to OpenBLAS's gemv and the rest to its
+// gemm: all must give the product to rounding, in every layout, at size-1
+// and odd shapes, with beta 0 and 1, and libxsmm must really be the one
+// called where the build has it.
 #include <random>
 #include <tuple>
 #include <vector>
@@ -60,7 +61,8 @@ void check_shape(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, 
 TEST_CASE("gemm: libxsmm's small products and OpenBLAS's agree with the product, every layout", "[blas][small_gemm]") {
     const std::vector<std::tuple<std::size_t, std::size_t, std::size_t>> shapes = {
         {1, 1, 1}, {1, 7, 3}, {5, 1, 9}, {3, 4, 1}, {16, 256, 64}, {16, 64, 256}, {256, 64, 16}, {13, 17, 19}, {64, 64, 64},
-        {70, 70, 70}};  // the last is above the 2^18 limit: OpenBLAS both times
+        {70, 70, 70},  // above the 2^18 limit: OpenBLAS both times
+        {1, 1024, 300}, {600, 1, 500}};  // one row, one column, above the limit: OpenBLAS's gemv
     for (auto [m, n, k] : shapes)
         for (bool ta : {false, true})
             for (bool tb : {false, true})
