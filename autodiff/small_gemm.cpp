@@ -13,6 +13,7 @@ namespace {
 
 std::atomic<bool> enabled{true};
 
+#ifdef TAPEGRAD_HAVE_LIBXSMM
 // OpenBLAS runs a product below 2^18 multiply-adds on one thread
 // (SMP_THRESHOLD_MIN · GEMM_MULTITHREAD_THRESHOLD), so handing such a product
 // to a single-threaded libxsmm kernel never takes a thread away. Above it the
@@ -25,7 +26,6 @@ bool wanted(std::size_t m, std::size_t n, std::size_t k, double beta) {
     return std::uint64_t(m) * n * k <= max_multiply_adds && (beta == 0 || beta == 1) && enabled.load(std::memory_order_relaxed);
 }
 
-#ifdef TAPEGRAD_HAVE_LIBXSMM
 // libxsmm is column-major. A row-major C = op(A)·op(B) is, read column-major,
 // Cᵀ = op(B)ᵀ·op(A)ᵀ: the same products with the operands swapped, each
 // keeping its own transpose flag. libxsmm 1.17 compiles kernels for an
