@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
@@ -83,6 +84,61 @@ struct Bench {
     }
 };
 
+// The candidates for one product: OpenBLAS, tapegrad's gemm, libxsmm when
+// it compiles a kernel for the layout, BLIS when the program has it.
+std::vector<std::pair<std::string, Call>> candidates(const Product& p) {
+    std::vector<std::pair<std::string, Call>> out = {
+        {"openblas",
+         [p](const float* a, const float* b, float* c) {
+             cblas_sgemm(CblasRowMajor, p.ta ? CblasTrans : CblasNoTrans, p.tb ? CblasTrans : CblasNoTrans, p.m, p.n, p.k, 1.0f, a,
+                         p.ta ? p.m : p.k, b, p.tb ? p.k : p.n, 1.0f, c, p.n);
+         }},
+        {"tapegrad", [p](const float* a, const float* b, float* c) { tapegrad::detail::gemm(p.ta, p.tb, p.m, p.n, p.k, a, b, 1.0f, c); }}};
+    const float one = 1.0f;
+    const int flags = (p.tb ? LIBXSMM_GEMM_FLAG_TRANS_A : 0) | (p.ta ? LIBXSMM_GEMM_FLAG_TRANS_B : 0);
+    const libxsmm_blasint lda = p.tb ? p.k : p.n, ldb = p.ta ? p.m : p.k, ldc = p.n;
+    // Column-major: Cᵀ = op(B)ᵀ·op(A)ᵀ, as in autodiff/small_gemm.cpp.
+    if (const auto xsmm = libxsmm_smmdispatch(p.n, p.m, p.k, &lda, &ldb, &ldc, &one, &one, &flags, nullptr))
+        out.push_back({"libxsmm", [xsmm](const float* a, const float* b, float* c) { xsmm(b, a, c); }});
+    if (bench::blis_built())
+        out.push_back({"blis", [p](const float* a, const float* b, float* c) { bench::blis_sgemm(p.ta, p.tb, p.m, p.n, p.k, a, b, 1.0f, c); }});
+    return out;
+}
+
+// Median GFLOP/s of each candidate over `rounds` rounds, the candidates
+// alternating within a round, and the best of the libraries.
+nlohmann::json measure(const Product& p, int rounds) {
+    Bench bench(p);
+    auto calls = candidates(p);
+    // Repetitions for about 20 ms a sample at 20 GFLOP/s.
+    const int reps = std::max(1, int(0.02 * 20e9 / (2.0 * p.m * p.n * p.k)));
+    std::map<std::string, std::vector<double>> rates;
+    for (auto& [name, call] : calls) bench.sample(call, 1);  // JIT, packing buffers, caches
+    for (int r = 0; r < rounds; ++r)
+        for (auto& [name, call] : calls) rates[name].push_back(bench.sample(call, reps));
+    nlohmann::json rec = {{"product", p.name}, {"ta", p.ta}, {"tb", p.tb}, {"m", p.m}, {"n", p.n}, {"k", p.k}};
+    double best = 0;
+    for (auto& [name, v] : rates) {
+        std::sort(v.begin(), v.end());
+        rec[name] = v[v.size() / 2];
+        if (name != "tapegrad") best = std::max(best, v[v.size() / 2]);
+    }
+    rec["best"] = best;
+    return rec;
+}
+
+void print_row(const nlohmann::json& rec) {
+    auto cell = [&](const char* name) {
+        char buf[32];
+        if (!rec.contains(name)) return std::string("-");
+        std::snprintf(buf, sizeof buf, "%.1f", rec[name].get<double>());
+        return std::string(buf);
+    };
+    std::printf("%-28s %5d %5d %5d | %8s %8s %8s | %8.1f %8s %7.0f%%\n", rec["product"].get<std::string>().c_str(), rec["m"].get<int>(),
+                rec["n"].get<int>(), rec["k"].get<int>(), cell("openblas").c_str(), cell("libxsmm").c_str(), cell("blis").c_str(),
+                rec["best"].get<double>(), cell("tapegrad").c_str(), 100.0 * rec["tapegrad"].get<double>() / rec["best"].get<double>());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -98,50 +154,13 @@ int main(int argc, char** argv) {
         std::vector<float> w(3 * n * n, 0.0f);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0f, w.data(), n, w.data() + n * n, n, 0.0f, w.data() + 2 * n * n, n);
     }
-    nlohmann::json records = nlohmann::json::array();
     std::printf("GFLOP/s, one thread, median of %d; beta = 1 (accumulating, as the tape does)\n", rounds);
     std::printf("%-28s %5s %5s %5s | %8s %8s %8s | %8s %8s %8s\n", "product", "m", "n", "k", "OpenBLAS", "libxsmm", "BLIS", "best",
                 "tapegrad", "% best");
+    nlohmann::json records = nlohmann::json::array();
     for (const Product& p : products()) {
-        Bench bench(p);
-        const float one = 1.0f;
-        const int flags = (p.tb ? LIBXSMM_GEMM_FLAG_TRANS_A : 0) | (p.ta ? LIBXSMM_GEMM_FLAG_TRANS_B : 0);
-        const libxsmm_blasint lda = p.tb ? p.k : p.n, ldb = p.ta ? p.m : p.k, ldc = p.n;
-        const auto xsmm = libxsmm_smmdispatch(p.n, p.m, p.k, &lda, &ldb, &ldc, &one, &one, &flags, nullptr);
-        std::vector<std::pair<std::string, Call>> candidates = {
-            {"openblas",
-             [&](const float* a, const float* b, float* c) {
-                 cblas_sgemm(CblasRowMajor, p.ta ? CblasTrans : CblasNoTrans, p.tb ? CblasTrans : CblasNoTrans, p.m, p.n, p.k, 1.0f,
-                             a, p.ta ? p.m : p.k, b, p.tb ? p.k : p.n, 1.0f, c, p.n);
-             }},
-            {"tapegrad", [&](const float* a, const float* b, float* c) {
-                 tapegrad::detail::gemm(p.ta, p.tb, p.m, p.n, p.k, a, b, 1.0f, c);
-             }}};
-        if (xsmm) candidates.push_back({"libxsmm", [&](const float* a, const float* b, float* c) { xsmm(b, a, c); }});
-        if (bench::blis_built())
-            candidates.push_back({"blis", [&](const float* a, const float* b, float* c) {
-                                      bench::blis_sgemm(p.ta, p.tb, p.m, p.n, p.k, a, b, 1.0f, c);
-                                  }});
-        // Repetitions for ≥ ~20 ms a sample, from one timed call of OpenBLAS.
-        const double one_call = 2.0 * p.m * p.n * p.k / 20e9;
-        const int reps = std::max(1, int(0.02 / one_call));
-        std::map<std::string, std::vector<double>> rates;
-        for (auto& [name, call] : candidates) bench.sample(call, 1);  // JIT, packing buffers, caches
-        for (int r = 0; r < rounds; ++r)
-            for (auto& [name, call] : candidates) rates[name].push_back(bench.sample(call, reps));
-        nlohmann::json rec = {{"product", p.name}, {"ta", p.ta}, {"tb", p.tb}, {"m", p.m}, {"n", p.n}, {"k", p.k}};
-        double best = 0;
-        for (auto& [name, v] : rates) {
-            std::sort(v.begin(), v.end());
-            rec[name] = v[v.size() / 2];
-            if (name != "tapegrad") best = std::max(best, v[v.size() / 2]);
-        }
-        rec["best"] = best;
-        auto cell = [&](const char* name) { return rec.contains(name) ? std::to_string(rec[name].get<double>()).substr(0, 6) : std::string("-"); };
-        std::printf("%-28s %5d %5d %5d | %8s %8s %8s | %8.1f %8s %7.0f%%\n", p.name.c_str(), p.m, p.n, p.k, cell("openblas").c_str(),
-                    cell("libxsmm").c_str(), cell("blis").c_str(), best, cell("tapegrad").c_str(),
-                    100.0 * rec["tapegrad"].get<double>() / best);
-        records.push_back(rec);
+        records.push_back(measure(p, rounds));
+        print_row(records.back());
     }
     std::printf("libxsmm '-': no kernel for the layout (1.17 compiles none for a transposed first operand, column-major);"
                 " BLIS '-': built without it\n");
