@@ -13,23 +13,6 @@ namespace {
 thread_local std::uint64_t flops_run = 0;
 thread_local bool openblas_warm = false;
 
-// OpenBLAS packs the operands of a product into a buffer of its own that it
-// maps once and does not fault in. A small product writes only part of it but
-// touches pages behind that part, which then stay unmapped: on this project's
-// AMD EPYC a 16×256×64 product ran at 12.5 GFLOP/s for the life of the
-// process, and at 27 once a larger product had written those pages, or with
-// the buffer mapped by MAP_POPULATE; on two threads a 64×1024×256 product ran
-// at 7 instead of 55 (docs/performance.md). So the first product a thread asks
-// of OpenBLAS is preceded by one 512³ product, about 10 ms once, which writes
-// them (256³ was not enough for every shape). Not counted in gemm_flops.
-void warm_openblas() {
-    openblas_warm = true;
-    constexpr int n = 512;
-    std::vector<float> scratch(3 * n * n, 0.0f);
-    float* const a = scratch.data();
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0f, a, n, a + n * n, n, 0.0f, a + 2 * n * n, n);
-}
-
 // A product with one row (m = 1) or one column (n = 1) is a matrix-vector
 // product: OpenBLAS's gemv reads the matrix once, where its gemm first packs
 // all of it into its buffer (24 % of the instructions of the char LM's
@@ -47,26 +30,46 @@ bool vector_product(Gemv gemv, bool ta, bool tb, std::size_t m, std::size_t n, s
     return true;
 }
 
+// The body of both gemm overloads: libxsmm for small products, gemv for
+// one row or column, and OpenBLAS's gemm, warmed up, for the rest.
+template <class T, class Gemm, class Gemv>
+void product(Gemm gemm_fn, Gemv gemv, bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const T* a, const T* b, T beta,
+             T* c) {
+    flops_run += 2 * std::uint64_t(m) * n * k;
+    if (small_gemm(ta, tb, m, n, k, a, b, beta, c)) return;
+    if (vector_product(gemv, ta, tb, m, n, k, a, b, beta, c)) return;  // gemv packs nothing: no warm-up needed
+    if (!openblas_warm) warm_blas();
+    gemm_fn(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m), int(n), int(k), T(1), a,
+            int(ta ? m : k), b, int(tb ? k : n), beta, c, int(n));
+}
+
 }  // namespace
+
+// OpenBLAS packs the operands of a product into a buffer of its own that it
+// maps once and does not fault in. A small product writes only part of it but
+// touches pages behind that part, which then stay unmapped: on this project's
+// AMD EPYC a 16×256×64 product ran at 12.5 GFLOP/s for the life of the
+// process, and at 27 once a larger product had written those pages, or with
+// the buffer mapped by MAP_POPULATE; on two threads a 64×1024×256 product ran
+// at 7 instead of 55 (docs/performance.md). So the first gemm a thread asks
+// of OpenBLAS is preceded by one 512³ product, about 10 ms once, which writes
+// them (256³ was not enough for every shape). Not counted in gemm_flops.
+void warm_blas() {
+    openblas_warm = true;
+    constexpr int n = 512;
+    std::vector<float> scratch(3 * n * n, 0.0f);
+    float* const a = scratch.data();
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0f, a, n, a + n * n, n, 0.0f, a + 2 * n * n, n);
+}
 
 std::uint64_t gemm_flops() { return flops_run; }
 
 void gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const float* a, const float* b, float beta, float* c) {
-    flops_run += 2 * std::uint64_t(m) * n * k;
-    if (small_gemm(ta, tb, m, n, k, a, b, beta, c)) return;
-    if (!openblas_warm) warm_openblas();
-    if (vector_product(cblas_sgemv, ta, tb, m, n, k, a, b, beta, c)) return;
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m), int(n), int(k), 1.0f, a,
-                int(ta ? m : k), b, int(tb ? k : n), beta, c, int(n));
+    product(cblas_sgemm, cblas_sgemv, ta, tb, m, n, k, a, b, beta, c);
 }
 
 void gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const double* a, const double* b, double beta, double* c) {
-    flops_run += 2 * std::uint64_t(m) * n * k;
-    if (small_gemm(ta, tb, m, n, k, a, b, beta, c)) return;
-    if (!openblas_warm) warm_openblas();
-    if (vector_product(cblas_dgemv, ta, tb, m, n, k, a, b, beta, c)) return;
-    cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m), int(n), int(k), 1.0, a,
-                int(ta ? m : k), b, int(tb ? k : n), beta, c, int(n));
+    product(cblas_dgemm, cblas_dgemv, ta, tb, m, n, k, a, b, beta, c);
 }
 
 int blas_threads() { return openblas_get_num_threads(); }

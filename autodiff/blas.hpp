@@ -13,6 +13,10 @@ void gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const d
 /// Floating-point operations (2·m·n·k per call) of every GEMM this thread
 /// has run through `gemm`: the profiler reads it before and after an op.
 std::uint64_t gemm_flops();
+/// Writes this thread's OpenBLAS work buffer with one 512³ product (blas.cpp
+/// says why). `gemm` does it before the thread's first OpenBLAS gemm; the
+/// kernel benchmark calls it to measure OpenBLAS warm, as the library runs it.
+void warm_blas();
 /// The number of threads OpenBLAS runs a GEMM on.
 int blas_threads();
 

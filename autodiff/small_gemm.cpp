@@ -48,33 +48,21 @@ bool run(Dispatch dispatch, bool ta, bool tb, std::size_t m, std::size_t n, std:
 
 }  // namespace
 
+#ifdef TAPEGRAD_HAVE_LIBXSMM
 bool small_gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const float* a, const float* b, float beta,
                 float* c) {
-#ifdef TAPEGRAD_HAVE_LIBXSMM
     return wanted(m, n, k, beta) && run(libxsmm_smmdispatch, ta, tb, m, n, k, a, b, beta, c);
-#else
-    (void)ta, (void)tb, (void)m, (void)n, (void)k, (void)a, (void)b, (void)beta, (void)c;
-    return false;
-#endif
 }
-
 bool small_gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const double* a, const double* b, double beta,
                 double* c) {
-#ifdef TAPEGRAD_HAVE_LIBXSMM
     return wanted(m, n, k, beta) && run(libxsmm_dmmdispatch, ta, tb, m, n, k, a, b, beta, c);
-#else
-    (void)ta, (void)tb, (void)m, (void)n, (void)k, (void)a, (void)b, (void)beta, (void)c;
-    return false;
-#endif
 }
-
-bool small_gemm_built() {
-#ifdef TAPEGRAD_HAVE_LIBXSMM
-    return true;
+bool small_gemm_built() { return true; }
 #else
-    return false;
+bool small_gemm(bool, bool, std::size_t, std::size_t, std::size_t, const float*, const float*, float, float*) { return false; }
+bool small_gemm(bool, bool, std::size_t, std::size_t, std::size_t, const double*, const double*, double, double*) { return false; }
+bool small_gemm_built() { return false; }
 #endif
-}
 
 void set_small_gemm_enabled(bool on) { enabled.store(on, std::memory_order_relaxed); }
 bool small_gemm_enabled() { return enabled.load(std::memory_order_relaxed); }

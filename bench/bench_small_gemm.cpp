@@ -149,11 +149,7 @@ int main(int argc, char** argv) {
     app.add_option("--json", json_path, "also write the table as JSON");
     CLI11_PARSE(app, argc, argv);
     openblas_set_num_threads(1);
-    {  // the same warm-up as autodiff/blas.cpp's, for the plain OpenBLAS candidate
-        constexpr int n = 512;
-        std::vector<float> w(3 * n * n, 0.0f);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0f, w.data(), n, w.data() + n * n, n, 0.0f, w.data() + 2 * n * n, n);
-    }
+    tapegrad::detail::warm_blas();  // the plain OpenBLAS candidate runs warm, as the library does
     std::printf("GFLOP/s, one thread, median of %d; beta = 1 (accumulating, as the tape does)\n", rounds);
     std::printf("%-28s %5s %5s %5s | %8s %8s %8s | %8s %8s %8s\n", "product", "m", "n", "k", "OpenBLAS", "libxsmm", "BLIS", "best",
                 "tapegrad", "% best");
