@@ -305,7 +305,7 @@ std::vector<Tensor<T>> backward_alone(Tape<T>& tape, Node<T>& n, const std::vect
     n.op->backward(c);
     for (std::size_t k = 0; k < inputs.size(); ++k) {
         Node<T>& pn = detail::TapeAccess<T>::node(tape, inputs[k].first);
-        analytic[k] = pn.grad_live ? pn.grad : Tensor<T>(pn.value * T(0));
+        analytic[k] = pn.grad_live ? pn.grad : Tensor<T>(xt::zeros<T>(pn.value.shape()));  // from the shape: a parameter leaf holds no elements
         std::swap(parent_saved[k], pn.grad);
         pn.grad_live = parent_live[k];
     }
@@ -358,6 +358,24 @@ AuditFinding worst_element(Auditor<T>& a, NodeId id, std::size_t input, Tensor<T
     return f;
 }
 
+// Input `id`'s value, writable for the perturbations. A parameter leaf reads
+// its parameter's elements: it gets a copy to perturb (never the model's) and
+// reads the parameter again when this ends, also on a throw.
+template <class T>
+class PerturbableInput {
+public:
+    PerturbableInput(Tape<T>& tape, NodeId id) : tape_(tape), id_(id), x_(detail::TapeAccess<T>::own_value(tape, id, "audit")) {}
+    ~PerturbableInput() { detail::TapeAccess<T>::borrow_again(tape_, id_); }
+    PerturbableInput(const PerturbableInput&) = delete;
+    PerturbableInput& operator=(const PerturbableInput&) = delete;
+    Tensor<T>& value() { return x_; }
+
+private:
+    Tape<T>& tape_;
+    NodeId id_;
+    Tensor<T>& x_;
+};
+
 // Checks node id (an op that needs a gradient); appends a finding per input
 // whose gradient disagrees. Returns whether the node was checked at all.
 template <class T>
@@ -368,7 +386,8 @@ bool audit_node(Auditor<T>& a, NodeId id, std::vector<AuditFinding>& failures) {
     const Tensor<T> r = random_direction<T>(shape_of(n.value), a.rng);
     const std::vector<Tensor<T>> analytic = backward_alone(a.tape, n, inputs, r);
     for (std::size_t k = 0; k < inputs.size(); ++k) {
-        Tensor<T>& x = detail::TapeAccess<T>::node(a.tape, inputs[k].first).value;
+        PerturbableInput<T> input(a.tape, inputs[k].first);
+        Tensor<T>& x = input.value();
         const Tensor<T> orig = x;
         const Tensor<T> u = random_direction<T>(shape_of(x), a.rng);
         const double num = numeric_along(a, n, x, orig, r, [&](Tensor<T>& v, int sign) {

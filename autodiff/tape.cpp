@@ -153,6 +153,7 @@ NodeId Tape<T>::record(const OpDef<T>* op, std::span<const Var<T>> parents, cons
     n.grad_kept = false;
     n.grad_released = false;
     n.value_dropped = false;
+    n.value_borrowed = false;
     n.read_in_scope = false;
     bool rg = false;
     for (const Var<T>& p : parents) {
@@ -253,6 +254,55 @@ NodeId Tape<T>::id_of(const Node<T>& n) const {
 }
 
 template <class T>
+const Tensor<T>& Tape<T>::unusual_parent_value(const Node<T>& n, std::size_t k) const {
+    const Node<T>& p = node(parent(n, k));
+    if (p.value_borrowed) return borrowed_value(p, op_name(n), &n);
+    throw_dropped_read(n, k);
+}
+
+template <class T>
+const Tensor<T>& Tape<T>::borrowed_value(const Node<T>& leaf, const char* reader, const Node<T>* reader_node) const {
+    const ParameterState<T>& p = *leaf.param;
+    // A reshape through a reference kept from mutable_value() leaves the
+    // version: the shape is compared too, so no read runs past the elements.
+    if (p.version() == leaf.param_version && p.shape() == leaf.value.shape()) [[likely]]
+        return p.value();
+    std::string who = reader;
+    if (reader_node) who = "'" + who + "' (node #" + std::to_string(id_of(*reader_node)) + ")";
+    throw ParameterModifiedError(who + ": parameter " + p.describe() +
+                                     " was modified after this tape recorded its leaf (version " +
+                                     std::to_string(leaf.param_version) + " -> " + std::to_string(p.version()) +
+                                     ", shape then " + shape_str(leaf.value.shape()) +
+                                     "); clear() the tape and run the forward pass again");
+}
+
+template <class T>
+Tensor<T>& Tape<T>::own_value(Node<T>& n, const char* who) {
+    if (!n.value_borrowed) return n.value;
+    const Tensor<T>& source = borrowed_value(n, who);
+    fit_value(n.value, source.shape());
+    std::copy(source.storage().begin(), source.storage().end(), n.value.storage().begin());
+    n.value_borrowed = false;
+    return n.value;
+}
+
+template <class T>
+void Tape<T>::borrow_again(Node<T>& n) {
+    if (n.param == nullptr || n.op != nullptr || n.value_borrowed) return;
+    pool_.give(n.value.storage());
+    n.value_borrowed = true;
+}
+
+template <class T>
+void Tape<T>::shape_without_storage(Node<T>& n, std::span<const std::size_t> shape) {
+    // The slot usually held this parameter's leaf last epoch too, shape and
+    // all: then there is nothing to do. Otherwise set the shape through the
+    // pool (an xarray sets its shape with its storage) and give the storage back.
+    if (!std::ranges::equal(n.value.shape(), shape)) fit_value(n.value, shape);
+    pool_.give(n.value.storage());
+}
+
+template <class T>
 void Tape<T>::throw_dropped_read(const Node<T>& n, std::size_t k) const {
     std::string msg = std::string("backward of '") + op_name(n) + "' (node #" + std::to_string(id_of(n)) + ") read ";
     if (k == kOutputSlot) {
@@ -268,7 +318,8 @@ void Tape<T>::throw_dropped_read(const Node<T>& n, std::size_t k) const {
 }
 
 template <class T>
-NodeId Tape<T>::push_leaf(const char* who, std::span<const std::size_t> shape, const Tensor<T>* value, bool requires_grad) {
+NodeId Tape<T>::push_leaf(const char* who, std::span<const std::size_t> shape, const Tensor<T>* value, bool requires_grad,
+                          bool borrow) {
     // A user's tensor may carry a shape whose product wrapped around (xtensor
     // allocates the wrapped count): its storage must hold exactly the checked count.
     const std::size_t count = shape_size(who, shape);
@@ -280,12 +331,16 @@ NodeId Tape<T>::push_leaf(const char* who, std::span<const std::size_t> shape, c
     try {
         // Through the pool: this slot's buffer may have been dropped (or given
         // away) in an earlier epoch while its shape stayed.
-        fit_value(n.value, shape);
+        if (borrow)
+            shape_without_storage(n, shape);
+        else
+            fit_value(n.value, shape);
     } catch (const detail::TensorTooLarge& e) {
         truncate(id);
         throw ShapeError(std::string(who) + ": " + e.what());
     }
-    if (value && count != 0) std::memcpy(n.value.data(), value->data(), count * sizeof(T));
+    n.value_borrowed = borrow;
+    if (value && count != 0 && !borrow) std::memcpy(n.value.data(), value->data(), count * sizeof(T));
     n.requires_grad = requires_grad;
     return id;
 }
@@ -317,10 +372,20 @@ Var<T> Tape<T>::variable(const Tensor<T>& value) {
 template <class T>
 Var<T> Tape<T>::param(Parameter<T>& p) {
     const std::shared_ptr<ParameterState<T>>& state = p.state();  // LifetimeError if p was moved from
-    for (const auto& [s, id] : param_leaves_)
-        if (s == state) return Var<T>(this, id, epoch_);
+    // The newest leaf of p, unless p changed since it was recorded: then a new
+    // leaf, so that the forward reads p's current elements (the old leaf stays
+    // listed, and a backward through this recording refuses it).
+    for (auto it = param_leaves_.rbegin(); it != param_leaves_.rend(); ++it)
+        if (it->first == state) {
+            const Node<T>& leaf = node(it->second);
+            if (state->version() == leaf.param_version && state->shape() == leaf.value.shape())
+                return Var<T>(this, it->second, epoch_);
+            break;
+        }
     if (param_leaves_.size() == param_leaves_.capacity()) param_leaves_.reserve(2 * param_leaves_.size() + 8);
-    const NodeId id = push_leaf("Tape::param", dims_of(state->value()), &state->value(), true);
+    // The leaf reads the parameter's elements where they are (no copy): a
+    // modification before they are read again is refused by version and shape.
+    const NodeId id = push_leaf("Tape::param", dims_of(state->value()), &state->value(), true, /*borrow=*/true);
     Node<T>& n = node(id);
     n.param = state.get();
     n.param_version = state->version();
@@ -332,6 +397,7 @@ template <class T>
 const Tensor<T>& Tape<T>::value(Var<T> v) const {
     check(v, "Tape::value");
     const Node<T>& n = node(v.id());
+    if (n.value_borrowed) return borrowed_value(n, "Tape::value");
     if (n.value_dropped)
         throw ArgumentError("Tape::value: the value of node #" + std::to_string(v.id()) + " ('" + op_name(n) + "', shape " +
                             shape_str(n.value.shape()) +
@@ -470,7 +536,7 @@ std::size_t Tape<T>::value_bytes() const {
     std::size_t bytes = 0;
     for (std::size_t k = 0; k < size_; ++k) {
         const Node<T>& n = node(static_cast<NodeId>(k));
-        if (!n.value_dropped) bytes += n.value.storage().size() * sizeof(T);
+        if (!n.value_dropped && !n.value_borrowed) bytes += n.value.storage().size() * sizeof(T);
     }
     return bytes;
 }

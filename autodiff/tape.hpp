@@ -171,6 +171,7 @@ struct Node {
     bool grad_kept = false;      // retain_grad(): keep the gradient after backward used it
     bool grad_released = false;  // backward reached the node and gave its gradient buffer back
     bool value_dropped = false;  // drop_value() took the elements; the shape remains
+    bool value_borrowed = false; // a parameter leaf: its elements are the parameter's own (no copy); the shape is kept here
     bool read_in_scope = false;  // release_since(): a later node of the step reads it in backward
 };
 
@@ -211,6 +212,13 @@ public:
     /// until `clear()`: if `p` is moved meanwhile, the gradient goes to the
     /// object it was moved into; if it is destroyed, `backward` throws
     /// `LifetimeError`. Throws `LifetimeError` for a moved-from `p`.
+    ///
+    /// The leaf copies nothing: ops read `p`'s elements where they are, so a
+    /// tape costs no memory or time per parameter. Modifying `p` (an optimizer
+    /// step, `mutable_value`, `set_value`) makes the leaf stale: an op that
+    /// then reads it, `value()` of it and `backward` throw
+    /// `ParameterModifiedError`, and a new call returns a new leaf that reads
+    /// the new elements.
     Var<T> param(Parameter<T>& p);
 
     // ---- backward -----------------------------------------------------------
@@ -432,8 +440,8 @@ private:
     /// one). One flag test; the throw is out of line.
     const Tensor<T>& parent_value(const Node<T>& n, std::size_t k) const {
         const Node<T>& p = node(parent(n, k));
-        if (p.value_dropped) [[unlikely]]
-            throw_dropped_read(n, k);
+        if (p.value_dropped || p.value_borrowed) [[unlikely]]
+            return unusual_parent_value(n, k);
         return p.value;
     }
     /// The shape of node `n`'s input k, readable also after its value was
@@ -486,9 +494,12 @@ private:
     static constexpr unsigned kChunkBits = 10;
     static constexpr NodeId kChunkMask = (NodeId(1) << kChunkBits) - 1;
 
-    // A leaf of `shape` holding a copy of `value` (if any); `who` names the
-    // public function in errors (a shape too large, a failed allocation).
-    NodeId push_leaf(const char* who, std::span<const std::size_t> shape, const Tensor<T>* value, bool requires_grad);
+    // A leaf of `shape` holding a copy of `value` (if any), or with `borrow`
+    // no elements of its own (a parameter leaf: readers get the parameter's);
+    // `who` names the public function in errors (a shape too large, a failed
+    // allocation).
+    NodeId push_leaf(const char* who, std::span<const std::size_t> shape, const Tensor<T>* value, bool requires_grad,
+                     bool borrow = false);
     void check_backward_anomaly(const Node<T>& n, NodeId id);
     void run_backward(Var<T> out, const Tensor<T>* seed, BackwardOptions options);
     // Every parameter read is alive, unmodified and has a gradient of its shape.
@@ -500,6 +511,24 @@ private:
     // or its own output for kOutputSlot. Finds n's position by its address.
     static constexpr std::size_t kOutputSlot = ~std::size_t(0);
     [[noreturn]] void throw_dropped_read(const Node<T>& n, std::size_t k) const;
+    // parent_value's out-of-line path: input k of node n is a parameter leaf
+    // (its parameter's elements) or was dropped (ContractError).
+    const Tensor<T>& unusual_parent_value(const Node<T>& n, std::size_t k) const;
+    // The elements of parameter leaf `leaf`, read by `reader` (a function, or
+    // the op of `reader_node`): the parameter's own, after checking that it
+    // still has the version and shape the leaf recorded
+    // (ParameterModifiedError, naming the reader, otherwise).
+    const Tensor<T>& borrowed_value(const Node<T>& leaf, const char* reader, const Node<T>* reader_node = nullptr) const;
+    // Node n's value as its own elements: a parameter leaf gets a copy of its
+    // parameter's (checked as borrowed_value does, for `who`), for a tool that
+    // writes into a leaf's value (the audit's perturbations).
+    Tensor<T>& own_value(Node<T>& n, const char* who);
+    // Undoes own_value: parameter leaf n reads its parameter's elements again
+    // (its copy goes to the pool).
+    void borrow_again(Node<T>& n);
+    // Gives node n's value the shape `shape` without elements of its own (a
+    // parameter leaf's): any storage it holds goes to the pool.
+    void shape_without_storage(Node<T>& n, std::span<const std::size_t> shape);
     NodeId id_of(const Node<T>& n) const;
     // Whether the backward of op node `user` reads its input k.
     static bool backward_reads_input(const Node<T>& user, std::size_t k) {
@@ -582,6 +611,8 @@ struct TapeAccess {
     }
     static bool needs_grad(const Tape<T>& t, NodeId id) { return t.needs_grad(id); }
     static Tensor<T>& grad_buffer(Tape<T>& t, NodeId id) { return t.grad_buffer(id); }
+    static Tensor<T>& own_value(Tape<T>& t, NodeId id, const char* who) { return t.own_value(t.node(id), who); }
+    static void borrow_again(Tape<T>& t, NodeId id) { t.borrow_again(t.node(id)); }
     static const char* op_name(const Tape<T>& t, const Node<T>& n) { return t.op_name(n); }
     static std::string describe_inputs(const Tape<T>& t, const Node<T>& n) { return t.describe_inputs(n); }
     // Recording (see `detail::Recording` in op_support.hpp).

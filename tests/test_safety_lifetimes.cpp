@@ -338,3 +338,54 @@ TEST_CASE("copies of parameters and modules are independent", "[lifetime]") {
     REQUIRE_THROWS_AS(dst = src, tg::LifetimeError);
     REQUIRE(dst.size() == 2);
 }
+
+// A parameter leaf reads the parameter's elements where they are (no copy),
+// so everything that could change them under a recording is refused by name.
+TEST_CASE("a parameter leaf reads the parameter in place and refuses it once modified", "[lifetime]") {
+    tg::Parameter<float> p(ramp({3}), "w");
+    tg::Tape<float> t;
+    const auto w = t.param(p);
+    REQUIRE(t.value_bytes() == 0);  // the tape holds no copy of the parameter
+    REQUIRE(t.value(w).data() == p.value().data());
+    const auto y = w * 2.0f;
+    REQUIRE(t.value_bytes() == 3 * sizeof(float));  // only the product's own elements
+
+    p.mutable_value().data()[0] = 10.0f;  // a modification bumps the version
+    // An op that reads the stale leaf, its value and backward are refused.
+    REQUIRE_THROWS_MATCHES(w + 1.0f, tg::ParameterModifiedError,
+                           Message("'add_scalar' (node #2): parameter 'w' of shape (3,) was modified after this tape recorded its "
+                                   "leaf (version 0 -> 1, shape then (3,)); clear() the tape and run the forward pass again"));
+    REQUIRE(t.size() == 2);  // the refused op left nothing on the tape
+    REQUIRE_THROWS_AS(t.value(w), tg::ParameterModifiedError);
+    REQUIRE_THROWS_AS(t.backward(tg::sum(y)), tg::ParameterModifiedError);
+    REQUIRE_FALSE(p.has_grad());
+
+    // A new call gives a new leaf that reads the new elements.
+    const auto w2 = t.param(p);
+    REQUIRE(w2.id() != w.id());
+    REQUIRE(t.value(w2).data()[0] == 10.0f);
+    REQUIRE(t.param(p).id() == w2.id());  // and the same leaf while p stays as it is
+}
+
+TEST_CASE("a parameter resized through a kept reference is never read past its elements", "[lifetime]") {
+    tg::Parameter<float> p(ramp({3}), "w");
+    tg::Tensor<float>& v = p.mutable_value();
+    tg::Tape<float> t;
+    const auto w = t.param(p);
+    v = ramp({1});  // no version bump: only the shape tells
+    REQUIRE_THROWS_WITH(tg::sum(w), Contains("shape then (3,)"));
+    REQUIRE_THROWS_AS(t.value(w), tg::ParameterModifiedError);
+    REQUIRE(t.value(t.param(p)).size() == 1);  // a new leaf of the new shape
+}
+
+TEST_CASE("a parameter leaf outlives its parameter's destruction safely", "[lifetime]") {
+    tg::Tape<float> t;
+    tg::Var<float> y;
+    {
+        tg::Parameter<float> p(ramp({3}), "w");
+        y = tg::sum(t.param(p) * t.param(p));
+    }
+    // The tape holds the orphaned record, so nothing is freed under it;
+    // backward refuses to send a gradient to a destroyed parameter.
+    REQUIRE_THROWS_AS(t.backward(y), tg::LifetimeError);
+}
