@@ -7,7 +7,8 @@
 #   bench/results/latest.json   one record per config × cell × mode × threads
 #   bench/results/latest.md     the table, the machine and the command
 #   bench/results/latest.svg    ratio ours/LibTorch per record, line at 1.0
-#   bench/results/latest.txt    bench_recurrent's own printout
+#   bench/results/latest.txt    bench_recurrent's and bench_sampling's own printout
+#   bench/results/sampling.json char LM sampling, characters per second, both sides
 #
 #   bash tools/bench.sh
 # Environment: BENCH_STEPS (timed steps per side, default 15), BENCH_WARMUP
@@ -30,7 +31,7 @@ bash tools/install_libtorch.sh
 # Tuned to this machine, as the published figures always were (README,
 # "Performance": the default portable build measured against it).
 "${lock[@]}" cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DTAPEGRAD_BENCH_TORCH=ON -DTAPEGRAD_ARCH=native >/dev/null
-"${lock[@]}" cmake --build "$build_dir" --target bench_recurrent bench_report -j "$jobs"
+"${lock[@]}" cmake --build "$build_dir" --target bench_recurrent bench_report bench_sampling -j "$jobs"
 
 mkdir -p "$out"
 machine="$(mktemp)"
@@ -51,6 +52,11 @@ run=("$build_dir/bench/bench_recurrent" --config all --cell all --mode all --thr
 echo "== ${run[*]}"
 "${run[@]}" | tee "$out/latest.txt"
 echo "Load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$machine"
+
+# Sampling a char LM one character at a time, against LibTorch (docs/performance.md).
+sampling=("$build_dir/bench/bench_sampling" --rounds 6 --json "$out/sampling.json")
+echo "== ${sampling[*]}"
+"${sampling[@]}" | tee -a "$out/latest.txt"
 
 "$build_dir/bench/bench_report" --json "$out/latest.json" --md "$out/latest.md" --svg "$out/latest.svg" \
   --machine "$machine" --command "bash tools/bench.sh (BENCH_STEPS=$steps BENCH_WARMUP=$warmup)"
