@@ -295,11 +295,16 @@ void Tape<T>::borrow_again(Node<T>& n) {
 
 template <class T>
 void Tape<T>::shape_without_storage(Node<T>& n, std::span<const std::size_t> shape) {
+    pool_.give(n.value.storage());  // what the slot held (a buffer of one element stays, unread)
     // The slot usually held this parameter's leaf last epoch too, shape and
-    // all: then there is nothing to do. Otherwise set the shape through the
-    // pool (an xarray sets its shape with its storage) and give the storage back.
-    if (!std::ranges::equal(n.value.shape(), shape)) fit_value(n.value, shape);
-    pool_.give(n.value.storage());
+    // all. Otherwise a husk of that shape over no elements: it allocates
+    // nothing for shapes of up to 4 axes (xarray's shape and strides keep
+    // those inline).
+    if (std::ranges::equal(n.value.shape(), shape)) return;
+    typename Tensor<T>::shape_type dims(shape.begin(), shape.end());
+    typename Tensor<T>::strides_type strides(shape.size());
+    xt::compute_strides(dims, xt::layout_type::row_major, strides);
+    n.value = Tensor<T>(typename Tensor<T>::storage_type(), std::move(dims), std::move(strides));
 }
 
 template <class T>

@@ -194,3 +194,23 @@ TEST_CASE("a user-defined cell's steady bidirectional steps with lengths and dro
     for (int s = 0; s < 5; ++s) step();
     REQUIRE(own() - before == 0);
 }
+
+TEST_CASE("a parameter leaf allocates no copy of its parameter, even on a fresh tape", "[tape][alloc]") {
+    tg::Parameter<float> big(tg::Tensor<float>::from_shape({512, 512}), "big");
+    big.mutable_value().fill(0.5f);
+    tg::Parameter<float> small(tg::Tensor<float>::from_shape({2}), "small");
+    tg::Tape<float> t;
+    (void)t.param(small);  // the tape's first chunk of nodes and its list of parameters
+    const long before = bench::heap_allocations();
+    const tg::Var<float> w = t.param(big);
+    REQUIRE(bench::heap_allocations() - before == 0);
+    REQUIRE(t.value(w).data() == big.value().data());
+    // A slot that held another shape gets a husk of the new one, still without elements.
+    t.clear();
+    (void)t.param(small);
+    tg::Parameter<float> wide(tg::Tensor<float>::from_shape({3, 1000}), "wide");
+    wide.mutable_value().fill(1.0f);
+    const long again = bench::heap_allocations();
+    REQUIRE(t.value(t.param(wide)).size() == 3000);
+    REQUIRE(bench::heap_allocations() - again == 0);
+}
