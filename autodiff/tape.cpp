@@ -343,6 +343,9 @@ NodeId Tape<T>::push_leaf(const char* who, std::span<const std::size_t> shape, c
     } catch (const detail::TensorTooLarge& e) {
         truncate(id);
         throw ShapeError(std::string(who) + ": " + e.what());
+    } catch (...) {  // a husk of more than 4 axes allocates its shape: the tape stays as it was
+        truncate(id);
+        throw;
     }
     n.value_borrowed = borrow;
     if (value && count != 0 && !borrow) std::memcpy(n.value.data(), value->data(), count * sizeof(T));
