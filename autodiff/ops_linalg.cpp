@@ -5,6 +5,7 @@
 #include <xtensor/xmanipulation.hpp>
 
 #include "blas.hpp"
+#include "small_gemm.hpp"
 #include "ops.hpp"
 #include "op_support.hpp"
 
@@ -110,6 +111,13 @@ enum class LinearBias : std::uint8_t { none, per_feature, full };  // (O), or th
 struct LinearAttrs {
     LinearBias bias;
 };
+// x·Wᵀ as x·(Wᵀ) with the tape's transposed copy of W: when libxsmm would
+// take the untransposed product (it has no kernel for x·Wᵀ) and x has more
+// than one row (one row goes to gemv, which reads W once as it is).
+inline bool use_transposed(std::size_t rows, std::size_t outs, std::size_t in, double beta) {
+    return rows > 1 && detail::small_gemm_takes(rows, outs, in, beta);
+}
+
 template <class T>
 struct Linear {
     static void forward(const OpContext<T>& c, Tensor<T>& out) {
@@ -128,6 +136,8 @@ struct Linear {
         }
         if (in == 0) {
             if (bias != LinearBias::full) out.fill(T(0));
+        } else if (const T* wt = use_transposed(rows, outs, in, beta) ? c.input_transposed(1) : nullptr) {
+            gemm(false, false, rows, outs, in, x.data(), wt, beta, out.data());  // x·(Wᵀ), Wᵀ kept by the tape
         } else {
             gemm(false, true, rows, outs, in, x.data(), w.data(), beta, out.data());
         }

@@ -57,8 +57,10 @@ bool small_gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, c
                 double* c) {
     return wanted(m, n, k, beta) && run(libxsmm_dmmdispatch, ta, tb, m, n, k, a, b, beta, c);
 }
+bool small_gemm_takes(std::size_t m, std::size_t n, std::size_t k, double beta) { return wanted(m, n, k, beta); }
 bool small_gemm_built() { return true; }
 #else
+bool small_gemm_takes(std::size_t, std::size_t, std::size_t, double) { return false; }
 bool small_gemm(bool, bool, std::size_t, std::size_t, std::size_t, const float*, const float*, float, float*) { return false; }
 bool small_gemm(bool, bool, std::size_t, std::size_t, std::size_t, const double*, const double*, double, double*) { return false; }
 bool small_gemm_built() { return false; }

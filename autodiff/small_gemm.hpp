@@ -20,6 +20,9 @@ bool small_gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, c
 bool small_gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const double* a, const double* b, double beta,
                 double* c);
 
+/// Whether `small_gemm` would compute the untransposed product of this size
+/// and beta (libxsmm has a kernel for every such one).
+bool small_gemm_takes(std::size_t m, std::size_t n, std::size_t k, double beta);
 /// Whether this build has libxsmm (CMake option TAPEGRAD_LIBXSMM).
 bool small_gemm_built();
 /// Turns the small kernels on or off for the whole process (on by default):

@@ -178,6 +178,7 @@ void Tape<T>::truncate(NodeId id) {
             break;
         }
     while (!param_leaves_.empty() && param_leaves_.back().second >= id) param_leaves_.pop_back();
+    transposed_.forget_from(id);
     while (!steps_.empty() && steps_.back().end > id) steps_.pop_back();
     while (!segments_.empty() && segments_.back().end > id) segments_.pop_back();
     size_ = id;
@@ -251,6 +252,14 @@ NodeId Tape<T>::id_of(const Node<T>& n) const {
             return static_cast<NodeId>((c << kChunkBits) + static_cast<std::size_t>(&n - first));
     }
     return static_cast<NodeId>(size_);  // not on this tape: cannot happen for a node backward was given
+}
+
+template <class T>
+const T* Tape<T>::transposed_parent(const Node<T>& n, std::size_t k) const {
+    const Node<T>& p = node(parent(n, k));
+    // An owned leaf (the audit perturbing a copy) is read as it is, never from a copy of the parameter.
+    if (!p.value_borrowed || p.value.dimension() != 2) return nullptr;
+    return transposed_.get(parent(n, k), id_of(n), borrowed_value(p, op_name(n), &n));
 }
 
 template <class T>
@@ -732,6 +741,7 @@ void Tape<T>::clear() {
     parents_.clear();
     indices_.clear();
     param_leaves_.clear();
+    transposed_.clear();
     steps_.clear();
     segments_.clear();
     consumed_ = false;
@@ -797,6 +807,7 @@ void Tape<T>::shrink() {
     spare_value_ = Tensor<T>();
     scratch_ = Tensor<T>();
     pool_.release();
+    transposed_.release();
     gather_ = detail::GemmGatherer<T>();  // frees the gathered copies' buffers
     handle_blocks_.clear();
     handle_blocks_.shrink_to_fit();

@@ -38,6 +38,7 @@
 #include "grad_mode.hpp"
 #include "parameter.hpp"
 #include "tensor.hpp"
+#include "transposed_leaves.hpp"
 #include "var.hpp"
 
 namespace tapegrad {
@@ -511,6 +512,11 @@ private:
     // or its own output for kOutputSlot. Finds n's position by its address.
     static constexpr std::size_t kOutputSlot = ~std::size_t(0);
     [[noreturn]] void throw_dropped_read(const Node<T>& n, std::size_t k) const;
+    // Input k of node n as Wᵀ (cols × rows, row-major), for a product that
+    // reads it transposed at every step (a Linear layer's x·Wᵀ): a copy made
+    // at the second such read of a 2-D parameter leaf in this epoch; nullptr
+    // at the first and for anything else (transposed_leaves.hpp).
+    const T* transposed_parent(const Node<T>& n, std::size_t k) const;
     // parent_value's out-of-line path: input k of node n is a parameter leaf
     // (its parameter's elements) or was dropped (ContractError).
     const Tensor<T>& unusual_parent_value(const Node<T>& n, std::size_t k) const;
@@ -551,6 +557,7 @@ private:
     // here so that a repeating loop allocates nothing.
     std::vector<NodeId> segment_reader_;
     std::vector<std::uint8_t> segment_state_;
+    mutable detail::TransposedLeaves<T> transposed_;  // see transposed_parent
     Tensor<T> spare_value_;  // rerun_forward writes here, then swaps it into the node
     // Recomputes dropped node n's value from its inputs (the audit's
     // Regeneration and SegmentRecompute both bring values back this way).
@@ -613,6 +620,7 @@ struct TapeAccess {
     static Tensor<T>& grad_buffer(Tape<T>& t, NodeId id) { return t.grad_buffer(id); }
     static Tensor<T>& own_value(Tape<T>& t, NodeId id, const char* who) { return t.own_value(t.node(id), who); }
     static void borrow_again(Tape<T>& t, NodeId id) { t.borrow_again(t.node(id)); }
+    static std::size_t transposed_copies(const Tape<T>& t) { return t.transposed_.copies(); }
     static const char* op_name(const Tape<T>& t, const Node<T>& n) { return t.op_name(n); }
     static std::string describe_inputs(const Tape<T>& t, const Node<T>& n) { return t.describe_inputs(n); }
     // Recording (see `detail::Recording` in op_support.hpp).

@@ -95,3 +95,45 @@ TEST_CASE("gemm: small products go to libxsmm where the build has it, large ones
     CHECK_FALSE(detail::small_gemm(false, false, 16, 64, 256, a.data(), b.data(), 1.0f, c.data()));
     detail::set_small_gemm_enabled(true);
 }
+
+// A Linear layer's x·Wᵀ has no libxsmm kernel; a weight read at many time
+// steps is transposed once per tape and read by the x·(Wᵀ) kernel instead
+// (autodiff/transposed_leaves.hpp).
+TEST_CASE("linear: a weight read by several steps goes through one transposed copy per tape, same values",
+          "[blas][small_gemm]") {
+    namespace tg = tapegrad;
+    using Access = tg::detail::TapeAccess<double>;
+    tg::Parameter<double> w(tgtest::smooth({5, 3}), "w");
+    const tg::Tensor<double> x = tgtest::smooth({4, 3});
+    tg::Tape<double> t;
+    const auto wv = t.param(w);
+    std::vector<tg::Var<double>> ys;
+    for (int step = 0; step < 3; ++step) ys.push_back(tg::linear(t.constant(x), wv));
+    // The first reader reads W as it is, the others the copy: one copy where libxsmm is built.
+    REQUIRE(Access::transposed_copies(t) == (detail::small_gemm_built() ? 1u : 0u));
+    const std::vector<double> xs(x.begin(), x.end()), ws(w.value().begin(), w.value().end());
+    const std::vector<double> want = reference(false, true, 4, 5, 3, xs, ws, 0.0, std::vector<double>(20, 0.0));
+    for (const auto& y : ys)
+        for (std::size_t i = 0; i < 20; ++i) REQUIRE(std::abs(y.value().data()[i] - want[i]) <= 1e-14 * (1 + std::abs(want[i])));
+    // One row goes to gemv with W as it is: no copy on a fresh epoch.
+    t.clear();
+    const auto w1 = t.param(w);
+    for (int step = 0; step < 3; ++step) (void)tg::linear(t.constant(tgtest::smooth({1, 3})), w1);
+    REQUIRE(Access::transposed_copies(t) == 0);
+    // Gradients through several readers agree with finite differences.
+    auto r = tg::gradcheck(
+        [&](tg::Tape<double>& tape, const std::vector<tg::Var<double>>& in) {
+            const auto p = tape.param(w);
+            return tg::tanh(tg::linear(in[0], p)) * tg::linear(tg::tanh(in[0]), p) + tg::linear(in[0] * 2.0, p);
+        },
+        {tgtest::smooth({4, 3})}, {&w});
+    INFO(r.report());
+    REQUIRE(r.ok);
+    // A weight modified after its copy was made is refused, never read stale.
+    t.clear();
+    const auto w2 = t.param(w);
+    (void)tg::linear(t.constant(x), w2);
+    (void)tg::linear(t.constant(x), w2);
+    w.mutable_value().data()[0] += 1.0;
+    REQUIRE_THROWS_AS(tg::linear(t.constant(x), w2), tg::ParameterModifiedError);
+}
