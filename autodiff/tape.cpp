@@ -272,9 +272,7 @@ const Tensor<T>& Tape<T>::unusual_parent_value(const Node<T>& n, std::size_t k) 
 template <class T>
 const Tensor<T>& Tape<T>::borrowed_value(const Node<T>& leaf, const char* reader, const Node<T>* reader_node) const {
     const ParameterState<T>& p = *leaf.param;
-    // A reshape through a reference kept from mutable_value() leaves the
-    // version: the shape is compared too, so no read runs past the elements.
-    if (p.version() == leaf.param_version && p.shape() == leaf.value.shape()) [[likely]]
+    if (leaf_current(leaf)) [[likely]]  // so no read runs past the elements
         return p.value();
     std::string who = reader;
     if (reader_node) who = "'" + who + "' (node #" + std::to_string(id_of(*reader_node)) + ")";
@@ -297,7 +295,7 @@ Tensor<T>& Tape<T>::own_value(Node<T>& n, const char* who) {
 
 template <class T>
 void Tape<T>::borrow_again(Node<T>& n) {
-    if (n.param == nullptr || n.op != nullptr || n.value_borrowed) return;
+    if (n.param == nullptr || n.value_borrowed) return;  // only parameter leaves have a parameter
     pool_.give(n.value.storage());
     n.value_borrowed = true;
 }
@@ -394,9 +392,7 @@ Var<T> Tape<T>::param(Parameter<T>& p) {
     // listed, and a backward through this recording refuses it).
     for (auto it = param_leaves_.rbegin(); it != param_leaves_.rend(); ++it)
         if (it->first == state) {
-            const Node<T>& leaf = node(it->second);
-            if (state->version() == leaf.param_version && state->shape() == leaf.value.shape())
-                return Var<T>(this, it->second, epoch_);
+            if (leaf_current(node(it->second))) return Var<T>(this, it->second, epoch_);
             break;
         }
     if (param_leaves_.size() == param_leaves_.capacity()) param_leaves_.reserve(2 * param_leaves_.size() + 8);

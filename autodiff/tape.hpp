@@ -525,6 +525,12 @@ private:
     // still has the version and shape the leaf recorded
     // (ParameterModifiedError, naming the reader, otherwise).
     const Tensor<T>& borrowed_value(const Node<T>& leaf, const char* reader, const Node<T>* reader_node = nullptr) const;
+    // Whether parameter leaf `leaf` still matches its parameter: the version
+    // and the shape it recorded (a resize through a reference kept from
+    // mutable_value() leaves the version, so the shape is compared too).
+    static bool leaf_current(const Node<T>& leaf) {
+        return leaf.param->version() == leaf.param_version && leaf.param->shape() == leaf.value.shape();
+    }
     // Node n's value as its own elements: a parameter leaf gets a copy of its
     // parameter's (checked as borrowed_value does, for `who`), for a tool that
     // writes into a leaf's value (the audit's perturbations).
