@@ -35,6 +35,17 @@ void copy_blocks(T* dst, std::size_t dn, std::size_t doff, const T* src, std::si
     }
 }
 
+// x viewed as (outer, n, inner): zeros every element outside [start, start + len) along n.
+template <class T>
+void zero_outside(T* x, const AxisGeometry& g, std::size_t start, std::size_t len) {
+    const std::size_t before = start * g.inner, after = (g.n - start - len) * g.inner, row = g.n * g.inner;
+    for (std::size_t o = 0; o < g.outer; ++o) {
+        T* r = x + o * row;
+        if (before) std::memset(r, 0, before * sizeof(T));
+        if (after) std::memset(r + row - after, 0, after * sizeof(T));
+    }
+}
+
 template <class T>
 struct Reshape {
     static void forward(const OpContext<T>& c, Tensor<T>& out) {
@@ -77,12 +88,17 @@ struct Narrow {
         const AxisGeometry g = axis_geometry(x.shape(), axis);
         copy_blocks(out.data(), len, 0, x.data(), g.n, start, g.outer, len, g.inner, false);
     }
+    // The first piece to reach the source's gradient writes its block and
+    // zeros the rest, instead of zeroing all and adding: an LSTM's four gate
+    // slices then write each element of the gate gradient twice, not three times.
     static void backward(OpContext<T>& c) {
         if (!c.needs_grad(0)) return;
-        Tensor<T>& gx = c.grad_buffer(0);
+        const bool first = !c.grad_started(0);
+        Tensor<T>& gx = first ? c.acquire_grad(0) : c.grad_buffer(0);
         const auto [axis, start, len, drop_axis] = op_attrs<NarrowAttrs>(c);
         const AxisGeometry g = axis_geometry(gx.shape(), axis);
-        copy_blocks(gx.data(), g.n, start, c.grad().data(), len, 0, g.outer, len, g.inner, true);
+        if (first) zero_outside(gx.data(), g, start, len);
+        copy_blocks(gx.data(), g.n, start, c.grad().data(), len, 0, g.outer, len, g.inner, !first);
     }
     static constexpr OpDef<T> def{"narrow", forward, backward, kReadsNothing};
 };

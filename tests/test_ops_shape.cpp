@@ -7,6 +7,7 @@
 #include <initializer_list>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "test_util.hpp"
@@ -152,6 +153,36 @@ TEST_CASE("narrow: gradcheck", "[ops][shape]") {
             return tg::add(tg::mul(tg::narrow(h, 1, 0, 3), tg::narrow(h, 1, 1, 3)), tg::narrow(in[0], 1, 2, 3));
         },
         {smooth({2, 5})});
+}
+
+// The first narrow to reach its source's gradient takes the buffer unzeroed
+// and zeros what lies outside its block. The tape's pool hands out buffers
+// that held other gradients, so a first step leaves 3s in buffers of the same
+// size; the second must still see exact zeros outside the slices, along the
+// first, middle and last axis (slices at the start, middle and end).
+TEST_CASE("narrow: the first slice's backward zeros the rest of a reused gradient buffer", "[ops][shape]") {
+    tg::Tape<double> t;
+    const tg::Tensor<double> x0 = smooth({3, 4, 5});
+    for (std::size_t axis = 0; axis < 3; ++axis) {
+        const std::size_t n = x0.shape()[axis];
+        for (const auto& [start, len] : {std::pair<std::size_t, std::size_t>{0, 1}, {1, n - 2}, {n - 1, 1}}) {
+            INFO("axis " << axis << ", start " << start << ", length " << len);
+            t.clear();
+            auto w = t.variable(x0);
+            t.backward(tg::sum(tg::mul_scalar(tg::mul_scalar(w, 1.0), 3.0)));  // 3s in (3, 4, 5) buffers
+            t.clear();
+            auto x = t.variable(x0);
+            auto h = tg::mul_scalar(x, 1.0);  // its gradient comes from the pool
+            t.backward(tg::sum(tg::narrow(h, std::int64_t(axis), std::int64_t(start), std::int64_t(len))));
+            const tg::Tensor<double>& g = x.grad();
+            for (std::size_t i = 0; i < 3; ++i)
+                for (std::size_t j = 0; j < 4; ++j)
+                    for (std::size_t k = 0; k < 5; ++k) {
+                        const std::size_t at = axis == 0 ? i : axis == 1 ? j : k;
+                        CHECK(g(i, j, k) == (at >= start && at < start + len ? 1.0 : 0.0));
+                    }
+        }
+    }
 }
 
 TEST_CASE("narrow: out-of-range axis or bounds throw ArgumentError", "[ops][shape]") {
