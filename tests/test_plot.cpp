@@ -10,6 +10,7 @@
 
 #include "tasks/figures.hpp"
 #include "tasks/plot.hpp"
+#include "variants/dot_chart.hpp"
 #include "test_util.hpp"
 
 namespace tt = tapegrad::tasks;
@@ -177,4 +178,26 @@ TEST_CASE("clipping_figure: a panel per cell with the clipped share and a labell
     REQUIRE(tt::clipping_figure(traces, 0, 2).find("clip at") == std::string::npos);
     REQUIRE_THROWS_AS(tt::clipping_figure({}, 1.0), std::invalid_argument);
     REQUIRE_THROWS_AS(tt::clipping_figure(traces, 1.0, 0), std::invalid_argument);
+}
+
+// The variants study's dot chart (examples/variants/dot_chart.cpp): a row
+// whose mean is off the scale (a diverged run) is written out at the edge,
+// and the axis is drawn for the other rows only.
+TEST_CASE("variants dot chart: an off-scale mean is labelled at the edge and leaves the axis alone", "[plot]") {
+    namespace tv = tapegrad::variants;
+    tv::DotPanel p{"char LM: test bits/char", {}, 0, false, 8.0};
+    p.rows.push_back({"lstm", 2.30, 0.02, {2.28, 2.30, 2.32}});
+    p.rows.push_back({"noaf", 1563.0, 610.0, {975.0, 1500.0, 2214.0}});
+    p.rows.push_back({"gru", 2.50, 0.05, {2.45, 2.50, 2.55}});
+    const std::string svg = tv::svg_dot_chart({p}, "test");
+    CHECK(count_of(svg, "off scale: 1.56e+03") == 1);
+    CHECK(count_of(svg, "<circle") == 2 * 4);  // a dot and three rings for each of the two rows on the scale
+    // Tick labels span the rows on the scale (2.28 to 2.55), nothing near 1563.
+    for (std::size_t at = svg.find("font-size=\"10\">"); at != std::string::npos; at = svg.find("font-size=\"10\">", at + 1)) {
+        const double tick = std::stod(svg.substr(at + 15));
+        CHECK(tick > 2.0);
+        CHECK(tick < 3.0);
+    }
+    p.off_scale_above = 0;  // without the limit the axis reaches the diverged row
+    CHECK(count_of(tv::svg_dot_chart({p}, "test"), "off scale") == 0);
 }

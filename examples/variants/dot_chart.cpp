@@ -18,13 +18,17 @@ std::string fmt(double v) {
     return buf;
 }
 
-// The x range of a panel: every mean ± std and the baseline, padded 5 %.
+bool off_scale(const DotPanel& p, double v) { return p.off_scale_above > 0 && v > p.off_scale_above; }
+
+// The x range of a panel: every mean ± std and the baseline, padded 5 %;
+// off-scale rows and values left out.
 std::pair<double, double> x_range(const DotPanel& p) {
     double lo = std::numeric_limits<double>::infinity(), hi = -lo;
     auto take = [&](double v) {
-        if (std::isfinite(v) && (!p.log_x || v > 0)) lo = std::min(lo, v), hi = std::max(hi, v);
+        if (std::isfinite(v) && (!p.log_x || v > 0) && !off_scale(p, v)) lo = std::min(lo, v), hi = std::max(hi, v);
     };
     for (const DotRow& r : p.rows) {
+        if (off_scale(p, r.mean)) continue;
         take(r.mean - r.std);
         take(r.mean + r.std);
         take(r.mean);
@@ -76,6 +80,13 @@ void draw_panel(std::ostringstream& s, const DotPanel& p, double x0, std::size_t
             s << "<rect x=\"" << x0 << "\" y=\"" << y - kRowHeight / 2 << "\" width=\"" << kPanelWidth << "\" height=\""
               << kRowHeight << "\" fill=\"#f3f3f3\"/>\n";
         if (!std::isfinite(r.mean)) continue;
+        if (off_scale(p, r.mean)) {  // ▶ at the right edge, the mean written beside it
+            const double e = x0 + kPanelWidth - 4;
+            s << "<path d=\"M" << e - 9 << "," << y - 5 << " L" << e << "," << y << " L" << e - 9 << "," << y + 5
+              << " Z\" fill=\"#d62728\"/><text x=\"" << e - 13 << "\" y=\"" << y + 4
+              << "\" text-anchor=\"end\" font-size=\"11\" fill=\"#d62728\">off scale: " << fmt(r.mean) << "</text>\n";
+            continue;
+        }
         const auto inside = [&](double x) { return std::clamp(x, x0, x0 + kPanelWidth); };
         const double a = inside(px(p.log_x ? std::max(r.mean - r.std, 1e-300) : r.mean - r.std)), b = inside(px(r.mean + r.std));
         s << "<line x1=\"" << a << "\" y1=\"" << y << "\" x2=\"" << b << "\" y2=\"" << y

@@ -23,6 +23,10 @@ struct DotPanel {
     std::vector<DotRow> rows;
     double baseline = 0;  ///< drawn when > 0
     bool log_x = false;
+    /// When > 0, means above it are off the scale (a run that diverged): the
+    /// axis leaves them out, and the row shows its mean as text at the right
+    /// edge beside a ▶, so that one failure does not flatten the others.
+    double off_scale_above = 0;
 };
 
 std::string svg_dot_chart(const std::vector<DotPanel>& panels, const std::string& title);
