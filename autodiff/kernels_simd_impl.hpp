@@ -65,8 +65,8 @@ B fnmadd(const B& a, const B& b, const B& c) {
 // most of them range checks that a known range makes unnecessary: this is
 // Cephes' expf (round(−a·log2 e) = n, r = −a − n·ln 2 in two parts, a degree-5
 // polynomial; about 1 ulp) with 2^n built in the exponent bits. 2^(n+64)
-// stays normal for n down to −150, and the exact ·2^−64 after it rounds once
-// into the denormals, as e^−a itself does.
+// stays normal for n down to −150; the ·2^−64 after it is exact for normal
+// results and rounds the denormal ones, as e^−a itself would be rounded.
 template <class B>
 B exp_neg_float(const B& a) {
     using I = xsimd::batch<std::int32_t, typename B::arch_type>;
@@ -80,7 +80,7 @@ B exp_neg_float(const B& a) {
     p = fmadd(p, r, B(4.1665795894e-2f));
     p = fmadd(p, r, B(1.6666665459e-1f));
     p = fmadd(p, r, B(5.0000001201e-1f));
-    const B y = fmadd(p, r * r, r + B(1.0f));
+    const B y = fmadd(p, r * r, r) + B(1.0f);  // Cephes' order: the 1 last
     const I biased = (xsimd::nearbyint_as_int(n) + I(127 + 64)) << 23;  // n is integral: exact
     return y * xsimd::bitwise_cast<B>(biased) * B(0x1p-64f);
 }
@@ -133,8 +133,8 @@ B sigmoid_float(const B& v) {
     const auto is_small = xsimd::abs(v) < B(1.25f);
     if (xsimd::all(is_small)) return small;
     const B e = exp_neg_float(exp_neg_argument(v, 1.0f));
-    const B r = B(1.0f) / (B(1.0f) + e);
-    return xsimd::select(is_small, small, xsimd::select(v >= B(0.0f), r, e * r));
+    const B large = xsimd::select(v >= B(0.0f), B(1.0f), e) / (B(1.0f) + e);  // 1/(1+e) or e/(1+e): one rounding
+    return xsimd::select(is_small, small, large);
 }
 
 template <class Arch, class T>

@@ -1,7 +1,8 @@
 // Dims ops: reshape, slicing, joining, indexing. All copy through raw
 // row-major loops; the backward of every slicing op adds into one shared
-// gradient buffer of its source (`grad_buffer`), so slicing T pieces out of a
-// tensor costs O(T) in backward, not O(T²).
+// gradient buffer of its source (`grad_buffer`; narrow's first slice writes
+// its block and zeros the rest instead), so slicing T pieces out of a tensor
+// costs O(T) in backward, not O(T²).
 
 #include <algorithm>
 #include <cstring>
@@ -39,6 +40,7 @@ void copy_blocks(T* dst, std::size_t dn, std::size_t doff, const T* src, std::si
 template <class T>
 void zero_outside(T* x, const AxisGeometry& g, std::size_t start, std::size_t len) {
     const std::size_t before = start * g.inner, after = (g.n - start - len) * g.inner, row = g.n * g.inner;
+    if (before == 0 && after == 0) return;  // no per-row loop over an empty (2^40, 0) or a whole-axis slice
     for (std::size_t o = 0; o < g.outer; ++o) {
         T* r = x + o * row;
         if (before) std::memset(r, 0, before * sizeof(T));

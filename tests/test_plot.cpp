@@ -193,11 +193,14 @@ TEST_CASE("variants dot chart: an off-scale mean is labelled at the edge and lea
     CHECK(count_of(svg, "off scale: 1.56e+03") == 1);
     CHECK(count_of(svg, "<circle") == 2 * 4);  // a dot and three rings for each of the two rows on the scale
     // Tick labels span the rows on the scale (2.28 to 2.55), nothing near 1563.
+    std::size_t ticks = 0;
     for (std::size_t at = svg.find("font-size=\"10\">"); at != std::string::npos; at = svg.find("font-size=\"10\">", at + 1)) {
         const double tick = std::stod(svg.substr(at + 15));
         CHECK(tick > 2.0);
         CHECK(tick < 3.0);
+        ++ticks;
     }
+    CHECK(ticks == 5);
     p.off_scale_above = 0;  // without the limit the axis reaches the diverged row
     CHECK(count_of(tv::svg_dot_chart({p}, "test"), "off scale") == 0);
 }

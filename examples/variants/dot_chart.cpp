@@ -92,9 +92,17 @@ void draw_panel(std::ostringstream& s, const DotPanel& p, double x0, std::size_t
         s << "<line x1=\"" << a << "\" y1=\"" << y << "\" x2=\"" << b << "\" y2=\"" << y
           << "\" stroke=\"#1f77b4\" stroke-width=\"2\"/><circle cx=\"" << px(r.mean) << "\" cy=\"" << y
           << "\" r=\"4\" fill=\"#1f77b4\"/>\n";
-        for (const double v : r.seeds)
-            if (std::isfinite(v) && (!p.log_x || v > 0))
-                s << "<circle cx=\"" << inside(px(v)) << "\" cy=\"" << y << "\" r=\"3\" fill=\"none\" stroke=\"#d62728\"/>\n";
+        for (const double v : r.seeds) {
+            if (!std::isfinite(v) || (p.log_x && v <= 0)) continue;
+            const double x = px(v);
+            if (x == inside(x)) {
+                s << "<circle cx=\"" << x << "\" cy=\"" << y << "\" r=\"3\" fill=\"none\" stroke=\"#d62728\"/>\n";
+            } else {  // a seed beyond the axis (e.g. past an off-scale limit): a small arrowhead at the edge
+                const double e = inside(x), d = x > e ? 6 : -6;
+                s << "<path d=\"M" << e - d << "," << y - 3 << " L" << e << "," << y << " L" << e - d << "," << y + 3
+                  << " Z\" fill=\"#d62728\"/>\n";
+            }
+        }
     }
     for (const double v : tick_values(p, lo, hi)) {
         const double x = px(v);

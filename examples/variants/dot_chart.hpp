@@ -3,7 +3,8 @@
 /// A dot chart for comparing many variants at a glance: one panel per task,
 /// one row per variant, a dot at the mean, a whisker of ± one standard
 /// deviation (cut at the panel's edge: on a log axis mean − std may be ≤ 0)
-/// and a ring per seed, so that one failed seed among solved ones shows as
+/// and a ring per seed (an arrowhead at the edge for a seed beyond the axis),
+/// so that one failed seed among solved ones shows as
 /// what it is; the rows in the same order in every panel, a dashed line at
 /// the task's baseline. Plain SVG, no dependency.
 

@@ -145,8 +145,8 @@ Outcome train_one(const Study& st, const std::string& task, const std::string& c
 
 struct Summary {
     double mean = NAN, std = NAN, extra = NAN, wall = 0;
-    std::size_t n = 0;
-    std::optional<std::size_t> solved;  // runs that solved the task, where it has a bar
+    std::size_t n = 0;  // runs with a finite metric (the mean's and std's)
+    std::optional<std::size_t> solved;  // runs that solved the task, of all, where it has a bar
     std::vector<double> values;  // each run's metric, for the chart's rings
 };
 
@@ -157,11 +157,12 @@ Summary summarize(const std::string& task, const std::vector<Outcome>& runs) {
     for (const Outcome& o : runs) {
         s.wall += o.wall;
         s.values.push_back(o.metric);
+        // Over every run: one that diverged (a NaN metric) counts as not solved.
+        if (const auto ok = solved(task, o.metric, o.extra)) s.solved = s.solved.value_or(0) + (*ok && std::isfinite(o.metric) ? 1 : 0);
         if (!std::isfinite(o.metric)) continue;
         sum += o.metric;
         ++s.n;
         if (std::isfinite(o.extra)) extra += o.extra, extra_n += 1;
-        if (const auto ok = solved(task, o.metric, o.extra)) s.solved = s.solved.value_or(0) + (*ok ? 1 : 0);
     }
     if (s.n == 0) return s;
     s.mean = sum / double(s.n);
@@ -176,7 +177,8 @@ Summary summarize(const std::string& task, const std::vector<Outcome>& runs) {
 using Results = std::map<std::string, std::map<std::string, Summary>>;  // task → cell → summary
 
 std::string cell_text(const Summary& s, const std::string& extra_name) {
-    if (s.n == 0) return "–";
+    if (s.values.empty()) return "–";
+    if (s.n == 0) return "no finite result in " + std::to_string(s.values.size()) + " runs";
     char buf[128];
     std::snprintf(buf, sizeof buf, "%.4g ± %.2g", s.mean, s.std);
     std::string t = buf;
@@ -184,7 +186,8 @@ std::string cell_text(const Summary& s, const std::string& extra_name) {
         std::snprintf(buf, sizeof buf, " (%s %.2f)", extra_name.c_str(), s.extra);
         t += buf;
     }
-    if (s.solved) t += ", solved " + std::to_string(*s.solved) + " of " + std::to_string(s.n);
+    if (s.n < s.values.size()) t += ", " + std::to_string(s.values.size() - s.n) + " not finite";
+    if (s.solved) t += ", solved " + std::to_string(*s.solved) + " of " + std::to_string(s.values.size());
     return t;
 }
 
