@@ -16,7 +16,7 @@ namespace tapegrad::kernels::simd {
 // Declarations only: the bodies (kernels_simd_impl.hpp) are compiled in
 // the kernels_<arch>.cpp files alone, so no other file compiles code for an
 // instruction set it was not built for, not even by inlining.
-struct Sigmoid {  ///< y = σ(x): from e^−|x| (nothing overflows); float: ½ + ½·tanh(x/2) below |x| = 1.25, 3 ulp
+struct Sigmoid {  ///< y = σ(x): from e^−|x| (nothing overflows); float: ½ + ½·tanh(x/2) below |x| = 1.25, 2 ulp
     template <class Arch, class T>
     void operator()(Arch, const T* x, T* y, std::size_t n) const;
 };

@@ -1,8 +1,10 @@
 // The vectorized transcendentals (autodiff/kernels_simd_impl.hpp) on every
 // instruction set this CPU has, not only the one the dispatcher picks: float
 // sigmoid and tanh have their own exp (Cephes' expf), so each is held to a
-// few ulp of the correctly rounded value over the whole float range, the
-// special values (±0, ±inf, NaN, denormal results) included.
+// 2 ulp of the correctly rounded value over the float range, the special
+// values (±0, ±inf, NaN, denormal results) included. (Checked once over
+// every float with |x| ≤ 120 on all three instruction sets: 2 ulp at most,
+// at x = −1.25000584 for sigmoid; the test samples every 251st float.)
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -77,14 +79,14 @@ std::vector<float> sweep() {
 
 }  // namespace
 
-TEST_CASE("float sigmoid and tanh are within 3 and 2 ulp of the rounded value on every instruction set",
+TEST_CASE("float sigmoid and tanh are within 2 ulp of the rounded value on every instruction set",
           "[ops][elementwise][kernels]") {
     const std::vector<float> x = sweep();
     std::vector<float> y(x.size());
     for (const ArchKernels& k : available_kernels()) {
         INFO("instruction set " << k.name);
         for (const auto& [name, kernel, ref, bound] :
-             {std::tuple{"sigmoid", k.sigmoid, &sigmoid_ref, std::int64_t(3)}, std::tuple{"tanh", k.tanh, &tanh_ref, std::int64_t(2)}}) {
+             {std::tuple{"sigmoid", k.sigmoid, &sigmoid_ref, std::int64_t(2)}, std::tuple{"tanh", k.tanh, &tanh_ref, std::int64_t(2)}}) {
             INFO(name);
             kernel(x.data(), y.data(), x.size());
             std::int64_t worst = 0;
@@ -116,7 +118,7 @@ TEST_CASE("float sigmoid and tanh: special values on every instruction set", "[o
                 CHECK(std::isnan(t[i]));
                 continue;
             }
-            CHECK(ulp_distance(s[i], sigmoid_ref(x[i])) <= 3);  // includes the denormal results below −87
+            CHECK(ulp_distance(s[i], sigmoid_ref(x[i])) <= 2);  // includes the denormal results below −87
             CHECK(ulp_distance(t[i], tanh_ref(x[i])) <= 2);
             CHECK(std::signbit(t[i]) == std::signbit(x[i]));  // tanh is odd: tanh(−0) = −0
         }
