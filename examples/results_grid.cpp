@@ -16,9 +16,11 @@
 #include <iostream>
 #include <limits>
 #include <map>
+#include <optional>
 #include <sstream>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include "tasks/figures.hpp"
 #include "tasks/flags.hpp"
@@ -99,11 +101,41 @@ struct GridOptions {
     std::size_t seeds = 3;
     int threads = 1;
     double budget_minutes = 0;  ///< 0: no limit; else no run starts after this much wall time
+    /// Every finished run's result.json is copied here as <run>.json, and a
+    /// run found here (or in --out) with the same budget is read, not run
+    /// again: the repository keeps the grid's runs, so that it continues
+    /// across machines and sessions, as the variants study does.
+    std::string archive = "bench/results/grid";
     std::vector<std::string> rows, cells = {"rnn", "lstm", "gru"};
 };
 
+/// A finished run's result.json (or its archived copy) for these options, if
+/// it is there and ran the same task, variant, length, cell, seed and steps.
+std::optional<tt::Result> finished(const fs::path& file, const tt::Options& o) {
+    std::ifstream f(file);
+    if (!f) return std::nullopt;
+    try {
+        const nlohmann::json j = nlohmann::json::parse(f);
+        const std::string variant = o.variant.empty() ? "standard" : o.variant;  // as trainer.cpp writes it
+        if (j.at("task") != o.task || j.at("variant") != variant || j.at("T").get<std::size_t>() != o.T || j.at("cell") != o.cell ||
+            j.at("seed").get<std::uint64_t>() != o.seed || j.at("steps").get<long>() != o.steps)
+            return std::nullopt;
+        tt::Result r;
+        r.metric = j.at("metric");
+        r.value = j.at("value");
+        r.baseline = j.at("baseline");
+        r.wall_seconds = j.at("wall_seconds");
+        for (const char* extra : {"within_0.04", "accuracy", "bit_accuracy"})
+            if (j.contains(extra)) r.extra_name = extra, r.extra = j.at(extra);
+        return r;
+    } catch (const nlohmann::json::exception&) {
+        return std::nullopt;  // damaged or another program's: run again
+    }
+}
+
 /// Runs `cell` on `job` with seed `seed`, with the program's defaults (the
-/// step budget times --steps-scale), and adds the result to `c`.
+/// step budget times --steps-scale), or reads the run when it finished
+/// before, and adds the result to `c`.
 void run_seed(const Job& job, const std::string& cell, std::uint64_t seed, const GridOptions& g, CellStats& c) {
     tt::Options o = tt::defaults_for(job.task, job.variant, job.T);
     o.cell = cell;
@@ -113,12 +145,25 @@ void run_seed(const Job& job, const std::string& cell, std::uint64_t seed, const
     o.eval_every = std::max(1L, o.steps / 20);
     o.quiet = true;
     const std::string name = job.task + (job.variant.empty() ? "" : "_" + job.variant) + "_T" + std::to_string(job.T);
-    o.out = (fs::path(g.out) / (name + "_" + cell + "_seed" + std::to_string(seed))).string();
+    const std::string run = name + "_" + cell + "_seed" + std::to_string(seed);
+    o.out = (fs::path(g.out) / run).string();
     std::fprintf(stderr, "%s %s seed %llu, %ld steps... ", job.name.c_str(), cell.c_str(),
                  static_cast<unsigned long long>(seed), o.steps);
-    std::ostringstream log;
-    const tt::Result r = tt::run(o, log);
-    std::fprintf(stderr, "%s %.4g (%.0f s)\n", r.metric.c_str(), r.value, r.wall_seconds);
+    std::optional<tt::Result> done = finished(fs::path(o.out) / "result.json", o);
+    if (!done && !g.archive.empty()) done = finished(fs::path(g.archive) / (run + ".json"), o);
+    tt::Result r;
+    if (done) {
+        r = *done;
+    } else {
+        std::ostringstream log;
+        r = tt::run(o, log);
+        if (!g.archive.empty()) {
+            fs::create_directories(g.archive);
+            fs::copy_file(fs::path(o.out) / "result.json", fs::path(g.archive) / (run + ".json"),
+                          fs::copy_options::overwrite_existing);
+        }
+    }
+    std::fprintf(stderr, "%s %.4g (%.0f s)%s\n", r.metric.c_str(), r.value, r.wall_seconds, done ? " (reused)" : "");
     c.row = job.name, c.task = job.task, c.variant = job.variant, c.cell = cell, c.T = job.T;
     c.steps = o.steps, c.baseline = r.baseline, c.metric = r.metric, c.extra_name = r.extra_name;
     c.seeds.push_back(seed);
@@ -234,6 +279,8 @@ int main(int argc, char** argv) {
         ->check(tt::number_in(0, 1e6));
     app.add_option("--out", g.out, "folder for the individual runs");
     app.add_option("--doc", g.doc, "writes <doc>.md and <doc>.svg");
+    app.add_option("--archive", g.archive,
+                   "keeps a copy of each finished run's result.json here, and reuses them (empty: off)");
     app.add_option("--seed", g.seed, "seed of the first run of each cell")
         ->check(tt::integer_in(0, std::numeric_limits<std::uint64_t>::max() - 100));
     app.add_option("--threads", g.threads, "OpenBLAS threads")->check(tt::integer_in(1, tt::limits::kThreads));
