@@ -295,14 +295,18 @@ int main(int argc, char** argv) {
 
     drop_repeats(g.rows);
     drop_repeats(g.cells);
-    const std::vector<CellStats> stats = run_grid(g);
-
-    // The figure: final metric / baseline against T, one panel per task (NTM
-    // copy included), mean over the seeds with ± one standard deviation.
-    std::vector<tt::TaskPanel> panels;
-    for (const CellStats& c : stats)
-        if (!c.values.empty()) add_point(panels, c.task, c.variant, c.T, c.cell, c.mean / c.baseline, c.std / c.baseline);
-    tt::write_file_atomic(g.doc + ".svg", tt::results_figure(panels, "Final test metric / baseline (lower is better)"));
+    try {
+        const std::vector<CellStats> stats = run_grid(g);
+        // The figure: final metric / baseline against T, one panel per task (NTM
+        // copy included), mean over the seeds with ± one standard deviation.
+        std::vector<tt::TaskPanel> panels;
+        for (const CellStats& c : stats)
+            if (!c.values.empty()) add_point(panels, c.task, c.variant, c.T, c.cell, c.mean / c.baseline, c.std / c.baseline);
+        tt::write_file_atomic(g.doc + ".svg", tt::results_figure(panels, "Final test metric / baseline (lower is better)"));
+    } catch (const std::exception& e) {  // e.g. an --archive, --out or --doc that cannot be written
+        std::cerr << "results_grid: " << e.what() << "\n";
+        return 1;
+    }
     std::printf("wrote %s.md and %s.svg\n", g.doc.c_str(), g.doc.c_str());
     return 0;
 }
