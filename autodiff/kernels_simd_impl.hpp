@@ -41,23 +41,17 @@ B keep_nan(const B& v, const B& result) {
     return xsimd::select(v == v, result, v);
 }
 
-// a·b + c and c − a·b in one rounding. xsimd 8.1 has no AVX-512 fma kernel:
-// its generic one is a·b + c, which the library's -ffp-contract=off keeps as
-// two instructions and two roundings (twice the latency of the polynomials
+// a·b + c in one rounding. xsimd 8.1 has no AVX-512 fma kernel: its generic
+// one is a·b + c, which the library's -ffp-contract=off keeps as two
+// instructions and two roundings (twice the latency of the polynomials
 // below), so AVX-512 calls the instruction itself. SSE2 has no FMA: a·b + c.
+// (c − a·b is fmadd(−a, b, c): the negation is exact.)
 template <class B>
 B fmadd(const B& a, const B& b, const B& c) {
     if constexpr (std::is_base_of_v<xsimd::avx512f, typename B::arch_type>)
         return B(_mm512_fmadd_ps(a, b, c));
     else
         return xsimd::fma(a, b, c);
-}
-template <class B>
-B fnmadd(const B& a, const B& b, const B& c) {
-    if constexpr (std::is_base_of_v<xsimd::avx512f, typename B::arch_type>)
-        return B(_mm512_fnmadd_ps(a, b, c));
-    else
-        return xsimd::fnma(a, b, c);
 }
 
 // e^−a for float batches with a in [0, 104] (beyond, e^−a is below half the
@@ -72,8 +66,8 @@ B exp_neg_float(const B& a) {
     using I = xsimd::batch<std::int32_t, typename B::arch_type>;
     const B x = -a;
     const B n = xsimd::nearbyint(x * B(1.44269504088896341f));
-    B r = fnmadd(n, B(0.693359375f), x);
-    r = fnmadd(n, B(-2.12194440e-4f), r);
+    B r = fmadd(-n, B(0.693359375f), x);
+    r = fmadd(-n, B(-2.12194440e-4f), r);
     B p = B(1.9875691500e-4f);
     p = fmadd(p, r, B(1.3981999507e-3f));
     p = fmadd(p, r, B(8.3334519073e-3f));
