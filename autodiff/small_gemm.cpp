@@ -1,7 +1,11 @@
 #include "small_gemm.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <vector>
+
+#include "blas.hpp"
 
 #ifdef TAPEGRAD_HAVE_LIBXSMM
 #include <libxsmm.h>
@@ -19,30 +23,114 @@ std::atomic<bool> enabled{true};
 // to a single-threaded libxsmm kernel never takes a thread away. Above it the
 // measured gain ends too (docs/performance.md).
 constexpr std::uint64_t max_multiply_adds = std::uint64_t(1) << 18;
+// A larger product is cut into small ones when each piece keeps at least
+// `min_tile` rows (or, for Aᵀ·B, inner rows): a thin product such as a
+// recurrent layer's input projection, (T·B) × 4H × 8, which OpenBLAS runs at
+// a third to a half of libxsmm's rate (its packing dominates at k = 8).
+// Measured on one and two OpenBLAS threads (docs/performance.md): tiles of 8
+// rows and more win everywhere on one, and on two for A·B and Aᵀ·B; A·Bᵀ
+// (a transposed copy of B first, then libxsmm on one thread against
+// OpenBLAS on two) wins on two from 32 rows. With more threads a large
+// product stays with OpenBLAS, which spreads it over them.
+constexpr std::uint64_t min_tile = 8;
+constexpr std::uint64_t min_tile_transposed_two_threads = 32;
+constexpr int max_tiling_threads = 2;
+
+bool usable(double beta) { return (beta == 0 || beta == 1) && enabled.load(std::memory_order_relaxed); }
 
 bool wanted(std::size_t m, std::size_t n, std::size_t k, double beta) {
     // Each factor ≤ 2^18 before the product, so m·n·k cannot wrap.
     if (m == 0 || n == 0 || k == 0 || m > max_multiply_adds || n > max_multiply_adds || k > max_multiply_adds) return false;
-    return std::uint64_t(m) * n * k <= max_multiply_adds && (beta == 0 || beta == 1) && enabled.load(std::memory_order_relaxed);
+    return std::uint64_t(m) * n * k <= max_multiply_adds && usable(beta);
 }
 
 // libxsmm is column-major. A row-major C = op(A)·op(B) is, read column-major,
 // Cᵀ = op(B)ᵀ·op(A)ᵀ: the same products with the operands swapped, each
 // keeping its own transpose flag. libxsmm 1.17 compiles kernels for an
 // untransposed first operand only, so a row-major A·Bᵀ (the forward product
-// of a Linear layer) finds no kernel and stays with OpenBLAS.
+// of a Linear layer) finds no kernel. The dispatch is a lookup in libxsmm's
+// kernel registry (a kernel is compiled once per shape and process); null
+// when it has no kernel. `lda_rows` is A's row length as stored (its
+// leading dimension), which a tile of a larger A keeps.
 template <class T, class Dispatch>
-bool run(Dispatch dispatch, bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const T* a, const T* b, T beta, T* c) {
+auto kernel_for(Dispatch dispatch, bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T beta) {
     const int flags = (tb ? LIBXSMM_GEMM_FLAG_TRANS_A : 0) | (ta ? LIBXSMM_GEMM_FLAG_TRANS_B : 0);
     const auto lda = libxsmm_blasint(tb ? k : n), ldb = libxsmm_blasint(ta ? m : k), ldc = libxsmm_blasint(n);
     const T one = 1;
-    // The dispatch is a lookup in libxsmm's kernel registry (a kernel is
-    // compiled once per shape and process); null when it has no kernel.
-    const auto kernel = dispatch(libxsmm_blasint(n), libxsmm_blasint(m), libxsmm_blasint(k), &lda, &ldb, &ldc, &one, &beta, &flags,
-                                 nullptr);
+    return dispatch(libxsmm_blasint(n), libxsmm_blasint(m), libxsmm_blasint(k), &lda, &ldb, &ldc, &one, &beta, &flags, nullptr);
+}
+
+template <class T, class Dispatch>
+bool run(Dispatch dispatch, bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const T* a, const T* b, T beta, T* c) {
+    const auto kernel = kernel_for(dispatch, ta, tb, m, n, k, beta);
     if (!kernel) return false;
     kernel(b, a, c);
     return true;
+}
+
+// Bᵀ of B (n×k, row-major) as k×n, in a buffer of this thread's that only
+// grows (a training loop's steady state allocates nothing).
+template <class T>
+const T* transposed(const T* b, std::size_t n, std::size_t k) {
+    thread_local std::vector<T> copy;
+    if (copy.size() < n * k) copy.resize(n * k);
+    for (std::size_t j = 0; j < n; ++j)
+        for (std::size_t p = 0; p < k; ++p) copy[p * n + j] = b[j * k + p];
+    return copy.data();
+}
+
+// C = A·B or A·Bᵀ with many rows: tiles of `rows` rows of A and C, each a
+// small product (Bᵀ copied first: libxsmm has no kernel for it). Both
+// kernels are found before C is touched, so a refusal leaves it as it was.
+template <class T, class Dispatch>
+bool run_row_tiles(Dispatch dispatch, bool tb, std::size_t m, std::size_t n, std::size_t k, const T* a, const T* b, T beta,
+                   T* c) {
+    const std::size_t rows = std::size_t(max_multiply_adds / (std::uint64_t(n) * k)), last = m % rows;
+    const auto full = kernel_for(dispatch, false, false, rows, n, k, beta);
+    const auto rest = last != 0 ? kernel_for(dispatch, false, false, last, n, k, beta) : full;
+    if (!full || !rest) return false;
+    const T* bn = tb ? transposed(b, n, k) : b;
+    for (std::size_t r = 0; r < m; r += rows) (r + rows <= m ? full : rest)(bn, a + r * k, c + r * n);
+    return true;
+}
+
+// C = Aᵀ·B with a long inner dimension (a weight gradient summed over many
+// rows): tiles of `depth` rows of A and B, the first with beta, the others
+// adding to it.
+template <class T, class Dispatch>
+bool run_depth_tiles(Dispatch dispatch, std::size_t m, std::size_t n, std::size_t k, const T* a, const T* b, T beta, T* c) {
+    const std::size_t depth = std::size_t(max_multiply_adds / (std::uint64_t(m) * n)), last = k % depth;
+    const auto first = kernel_for(dispatch, true, false, m, n, depth, beta);
+    const auto more = kernel_for(dispatch, true, false, m, n, depth, T(1));
+    const auto rest = last != 0 ? kernel_for(dispatch, true, false, m, n, last, T(1)) : more;
+    if (!first || !more || !rest) return false;
+    for (std::size_t p = 0; p < k; p += depth)
+        (p == 0 ? first : p + depth <= k ? more : rest)(b + p * n, a + p * m, c);
+    return true;
+}
+
+// A product above the limit that splits into small ones of at least
+// `min_tile` rows (A·B, A·Bᵀ) or inner rows (Aᵀ·B); false for any other,
+// and for one row or column, which OpenBLAS's gemv reads once (blas.cpp).
+template <class T, class Dispatch>
+bool run_tiles(Dispatch dispatch, bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const T* a, const T* b, T beta,
+               T* c) {
+    if (m <= 1 || n <= 1 || k == 0 || !usable(beta)) return false;
+    const int threads = blas_threads();
+    if (threads > max_tiling_threads) return false;
+    const std::uint64_t min_rows = tb && threads > 1 ? min_tile_transposed_two_threads : min_tile;
+    if (!ta && n <= max_multiply_adds && k <= max_multiply_adds && max_multiply_adds / (std::uint64_t(n) * k) >= min_rows)
+        return run_row_tiles(dispatch, tb, m, n, k, a, b, beta, c);
+    if (ta && !tb && m <= max_multiply_adds && n <= max_multiply_adds && max_multiply_adds / (std::uint64_t(m) * n) >= min_tile)
+        return run_depth_tiles(dispatch, m, n, k, a, b, beta, c);
+    return false;
+}
+
+template <class T, class Dispatch>
+bool small_or_tiled(Dispatch dispatch, bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const T* a, const T* b,
+                    T beta, T* c) {
+    if (wanted(m, n, k, beta)) return run(dispatch, ta, tb, m, n, k, a, b, beta, c);
+    return run_tiles(dispatch, ta, tb, m, n, k, a, b, beta, c);
 }
 #endif
 
@@ -51,11 +139,11 @@ bool run(Dispatch dispatch, bool ta, bool tb, std::size_t m, std::size_t n, std:
 #ifdef TAPEGRAD_HAVE_LIBXSMM
 bool small_gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const float* a, const float* b, float beta,
                 float* c) {
-    return wanted(m, n, k, beta) && run(libxsmm_smmdispatch, ta, tb, m, n, k, a, b, beta, c);
+    return small_or_tiled(libxsmm_smmdispatch, ta, tb, m, n, k, a, b, beta, c);
 }
 bool small_gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const double* a, const double* b, double beta,
                 double* c) {
-    return wanted(m, n, k, beta) && run(libxsmm_dmmdispatch, ta, tb, m, n, k, a, b, beta, c);
+    return small_or_tiled(libxsmm_dmmdispatch, ta, tb, m, n, k, a, b, beta, c);
 }
 bool small_gemm_takes(std::size_t m, std::size_t n, std::size_t k, double beta) { return wanted(m, n, k, beta); }
 bool small_gemm_built() { return true; }

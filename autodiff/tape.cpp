@@ -566,7 +566,11 @@ Tensor<T>& Tape<T>::acquire_grad(NodeId id) {
     Node<T>& n = node(id);
     const std::size_t need = shape_size(n.value.shape());  // from the shape: a dropped value has no elements
     pool_.take(n.grad.storage(), need);
-    detail::resize_tensor(n.grad, n.value.shape());  // no allocation when the size already fits
+    // Usually the slot's gradient had this shape last epoch too: then only
+    // its buffer changed, and xtensor's resize (which recomputes the
+    // strides) is skipped. Otherwise no allocation when the size fits.
+    if (!std::ranges::equal(n.grad.shape(), n.value.shape()) || n.grad.storage().size() != need)
+        detail::resize_tensor(n.grad, n.value.shape());
     n.grad_live = true;
     n.grad_released = false;
     return n.grad;

@@ -55,6 +55,47 @@ T nan_max(T a, T b) {
     return (a != a || a > b) ? a : b;
 }
 
+// The per-step scalars of one group, already rounded to T.
+template <class T>
+struct AdamScalars {
+    T neg_step_size, bias_correction2_sqrt, beta1, one_minus_beta1, beta2, one_minus_beta2, eps, weight_decay, shrink;
+};
+
+// One parameter's elements. The variant's choices are template arguments and
+// the buffers are declared not to overlap, so the compiler vectorizes the
+// loop: each element gets exactly the scalar loop's operations in its order
+// (no contraction: -ffp-contract=off; sqrt and division are correctly
+// rounded in every lane), so the result is bit for bit the same, faster.
+template <class T, bool Decoupled, bool L2, bool AmsGrad>
+void adam_elements(const AdamScalars<T>& k, std::size_t n, const T* __restrict g, T* __restrict p, T* __restrict m,
+                   T* __restrict v, T* __restrict v_max) {
+    for (std::size_t j = 0; j < n; ++j) {
+        // AdamW multiplies even when weight_decay is 0 (by exactly 1), as PyTorch does.
+        T param = p[j];
+        if constexpr (Decoupled) param = param * k.shrink;
+        T grad = g[j];
+        if constexpr (L2) grad = grad + k.weight_decay * param;
+        const T avg = m[j] * k.beta1 + k.one_minus_beta1 * grad;
+        // addcmul_(grad, grad, value): self + (value·t1)·t2.
+        const T avg_sq = v[j] * k.beta2 + k.one_minus_beta2 * grad * grad;
+        m[j] = avg;
+        v[j] = avg_sq;
+        T second = avg_sq;
+        if constexpr (AmsGrad) second = v_max[j] = nan_max(v_max[j], avg_sq);
+        const T denom = std::sqrt(second) / k.bias_correction2_sqrt + k.eps;
+        // addcdiv_(m, denom, value): self + (value·t1)/t2.
+        p[j] = param + k.neg_step_size * avg / denom;
+    }
+}
+
+template <class T, bool Decoupled, bool L2>
+void adam_elements(const AdamScalars<T>& k, bool amsgrad, std::size_t n, const T* g, T* p, T* m, T* v, T* v_max) {
+    if (amsgrad)
+        adam_elements<T, Decoupled, L2, true>(k, n, g, p, m, v, v_max);
+    else
+        adam_elements<T, Decoupled, L2, false>(k, n, g, p, m, v, nullptr);
+}
+
 // Updates params[begin, end), one group, with its buffers.
 template <class T>
 void adam_update(const std::vector<Parameter<T>*>& params, std::size_t begin, std::size_t end,
@@ -63,34 +104,23 @@ void adam_update(const std::vector<Parameter<T>*>& params, std::size_t begin, st
     const double t = static_cast<double>(step);
     const double bias_correction1 = 1 - std::pow(c.beta1, t);
     const double bias_correction2 = 1 - std::pow(c.beta2, t);
-    const T neg_step_size = T(-(c.lr / bias_correction1));
-    const T bias_correction2_sqrt = T(std::sqrt(bias_correction2));
-    const T beta1 = T(c.beta1), one_minus_beta1 = T(1 - c.beta1);
-    const T beta2 = T(c.beta2), one_minus_beta2 = T(1 - c.beta2);
-    const T eps = T(c.eps), weight_decay = T(c.weight_decay), shrink = T(1 - c.lr * c.weight_decay);
-    const bool l2 = !c.decoupled && c.weight_decay != 0;
+    const AdamScalars<T> k{T(-(c.lr / bias_correction1)), T(std::sqrt(bias_correction2)), T(c.beta1), T(1 - c.beta1),
+                           T(c.beta2),  T(1 - c.beta2), T(c.eps), T(c.weight_decay), T(1 - c.lr * c.weight_decay)};
+    const bool l2 = !c.decoupled && c.weight_decay != 0, amsgrad = max_exp_avg_sq != nullptr;
     for (std::size_t i = begin; i < end; ++i) {
         Parameter<T>& param = *params[i];
         const T* g = param.grad().data();
         T* p = param.mutable_value().data();
         T* m = exp_avg[i].data();
         T* v = exp_avg_sq[i].data();
-        T* v_max = max_exp_avg_sq != nullptr ? (*max_exp_avg_sq)[i].data() : nullptr;
+        T* v_max = amsgrad ? (*max_exp_avg_sq)[i].data() : nullptr;
         const std::size_t n = param.size();
-        for (std::size_t j = 0; j < n; ++j) {
-            // AdamW multiplies even when weight_decay is 0 (by exactly 1), as PyTorch does.
-            if (c.decoupled) p[j] = p[j] * shrink;
-            T grad = g[j];
-            if (l2) grad = grad + weight_decay * p[j];
-            m[j] = m[j] * beta1 + one_minus_beta1 * grad;
-            // addcmul_(grad, grad, value): self + (value·t1)·t2.
-            v[j] = v[j] * beta2 + one_minus_beta2 * grad * grad;
-            T second = v[j];
-            if (v_max != nullptr) second = v_max[j] = nan_max(v_max[j], v[j]);
-            const T denom = std::sqrt(second) / bias_correction2_sqrt + eps;
-            // addcdiv_(m, denom, value): self + (value·t1)/t2.
-            p[j] = p[j] + neg_step_size * m[j] / denom;
-        }
+        if (c.decoupled)
+            adam_elements<T, true, false>(k, amsgrad, n, g, p, m, v, v_max);
+        else if (l2)
+            adam_elements<T, false, true>(k, amsgrad, n, g, p, m, v, v_max);
+        else
+            adam_elements<T, false, false>(k, amsgrad, n, g, p, m, v, v_max);
     }
 }
 

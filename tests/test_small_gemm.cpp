@@ -12,6 +12,8 @@
 
 #include "test_util.hpp"
 
+extern "C" void openblas_set_num_threads(int);
+
 namespace detail = tapegrad::detail;
 
 namespace {
@@ -83,8 +85,9 @@ TEST_CASE("gemm: small products go to libxsmm where the build has it, large ones
     CHECK(detail::small_gemm(true, false, 256, 64, 16, a.data(), b.data(), 0.0f, c.data()) == built);
     CHECK(detail::small_gemm(false, false, 16, 64, 256, ad.data(), bd.data(), 1.0, cd.data()) == built);
     CHECK(c[0] == (built ? 0.5f * 0.25f * 16 : 1.0f));  // the TN product above wrote C (beta 0) only when libxsmm ran
-    // Not small: above 2^18 multiply-adds, a beta other than 0 or 1, an empty product.
-    CHECK_FALSE(detail::small_gemm(false, false, 65, 64, 64, a.data(), b.data(), 1.0f, c.data()));
+    // Not small: above 2^18 multiply-adds and not thin (tiles of 2 rows), a
+    // beta other than 0 or 1, an empty product.
+    CHECK_FALSE(detail::small_gemm(false, false, 300, 300, 300, a.data(), b.data(), 1.0f, c.data()));
     CHECK_FALSE(detail::small_gemm(false, false, 16, 64, 64, a.data(), b.data(), 0.5f, c.data()));
     CHECK_FALSE(detail::small_gemm(false, false, 0, 64, 64, a.data(), b.data(), 1.0f, c.data()));
     // Sizes whose product would wrap are refused before it is formed.
@@ -136,4 +139,57 @@ TEST_CASE("linear: a weight read by several steps goes through one transposed co
     (void)tg::linear(t.constant(x), w2);
     w.mutable_value().data()[0] += 1.0;
     REQUIRE_THROWS_AS(tg::linear(t.constant(x), w2), tg::ParameterModifiedError);
+}
+
+// Above 2^18 multiply-adds, a thin product (many rows, or for Aᵀ·B a long
+// inner dimension, against a small rest) is cut into small products: tiles
+// of rows for A·B and A·Bᵀ (Bᵀ copied first), of the inner dimension for
+// Aᵀ·B (the first with beta, the others adding). Full tiles, a remainder,
+// beta 0 and 1, in float and double.
+TEST_CASE("gemm: thin products above the limit go to libxsmm in small tiles, and agree with the product",
+          "[blas][small_gemm]") {
+    // m·n·k: 600·64·8 (tiles of 512 rows and a remainder of 88), 1024·64·8
+    // (two full tiles), 100·40·70 (tiles of 93 rows and a remainder of 7).
+    const std::vector<std::tuple<std::size_t, std::size_t, std::size_t>> row_shapes = {{600, 64, 8}, {1024, 64, 8}, {100, 40, 70}};
+    for (auto [m, n, k] : row_shapes)
+        for (bool tb : {false, true})
+            for (double beta : {0.0, 1.0}) {
+                check_shape<float>(false, tb, m, n, k, float(beta), 2e-7);
+                check_shape<double>(false, tb, m, n, k, beta, 4e-16);
+            }
+    const std::vector<std::tuple<std::size_t, std::size_t, std::size_t>> depth_shapes = {{64, 8, 600}, {64, 8, 1024}, {40, 70, 100}};
+    for (auto [m, n, k] : depth_shapes)
+        for (double beta : {0.0, 1.0}) {
+            check_shape<float>(true, false, m, n, k, float(beta), 2e-7);
+            check_shape<double>(true, false, m, n, k, beta, 4e-16);
+        }
+}
+
+TEST_CASE("gemm: thin products are tiled on one or two OpenBLAS threads, left to OpenBLAS on more", "[blas][small_gemm]") {
+    const bool built = detail::small_gemm_built();
+    const int before = detail::blas_threads();
+    std::vector<float> a(600 * 64, 0.5f), b(600 * 64, 0.25f), c(600 * 64, 1.0f);
+    struct Case {
+        bool ta, tb;
+        std::size_t m, n, k;
+        bool on_two;  // tiled on two threads too
+    };
+    // A·Bᵀ in tiles of 16 rows (150·64·256) stays with OpenBLAS on two
+    // threads, where its threads win.
+    const Case cases[] = {{false, false, 600, 64, 8, true}, {false, true, 600, 64, 8, true}, {true, false, 64, 8, 600, true},
+                          {false, true, 150, 64, 256, false}};
+    for (const Case& x : cases) {
+        INFO("ta " << x.ta << " tb " << x.tb << " m " << x.m << " n " << x.n << " k " << x.k);
+        openblas_set_num_threads(1);
+        CHECK(detail::small_gemm(x.ta, x.tb, x.m, x.n, x.k, a.data(), b.data(), 1.0f, c.data()) == built);
+        openblas_set_num_threads(2);
+        CHECK(detail::small_gemm(x.ta, x.tb, x.m, x.n, x.k, a.data(), b.data(), 1.0f, c.data()) == (built && x.on_two));
+        openblas_set_num_threads(3);
+        CHECK_FALSE(detail::small_gemm(x.ta, x.tb, x.m, x.n, x.k, a.data(), b.data(), 1.0f, c.data()));
+    }
+    // One row or one column stays with gemv, tiles or not.
+    openblas_set_num_threads(1);
+    CHECK_FALSE(detail::small_gemm(false, false, 600, 1, 500, a.data(), b.data(), 1.0f, c.data()));
+    CHECK_FALSE(detail::small_gemm(true, false, 1, 600, 500, a.data(), b.data(), 1.0f, c.data()));
+    openblas_set_num_threads(before);
 }
