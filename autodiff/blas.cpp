@@ -2,6 +2,8 @@
 
 #include <cblas.h>
 
+#include <cctype>
+#include <string>
 #include <vector>
 
 #include "small_gemm.hpp"
@@ -73,5 +75,14 @@ void gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const d
 }
 
 int blas_threads() { return openblas_get_num_threads(); }
+
+bool blas_kernel_avx512() {
+    const char* name = openblas_get_corename();
+    if (name == nullptr) return false;
+    std::string core(name);
+    for (char& ch : core) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+    return core.find("skylakex") != std::string::npos || core.find("cooperlake") != std::string::npos ||
+           core.find("sapphirerapids") != std::string::npos;
+}
 
 }  // namespace tapegrad::detail

@@ -19,5 +19,9 @@ std::uint64_t gemm_flops();
 void warm_blas();
 /// The number of threads OpenBLAS runs a GEMM on.
 int blas_threads();
+/// Whether OpenBLAS runs an AVX-512 kernel here (its core: SkylakeX,
+/// Cooperlake, SapphireRapids). Not on this project's AMD EPYC, where the
+/// environment pins OPENBLAS_CORETYPE=Haswell (AVX2).
+bool blas_kernel_avx512();
 
 }  // namespace tapegrad::detail

@@ -38,10 +38,42 @@ constexpr int max_tiling_threads = 2;
 
 bool usable(double beta) { return (beta == 0 || beta == 1) && enabled.load(std::memory_order_relaxed); }
 
-bool wanted(std::size_t m, std::size_t n, std::size_t k, double beta) {
+// Where libxsmm compiles AVX-512 kernels and OpenBLAS runs an AVX2 one
+// (this project's EPYC: OpenBLAS is pinned to its Haswell kernel, see
+// blas.hpp), libxsmm computes medium products 1.1–1.6× faster on one thread
+// too: a medium LSTM's per-step products (64×1024×256, 64×256×1024,
+// 1024×256×64) and its input projection (3200×1024×128). Up to 2^29
+// multiply-adds with no operand above 2^22 elements (16 MiB of float); past
+// that, libxsmm's kernels (no cache blocking) fall behind: 64×4096×4096 ran
+// at 0.6× OpenBLAS (docs/performance.md). On two threads OpenBLAS keeps them.
+constexpr std::uint64_t max_medium_operand = std::uint64_t(1) << 22;
+constexpr std::uint64_t max_medium_multiply_adds = std::uint64_t(1) << 29;
+
+bool wider_kernels_here() {
+    static const bool wider = libxsmm_get_target_archid() >= LIBXSMM_X86_AVX512_CORE && !blas_kernel_avx512();
+    return wider;
+}
+
+bool small(std::size_t m, std::size_t n, std::size_t k) {
     // Each factor ≤ 2^18 before the product, so m·n·k cannot wrap.
-    if (m == 0 || n == 0 || k == 0 || m > max_multiply_adds || n > max_multiply_adds || k > max_multiply_adds) return false;
-    return std::uint64_t(m) * n * k <= max_multiply_adds && usable(beta);
+    if (m > max_multiply_adds || n > max_multiply_adds || k > max_multiply_adds) return false;
+    return std::uint64_t(m) * n * k <= max_multiply_adds;
+}
+
+bool medium_here(std::size_t m, std::size_t n, std::size_t k) {
+    // One row or column stays with OpenBLAS's gemv (blas.cpp).
+    if (m <= 1 || n <= 1 || m > max_medium_operand || n > max_medium_operand || k > max_medium_operand) return false;
+    const std::uint64_t mn = std::uint64_t(m) * n, mk = std::uint64_t(m) * k, kn = std::uint64_t(k) * n;  // each ≤ 2^44
+    if (mn > max_medium_operand || mk > max_medium_operand || kn > max_medium_operand) return false;
+    return mn <= max_medium_multiply_adds / k && wider_kernels_here() && blas_threads() == 1;
+}
+
+bool wanted_small(std::size_t m, std::size_t n, std::size_t k, double beta) {
+    return m != 0 && n != 0 && k != 0 && small(m, n, k) && usable(beta);
+}
+
+bool wanted(std::size_t m, std::size_t n, std::size_t k, double beta) {
+    return m != 0 && n != 0 && k != 0 && usable(beta) && (small(m, n, k) || medium_here(m, n, k));
 }
 
 // libxsmm is column-major. A row-major C = op(A)·op(B) is, read column-major,
@@ -129,8 +161,9 @@ bool run_tiles(Dispatch dispatch, bool ta, bool tb, std::size_t m, std::size_t n
 template <class T, class Dispatch>
 bool small_or_tiled(Dispatch dispatch, bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const T* a, const T* b,
                     T beta, T* c) {
-    if (wanted(m, n, k, beta)) return run(dispatch, ta, tb, m, n, k, a, b, beta, c);
-    return run_tiles(dispatch, ta, tb, m, n, k, a, b, beta, c);
+    if (wanted_small(m, n, k, beta)) return run(dispatch, ta, tb, m, n, k, a, b, beta, c);
+    if (run_tiles(dispatch, ta, tb, m, n, k, a, b, beta, c)) return true;
+    return m != 0 && n != 0 && k != 0 && usable(beta) && medium_here(m, n, k) && run(dispatch, ta, tb, m, n, k, a, b, beta, c);
 }
 #endif
 
@@ -147,11 +180,13 @@ bool small_gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, c
 }
 bool small_gemm_takes(std::size_t m, std::size_t n, std::size_t k, double beta) { return wanted(m, n, k, beta); }
 bool small_gemm_built() { return true; }
+bool small_gemm_medium() { return wider_kernels_here(); }
 #else
 bool small_gemm_takes(std::size_t, std::size_t, std::size_t, double) { return false; }
 bool small_gemm(bool, bool, std::size_t, std::size_t, std::size_t, const float*, const float*, float, float*) { return false; }
 bool small_gemm(bool, bool, std::size_t, std::size_t, std::size_t, const double*, const double*, double, double*) { return false; }
 bool small_gemm_built() { return false; }
+bool small_gemm_medium() { return false; }
 #endif
 
 void set_small_gemm_enabled(bool on) { enabled.store(on, std::memory_order_relaxed); }

@@ -63,7 +63,7 @@ void check_shape(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, 
 TEST_CASE("gemm: libxsmm's small products and OpenBLAS's agree with the product, every layout", "[blas][small_gemm]") {
     const std::vector<std::tuple<std::size_t, std::size_t, std::size_t>> shapes = {
         {1, 1, 1}, {1, 7, 3}, {5, 1, 9}, {3, 4, 1}, {16, 256, 64}, {16, 64, 256}, {256, 64, 16}, {13, 17, 19}, {64, 64, 64},
-        {70, 70, 70},  // above the 2^18 limit: OpenBLAS both times
+        {70, 70, 70},  // above 2^18: a medium product (libxsmm where its kernels are wider, else OpenBLAS)
         {1, 1024, 300}, {600, 1, 500}};  // one row, one column, above the limit: OpenBLAS's gemv
     for (auto [m, n, k] : shapes)
         for (bool ta : {false, true})
@@ -85,9 +85,13 @@ TEST_CASE("gemm: small products go to libxsmm where the build has it, large ones
     CHECK(detail::small_gemm(true, false, 256, 64, 16, a.data(), b.data(), 0.0f, c.data()) == built);
     CHECK(detail::small_gemm(false, false, 16, 64, 256, ad.data(), bd.data(), 1.0, cd.data()) == built);
     CHECK(c[0] == (built ? 0.5f * 0.25f * 16 : 1.0f));  // the TN product above wrote C (beta 0) only when libxsmm ran
-    // Not small: above 2^18 multiply-adds and not thin (tiles of 2 rows), a
-    // beta other than 0 or 1, an empty product.
+    // Not small: above 2^18 multiply-adds and not thin (tiles of 2 rows), on
+    // two threads (where medium products stay with OpenBLAS), a beta other
+    // than 0 or 1, an empty product.
+    const int threads = detail::blas_threads();
+    openblas_set_num_threads(2);
     CHECK_FALSE(detail::small_gemm(false, false, 300, 300, 300, a.data(), b.data(), 1.0f, c.data()));
+    openblas_set_num_threads(threads);
     CHECK_FALSE(detail::small_gemm(false, false, 16, 64, 64, a.data(), b.data(), 0.5f, c.data()));
     CHECK_FALSE(detail::small_gemm(false, false, 0, 64, 64, a.data(), b.data(), 1.0f, c.data()));
     // Sizes whose product would wrap are refused before it is formed.
@@ -191,5 +195,30 @@ TEST_CASE("gemm: thin products are tiled on one or two OpenBLAS threads, left to
     openblas_set_num_threads(1);
     CHECK_FALSE(detail::small_gemm(false, false, 600, 1, 500, a.data(), b.data(), 1.0f, c.data()));
     CHECK_FALSE(detail::small_gemm(true, false, 1, 600, 500, a.data(), b.data(), 1.0f, c.data()));
+    openblas_set_num_threads(before);
+}
+
+// Where libxsmm's kernels are AVX-512 and OpenBLAS's AVX2 (this project's
+// EPYC), libxsmm takes medium products too, on one thread; elsewhere, and on
+// two threads, OpenBLAS does. Values agree with the product either way.
+TEST_CASE("gemm: medium products go to libxsmm on one thread where its kernels are wider, and agree with the product",
+          "[blas][small_gemm]") {
+    for (bool ta : {false, true})
+        for (bool tb : {false, true})
+            for (double beta : {0.0, 1.0}) {
+                check_shape<float>(ta, tb, 96, 200, 300, float(beta), 2e-7);
+                check_shape<double>(ta, tb, 96, 200, 300, beta, 4e-16);
+            }
+    const bool medium = detail::small_gemm_built() && detail::small_gemm_medium();
+    const int before = detail::blas_threads();
+    std::vector<float> a(64 * 4096, 0.5f), b(4096 * 4096, 0.25f), c(64 * 4096, 1.0f);
+    openblas_set_num_threads(1);
+    CHECK(detail::small_gemm(false, false, 64, 1024, 256, a.data(), b.data(), 1.0f, c.data()) == medium);
+    CHECK(detail::small_gemm(true, false, 1024, 256, 64, a.data(), b.data(), 0.0f, c.data()) == medium);
+    // Past the bounds: 2^30 multiply-adds, an operand of 2^24 elements; one row.
+    CHECK_FALSE(detail::small_gemm(false, false, 64, 4096, 4096, a.data(), b.data(), 1.0f, c.data()));
+    CHECK_FALSE(detail::small_gemm(false, false, 1, 4096, 1024, a.data(), b.data(), 1.0f, c.data()));
+    openblas_set_num_threads(2);
+    CHECK_FALSE(detail::small_gemm(false, false, 64, 1024, 256, a.data(), b.data(), 1.0f, c.data()));
     openblas_set_num_threads(before);
 }
