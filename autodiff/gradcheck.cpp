@@ -291,26 +291,34 @@ std::vector<Tensor<T>> backward_alone(Tape<T>& tape, Node<T>& n, const std::vect
     Tensor<T> saved_grad = r;
     std::swap(saved_grad, n.grad);
     const bool saved_live = n.grad_live;
+    const std::size_t saved_unset = n.grad_unset;
     n.grad_live = true;
+    n.grad_unset = 0;
     std::vector<Tensor<T>> parent_saved(inputs.size());
     std::vector<char> parent_live(inputs.size());
+    std::vector<std::size_t> parent_unset(inputs.size());
     for (std::size_t k = 0; k < inputs.size(); ++k) {
         Node<T>& pn = detail::TapeAccess<T>::node(tape, inputs[k].first);
         std::swap(parent_saved[k], pn.grad);
         parent_live[k] = pn.grad_live;
+        parent_unset[k] = pn.grad_unset;
         pn.grad_live = false;
+        pn.grad_unset = 0;
     }
     std::vector<Tensor<T>> analytic(inputs.size());
     OpContext<T> c(tape, n);
     n.op->backward(c);
     for (std::size_t k = 0; k < inputs.size(); ++k) {
         Node<T>& pn = detail::TapeAccess<T>::node(tape, inputs[k].first);
+        detail::TapeAccess<T>::zero_unset_grad(tape, pn);
         analytic[k] = pn.grad_live ? pn.grad : Tensor<T>(xt::zeros<T>(pn.value.shape()));  // from the shape: a parameter leaf holds no elements
         std::swap(parent_saved[k], pn.grad);
         pn.grad_live = parent_live[k];
+        pn.grad_unset = parent_unset[k];
     }
     std::swap(saved_grad, n.grad);
     n.grad_live = saved_live;
+    n.grad_unset = saved_unset;
     return analytic;
 }
 

@@ -104,9 +104,9 @@ Layout plan_layout(const Tape<T>& tape, NodeId output, bool collapse) {
 }
 
 template <class T>
-double l2_norm(const Tensor<T>& g) {
-    double s = 0;
-    for (std::size_t i = 0; i < g.size(); ++i) s += double(g.data()[i]) * double(g.data()[i]);
+double l2_norm(const Tensor<T>& g, std::size_t unset) {
+    double s = 0;  // elements [0, unset) hold no gradient yet: zeros (Node::grad_unset)
+    for (std::size_t i = unset; i < g.size(); ++i) s += double(g.data()[i]) * double(g.data()[i]);
     return std::sqrt(s);
 }
 
@@ -136,7 +136,7 @@ std::string node_statement(const Tape<T>& tape, NodeId id, NodeId output, const 
         label += buf;
     }
     if (o.grad_norms && n.grad_live) {
-        std::snprintf(buf, sizeof buf, "\\n|grad| %.3g", l2_norm(n.grad));
+        std::snprintf(buf, sizeof buf, "\\n|grad| %.3g", l2_norm(n.grad, n.grad_unset));
         label += buf;
     }
     if (id == output) attrs += ", penwidth=2";

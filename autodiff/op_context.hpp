@@ -26,7 +26,12 @@ using Dims = Tensor<float>::shape_type;
 
 template <class S1, class S2>
 bool shapes_equal(const S1& a, const S2& b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin());
+    // A loop, not std::equal: that becomes a call to memcmp for two or three
+    // integers, which every op pays several times per node.
+    if (a.size() != b.size()) return false;
+    for (std::size_t k = 0; k < a.size(); ++k)
+        if (a[k] != b[k]) return false;
+    return true;
 }
 template <class S>
 Dims to_shape(const S& s) {
@@ -110,6 +115,14 @@ public:
     /// Input k's gradient made live, contents unspecified: for a first write
     /// that assigns (check `grad_started` first).
     Tensor<T>& acquire_grad(std::size_t k) { return t_.acquire_grad(parent(k)); }
+    /// Input k's gradient, about to receive its contiguous elements
+    /// [begin, end): `assign` true when they hold no gradient yet (write
+    /// them), false when they must be added to. Everything outside the block
+    /// that holds no gradient reads as zero to everyone else (see
+    /// `Tape::grad_block`).
+    Tensor<T>& grad_block(std::size_t k, std::size_t begin, std::size_t end, bool& assign) {
+        return t_.grad_block(parent(k), begin, end, assign);
+    }
     /// A scratch tensor (reused across nodes, never shrunk).
     Tensor<T>& scratch() { return t_.scratch(); }
     /// Adds aᵀ·b (a: rows × m, b: rows × n, row-major) into input k's
@@ -177,7 +190,11 @@ public:
 
 private:
     NodeId parent(std::size_t k) const { return t_.parent(n_, k); }
-    Tensor<T>& grad_of(std::size_t k) { return t_.node(parent(k)).grad; }
+    Tensor<T>& grad_of(std::size_t k) {
+        detail::Node<T>& p = t_.node(parent(k));
+        t_.zero_unset_grad(p);
+        return p.grad;
+    }
 
     Tape<T>& t_;
     const detail::Node<T>& n_;

@@ -92,13 +92,23 @@ struct Narrow {
     }
     // The first piece to reach the source's gradient writes its block and
     // zeros the rest, instead of zeroing all and adding: an LSTM's four gate
-    // slices then write each element of the gate gradient twice, not three times.
+    // slices then write each element of the gate gradient twice, not three
+    // times. A slice along the first axis is one contiguous block, which the
+    // tape lets a run of such slices write below each other without zeroing
+    // first (OpContext::grad_block): a recurrent layer's per-step selects of
+    // its input projection.
     static void backward(OpContext<T>& c) {
         if (!c.needs_grad(0)) return;
+        const auto [axis, start, len, drop_axis] = op_attrs<NarrowAttrs>(c);
+        const AxisGeometry g = axis_geometry(c.input_shape(0), axis);
+        if (g.outer == 1) {
+            bool assign = false;
+            Tensor<T>& gx = c.grad_block(0, start * g.inner, (start + len) * g.inner, assign);
+            copy_blocks(gx.data(), g.n, start, c.grad().data(), len, 0, 1, len, g.inner, !assign);
+            return;
+        }
         const bool first = !c.grad_started(0);
         Tensor<T>& gx = first ? c.acquire_grad(0) : c.grad_buffer(0);
-        const auto [axis, start, len, drop_axis] = op_attrs<NarrowAttrs>(c);
-        const AxisGeometry g = axis_geometry(gx.shape(), axis);
         if (first) zero_outside(gx.data(), g, start, len);
         copy_blocks(gx.data(), g.n, start, c.grad().data(), len, 0, g.outer, len, g.inner, !first);
     }

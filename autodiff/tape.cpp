@@ -115,8 +115,9 @@ void Tape<T>::check_forward_anomaly(NodeId id) {
 template <class T>
 void Tape<T>::check_backward_anomaly(const Node<T>& n, NodeId id) {
     for (std::size_t k = 0; k < n.parents_count; ++k) {
-        const Node<T>& p = node(parent(n, k));
+        Node<T>& p = node(parent(n, k));
         if (!p.grad_live) continue;
+        zero_unset_grad(p);
         const std::size_t bad = first_non_finite(p.grad);
         if (bad == p.grad.size()) continue;
         const bool incoming_finite = first_non_finite(n.grad) == n.grad.size();
@@ -558,7 +559,7 @@ template <class T>
 void Tape<T>::fit_value(Tensor<T>& out, std::span<const std::size_t> shape) const {
     const std::size_t need = shape_size(shape);  // refuses a shape too large (TensorTooLarge)
     pool_.take(out.storage(), need);
-    if (!std::ranges::equal(out.shape(), shape) || out.storage().size() != need) detail::resize_tensor(out, shape);
+    if (!detail::shapes_equal(out.shape(), shape) || out.storage().size() != need) detail::resize_tensor(out, shape);
 }
 
 template <class T>
@@ -569,10 +570,31 @@ Tensor<T>& Tape<T>::acquire_grad(NodeId id) {
     // Usually the slot's gradient had this shape last epoch too: then only
     // its buffer changed, and xtensor's resize (which recomputes the
     // strides) is skipped. Otherwise no allocation when the size fits.
-    if (!std::ranges::equal(n.grad.shape(), n.value.shape()) || n.grad.storage().size() != need)
+    if (!detail::shapes_equal(n.grad.shape(), n.value.shape()) || n.grad.storage().size() != need)
         detail::resize_tensor(n.grad, n.value.shape());
     n.grad_live = true;
     n.grad_released = false;
+    n.grad_unset = 0;
+    return n.grad;
+}
+
+template <class T>
+Tensor<T>& Tape<T>::grad_block(NodeId id, std::size_t begin, std::size_t end, bool& assign) {
+    Node<T>& n = node(id);
+    if (!n.grad_live) {
+        Tensor<T>& g = acquire_grad(id);
+        if (end < g.size()) std::memset(g.data() + end, 0, (g.size() - end) * sizeof(T));
+        n.grad_unset = begin;
+        assign = true;
+        return g;
+    }
+    if (n.grad_unset != 0 && end == n.grad_unset) {  // the block right below the written part
+        n.grad_unset = begin;
+        assign = true;
+        return n.grad;
+    }
+    zero_unset_grad(n);
+    assign = false;
     return n.grad;
 }
 
@@ -580,6 +602,7 @@ template <class T>
 void Tape<T>::release_grad(Node<T>& n) {
     n.grad_live = false;
     n.grad_released = true;
+    n.grad_unset = 0;
     pool_.give(n.grad.storage());
 }
 
@@ -599,7 +622,10 @@ void Tape<T>::flush_batches_profiled(NodeId id) {
 template <class T>
 Tensor<T>& Tape<T>::grad_buffer(NodeId id) {
     Node<T>& n = node(id);
-    if (!n.grad_live) acquire_grad(id).fill(T(0));
+    if (!n.grad_live)
+        acquire_grad(id).fill(T(0));
+    else
+        zero_unset_grad(n);
     return n.grad;
 }
 
@@ -683,6 +709,7 @@ void Tape<T>::run_backward(Var<T> out, const Tensor<T>* seed, BackwardOptions op
         if (n.grad_live && n.op != nullptr && !n.grad_kept) release_grad(n);  // kept from an earlier backward
         n.grad_live = false;
         n.grad_released = false;
+        n.grad_unset = 0;
     }
     // Gathered products never outlive this call, even when a backward throws.
     struct GatherScope {
@@ -704,6 +731,7 @@ void Tape<T>::run_backward(Var<T> out, const Tensor<T>* seed, BackwardOptions op
         if (recompute) recompute->at(id);
         Node<T>& n = node(id);
         if (!n.grad_live || !n.requires_grad) continue;
+        zero_unset_grad(n);  // every reader is above it: its gradient is complete
         if (n.op == nullptr) {  // a leaf: every reader is above it, so its gradient is final
             if (n.param != nullptr && grad_ready_hook_) grad_ready_hook_(*n.param, n.grad);
             continue;

@@ -174,6 +174,10 @@ struct Node {
     bool value_dropped = false;  // drop_value() took the elements; the shape remains
     bool value_borrowed = false; // a parameter leaf: its elements are the parameter's own (no copy); the shape is kept here
     bool read_in_scope = false;  // release_since(): a later node of the step reads it in backward
+    // Elements [0, grad_unset) of a live gradient hold no gradient yet: they
+    // are zero, but not written (Tape::grad_block). Zeroed before anything
+    // else reads or adds to the gradient (Tape::zero_unset_grad).
+    std::size_t grad_unset = 0;
 };
 
 template <class U>
@@ -476,6 +480,23 @@ private:
     /// Makes node `id`'s gradient live with its value's shape and returns it,
     /// contents unspecified (for the first write of an op that assigns).
     Tensor<T>& acquire_grad(NodeId id);
+    /// Node `id`'s gradient, about to receive its contiguous elements
+    /// [begin, end) (a slice along the first axis). `assign` says whether
+    /// they hold no gradient yet (write them) or must be added to. A first
+    /// touch zeros only what lies after the block and leaves what lies before
+    /// it unset; a next block that ends where the unset part does is written
+    /// too (a recurrent layer's steps select their slice of the input
+    /// projection, and backward reaches them last step first): the
+    /// projection's gradient is then written once, never zeroed first.
+    Tensor<T>& grad_block(NodeId id, std::size_t begin, std::size_t end, bool& assign);
+    /// Zeros the unset elements of n's gradient (`Node::grad_unset`): before
+    /// anything but `grad_block` reads it or adds to it.
+    void zero_unset_grad(Node<T>& n) {
+        if (n.grad_unset != 0) [[unlikely]] {
+            std::memset(n.grad.data(), 0, n.grad_unset * sizeof(T));
+            n.grad_unset = 0;
+        }
+    }
     /// A scratch tensor for backward functions (reused, never shrunk).
     Tensor<T>& scratch() { return scratch_; }
     /// Adds aᵀ·b into node `target`'s gradient (m × n), for a (rows × m) and
@@ -624,6 +645,7 @@ struct TapeAccess {
     }
     static bool needs_grad(const Tape<T>& t, NodeId id) { return t.needs_grad(id); }
     static Tensor<T>& grad_buffer(Tape<T>& t, NodeId id) { return t.grad_buffer(id); }
+    static void zero_unset_grad(Tape<T>& t, Node<T>& n) { t.zero_unset_grad(n); }
     static Tensor<T>& own_value(Tape<T>& t, NodeId id, const char* who) { return t.own_value(t.node(id), who); }
     static void borrow_again(Tape<T>& t, NodeId id) { t.borrow_again(t.node(id)); }
     static std::size_t transposed_copies(const Tape<T>& t) { return t.transposed_.copies(); }
