@@ -32,8 +32,9 @@ bool vector_product(Gemv gemv, bool ta, bool tb, std::size_t m, std::size_t n, s
     return true;
 }
 
-// The body of both gemm overloads: libxsmm for small products, gemv for
-// one row or column, and OpenBLAS's gemm, warmed up, for the rest.
+// The body of both gemm overloads: libxsmm for small, thin and (where its
+// kernels are wider) medium products (small_gemm.hpp), gemv for one row or
+// column, and OpenBLAS's gemm, warmed up, for the rest.
 template <class T, class Gemm, class Gemv>
 void product(Gemm gemm_fn, Gemv gemv, bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const T* a, const T* b, T beta,
              T* c) {

@@ -82,8 +82,8 @@ bool wanted(std::size_t m, std::size_t n, std::size_t k, double beta) {
 // untransposed first operand only, so a row-major A·Bᵀ (the forward product
 // of a Linear layer) finds no kernel. The dispatch is a lookup in libxsmm's
 // kernel registry (a kernel is compiled once per shape and process); null
-// when it has no kernel. `lda_rows` is A's row length as stored (its
-// leading dimension), which a tile of a larger A keeps.
+// when it has no kernel. The leading dimensions follow from the shape, so a
+// tile of rows of A and C, or of inner rows of A and B, keeps its parent's.
 template <class T, class Dispatch>
 auto kernel_for(Dispatch dispatch, bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T beta) {
     const int flags = (tb ? LIBXSMM_GEMM_FLAG_TRANS_A : 0) | (ta ? LIBXSMM_GEMM_FLAG_TRANS_B : 0);
