@@ -19,6 +19,13 @@ std::uint64_t gemm_flops();
 void warm_blas();
 /// The number of threads OpenBLAS runs a GEMM on.
 int blas_threads();
+/// Whether OpenBLAS's other threads may still be spinning: it ran a product
+/// on several threads (from any thread of the process) within its thread
+/// timeout, during which its idle threads poll for work instead of sleeping
+/// (0.1 s by default; OPENBLAS_THREAD_TIMEOUT sets it). A medium product
+/// then stays whole on the calling thread (small_gemm.cpp) rather than put
+/// its second half on a core that such a thread occupies.
+bool blas_threads_spinning();
 /// Whether OpenBLAS runs an AVX-512 kernel here (its core: SkylakeX,
 /// Cooperlake, SapphireRapids). Not on this project's AMD EPYC, where the
 /// environment pins OPENBLAS_CORETYPE=Haswell (AVX2).

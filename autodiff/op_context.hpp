@@ -67,10 +67,11 @@ public:
     /// `backward_reads` did not declare it and the tape dropped it.
     const Tensor<T>& input(std::size_t k) const { return t_.parent_value(n_, k); }
     /// Input k transposed (cols × rows, row-major), when it is a 2-D
-    /// parameter this tape has read so before: for a product that reads the
-    /// same weight transposed at every time step. nullptr otherwise (the
-    /// first read included): then use `input(k)`.
-    const T* input_transposed(std::size_t k) const { return t_.transposed_parent(n_, k); }
+    /// parameter this tape has read so before, or `first_too`: for a product
+    /// that reads the same weight transposed at every time step, or one large
+    /// enough that a copy costs little against it. nullptr otherwise (the
+    /// first read without `first_too` included): then use `input(k)`.
+    const T* input_transposed(std::size_t k, bool first_too = false) const { return t_.transposed_parent(n_, k, first_too); }
     /// Input k's shape, readable also after its value was dropped.
     const Shape& input_shape(std::size_t k) const { return t_.parent_shape(n_, k); }
     /// The attributes the op recorded, as its struct (see `OpAttrs`).

@@ -117,6 +117,14 @@ struct LinearAttrs {
 inline bool use_transposed(std::size_t rows, std::size_t outs, std::size_t in, double beta) {
     return rows > 1 && detail::small_gemm_takes(rows, outs, in, beta);
 }
+// From this many rows the first reader of a weight takes the copy too: the
+// copy (outs·in) is then at most a 32nd of the product, which libxsmm's
+// kernel runs 1.5-2× faster than OpenBLAS runs x·Wᵀ here (the input
+// projection over all steps, the first step's recurrent product). Left to
+// OpenBLAS on two threads, such a product also leaves OpenBLAS's second
+// thread spinning for about 0.1 s (its THREAD_TIMEOUT), through the rest of
+// the step, on the core the helper thread needs (docs/performance.md).
+constexpr std::size_t kFirstReaderCopyRows = 32;
 
 template <class T>
 struct Linear {
@@ -136,7 +144,9 @@ struct Linear {
         }
         if (in == 0) {
             if (bias != LinearBias::full) out.fill(T(0));
-        } else if (const T* wt = use_transposed(rows, outs, in, beta) ? c.input_transposed(1) : nullptr) {
+        } else if (const T* wt = use_transposed(rows, outs, in, beta)
+                                     ? c.input_transposed(1, rows >= kFirstReaderCopyRows)
+                                     : nullptr) {
             gemm(false, false, rows, outs, in, x.data(), wt, beta, out.data());  // x·(Wᵀ), Wᵀ kept by the tape
         } else {
             gemm(false, true, rows, outs, in, x.data(), w.data(), beta, out.data());

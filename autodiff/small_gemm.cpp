@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "blas.hpp"
+#include "helper_thread.hpp"
 
 #ifdef TAPEGRAD_HAVE_LIBXSMM
 #include <libxsmm.h>
@@ -45,9 +46,12 @@ bool usable(double beta) { return (beta == 0 || beta == 1) && enabled.load(std::
 // 1024×256×64) and its input projection (3200×1024×128). Up to 2^29
 // multiply-adds with no operand above 2^22 elements (16 MiB of float); past
 // that, libxsmm's kernels (no cache blocking) fall behind: 64×4096×4096 ran
-// at 0.6× OpenBLAS (docs/performance.md). On two threads OpenBLAS keeps them.
+// at 0.6× OpenBLAS (docs/performance.md). On two OpenBLAS threads a medium
+// product runs in two halves, one per core (`run_halves`); on more, OpenBLAS
+// keeps it.
 constexpr std::uint64_t max_medium_operand = std::uint64_t(1) << 22;
 constexpr std::uint64_t max_medium_multiply_adds = std::uint64_t(1) << 29;
+constexpr std::uint64_t min_big_tile = 64;
 
 bool wider_kernels_here() {
     static const bool wider = libxsmm_get_target_archid() >= LIBXSMM_X86_AVX512_CORE && !blas_kernel_avx512();
@@ -65,7 +69,7 @@ bool medium_here(std::size_t m, std::size_t n, std::size_t k) {
     if (m <= 1 || n <= 1 || m > max_medium_operand || n > max_medium_operand || k > max_medium_operand) return false;
     const std::uint64_t mn = std::uint64_t(m) * n, mk = std::uint64_t(m) * k, kn = std::uint64_t(k) * n;  // each ≤ 2^44
     if (mn > max_medium_operand || mk > max_medium_operand || kn > max_medium_operand) return false;
-    return mn <= max_medium_multiply_adds / k && wider_kernels_here() && blas_threads() == 1;
+    return mn <= max_medium_multiply_adds / k && wider_kernels_here() && blas_threads() <= max_tiling_threads;
 }
 
 bool wanted_small(std::size_t m, std::size_t n, std::size_t k, double beta) {
@@ -82,14 +86,27 @@ bool wanted(std::size_t m, std::size_t n, std::size_t k, double beta) {
 // untransposed first operand only, so a row-major A·Bᵀ (the forward product
 // of a Linear layer) finds no kernel. The dispatch is a lookup in libxsmm's
 // kernel registry (a kernel is compiled once per shape and process); null
-// when it has no kernel. The leading dimensions follow from the shape, so a
-// tile of rows of A and C, or of inner rows of A and B, keeps its parent's.
+// when it has no kernel.
+
+// Row-major leading dimensions of A, B and C as stored. A tile of rows of A
+// and C, or of inner rows of A and B, keeps its parent's; a half of C's
+// columns or rows (`run_halves`) keeps its parent's too.
+struct Strides {
+    libxsmm_blasint a, b, c;
+};
+Strides packed(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k) {
+    return {libxsmm_blasint(ta ? m : k), libxsmm_blasint(tb ? k : n), libxsmm_blasint(n)};
+}
+
+template <class T, class Dispatch>
+auto kernel_for(Dispatch dispatch, bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T beta, Strides ld) {
+    const int flags = (tb ? LIBXSMM_GEMM_FLAG_TRANS_A : 0) | (ta ? LIBXSMM_GEMM_FLAG_TRANS_B : 0);
+    const T one = 1;
+    return dispatch(libxsmm_blasint(n), libxsmm_blasint(m), libxsmm_blasint(k), &ld.b, &ld.a, &ld.c, &one, &beta, &flags, nullptr);
+}
 template <class T, class Dispatch>
 auto kernel_for(Dispatch dispatch, bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T beta) {
-    const int flags = (tb ? LIBXSMM_GEMM_FLAG_TRANS_A : 0) | (ta ? LIBXSMM_GEMM_FLAG_TRANS_B : 0);
-    const auto lda = libxsmm_blasint(tb ? k : n), ldb = libxsmm_blasint(ta ? m : k), ldc = libxsmm_blasint(n);
-    const T one = 1;
-    return dispatch(libxsmm_blasint(n), libxsmm_blasint(m), libxsmm_blasint(k), &lda, &ldb, &ldc, &one, &beta, &flags, nullptr);
+    return kernel_for(dispatch, ta, tb, m, n, k, beta, packed(ta, tb, m, n, k));
 }
 
 template <class T, class Dispatch>
@@ -100,14 +117,108 @@ bool run(Dispatch dispatch, bool ta, bool tb, std::size_t m, std::size_t n, std:
     return true;
 }
 
+// Two halves of one product, each a kernel with its operands.
+template <class T, class Kernel>
+struct Halves {
+    Kernel kernel[2];
+    const T* a[2];
+    const T* b[2];
+    T* c[2];
+    static void run(void* context, int part) noexcept {
+        const auto& h = *static_cast<const Halves*>(context);
+        h.kernel[part](h.b[part], h.a[part], h.c[part]);
+    }
+};
+
+// A medium product on two OpenBLAS threads: C's columns in two halves (its
+// rows when it has fewer than 32 columns), each a libxsmm kernel. The split
+// falls on a multiple of 16 columns, a cache line of float. Null kernels
+// when libxsmm has none for a half.
+template <class T, class Dispatch>
+auto halves_of(Dispatch dispatch, bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const T* a, const T* b, T beta,
+               T* c) {
+    const Strides ld = packed(ta, tb, m, n, k);
+    Halves<T, decltype(kernel_for(dispatch, ta, tb, m, n, k, beta))> h{};
+    if (n >= 32) {
+        const std::size_t n0 = (n / 2 + 8) / 16 * 16;
+        h.kernel[0] = kernel_for(dispatch, ta, tb, m, n0, k, beta, ld);
+        h.kernel[1] = kernel_for(dispatch, ta, tb, m, n - n0, k, beta, ld);
+        h.a[0] = h.a[1] = a;
+        h.b[0] = b, h.b[1] = b + (tb ? n0 * k : n0);
+        h.c[0] = c, h.c[1] = c + n0;
+    } else {
+        const std::size_t m0 = m / 2;
+        h.kernel[0] = kernel_for(dispatch, ta, tb, m0, n, k, beta, ld);
+        h.kernel[1] = kernel_for(dispatch, ta, tb, m - m0, n, k, beta, ld);
+        h.a[0] = a, h.a[1] = a + (ta ? m0 : m0 * k);
+        h.b[0] = h.b[1] = b;
+        h.c[0] = c, h.c[1] = c + m0 * n;
+    }
+    return h;
+}
+
+// Runs both halves: the second on the helper thread (helper_thread.hpp),
+// unless OpenBLAS's idle threads may be polling on the other core
+// (blas_threads_spinning) or the helper is taken; then both here, which
+// gives the same bits (a half is the same kernel on fewer columns or rows).
+template <class T, class Kernel>
+void run_both(Halves<T, Kernel>& h) {
+    if (!blas_threads_spinning() && run_two_parts(&Halves<T, Kernel>::run, &h)) return;
+    Halves<T, Kernel>::run(&h, 0);
+    Halves<T, Kernel>::run(&h, 1);
+}
+
+template <class T, class Dispatch>
+bool run_halves(Dispatch dispatch, bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const T* a, const T* b,
+                T beta, T* c) {
+    auto h = halves_of(dispatch, ta, tb, m, n, k, a, b, beta, c);
+    if (!h.kernel[0] || !h.kernel[1]) return false;
+    run_both(h);
+    return true;
+}
+
+// On two OpenBLAS threads, a product past the medium bounds that cuts into
+// medium tiles of at least `min_big_tile` rows of A and C (A·B) or inner
+// rows (Aᵀ·B, the first tile with beta, the others adding): each tile runs in
+// halves. How many rows a tile holds; 0 when the product does not cut so.
+std::uint64_t big_tile_rows(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k) {
+    if (tb || m <= 1 || n <= 1 || k == 0 || blas_threads() != max_tiling_threads || !wider_kernels_here()) return 0;
+    const std::uint64_t cols = ta ? m : k, other = n;  // the tile's fixed dimensions, besides its rows
+    if (cols > max_medium_operand || other > max_medium_operand || cols * other > max_medium_operand) return 0;
+    const std::uint64_t rows =
+        std::min({max_medium_multiply_adds / (cols * other), max_medium_operand / cols, max_medium_operand / other});
+    return rows >= min_big_tile && rows < (ta ? k : m) ? rows : 0;
+}
+
+template <class T, class Dispatch>
+bool run_big_tiles(Dispatch dispatch, bool ta, std::size_t m, std::size_t n, std::size_t k, const T* a, const T* b, T beta,
+                   T* c) {
+    const std::uint64_t rows = big_tile_rows(ta, false, m, n, k);
+    if (rows == 0 || !usable(beta)) return false;
+    const std::size_t total = ta ? k : m, last = total % rows;
+    // Every tile's kernels are found before C is touched.
+    auto tile = [&](std::size_t at, std::size_t count, T tile_beta) {
+        return ta ? halves_of(dispatch, true, false, m, n, count, a + at * m, b + at * n, tile_beta, c)
+                  : halves_of(dispatch, false, false, count, n, k, a + at * k, b, tile_beta, c + at * n);
+    };
+    const T later = ta ? T(1) : beta;
+    for (auto h : {tile(0, rows, beta), tile(0, rows, later), tile(0, last != 0 ? last : rows, later)})
+        if (!h.kernel[0] || !h.kernel[1]) return false;
+    for (std::size_t at = 0; at < total; at += rows) {
+        auto h = tile(at, std::min<std::size_t>(rows, total - at), at == 0 ? beta : later);
+        run_both(h);
+    }
+    return true;
+}
+
 // Bᵀ of B (n×k, row-major) as k×n, in a buffer of this thread's that only
 // grows (a training loop's steady state allocates nothing).
 template <class T>
 const T* transposed(const T* b, std::size_t n, std::size_t k) {
     thread_local std::vector<T> copy;
     if (copy.size() < n * k) copy.resize(n * k);
-    for (std::size_t j = 0; j < n; ++j)
-        for (std::size_t p = 0; p < k; ++p) copy[p * n + j] = b[j * k + p];
+    // Column-major, B is k×n with leading dimension k, Bᵀ n×k with n.
+    libxsmm_otrans(copy.data(), b, sizeof(T), libxsmm_blasint(k), libxsmm_blasint(n), libxsmm_blasint(k), libxsmm_blasint(n));
     return copy.data();
 }
 
@@ -163,7 +274,10 @@ bool small_or_tiled(Dispatch dispatch, bool ta, bool tb, std::size_t m, std::siz
                     T beta, T* c) {
     if (wanted_small(m, n, k, beta)) return run(dispatch, ta, tb, m, n, k, a, b, beta, c);
     if (run_tiles(dispatch, ta, tb, m, n, k, a, b, beta, c)) return true;
-    return m != 0 && n != 0 && k != 0 && usable(beta) && medium_here(m, n, k) && run(dispatch, ta, tb, m, n, k, a, b, beta, c);
+    if (!wanted(m, n, k, beta) && run_big_tiles(dispatch, ta, m, n, k, a, b, beta, c)) return true;
+    if (!wanted(m, n, k, beta)) return false;  // what remains wanted is medium
+    if (blas_threads() > 1) return run_halves(dispatch, ta, tb, m, n, k, a, b, beta, c);
+    return run(dispatch, ta, tb, m, n, k, a, b, beta, c);
 }
 #endif
 
@@ -178,7 +292,9 @@ bool small_gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, c
                 double* c) {
     return small_or_tiled(libxsmm_dmmdispatch, ta, tb, m, n, k, a, b, beta, c);
 }
-bool small_gemm_takes(std::size_t m, std::size_t n, std::size_t k, double beta) { return wanted(m, n, k, beta); }
+bool small_gemm_takes(std::size_t m, std::size_t n, std::size_t k, double beta) {
+    return wanted(m, n, k, beta) || (usable(beta) && big_tile_rows(false, false, m, n, k) != 0);
+}
 bool small_gemm_built() { return true; }
 bool small_gemm_medium() { return wider_kernels_here(); }
 #else

@@ -18,9 +18,12 @@ namespace tapegrad::detail {
 ///   - thin, on one or two OpenBLAS threads: larger, but cut into small
 ///     products of at least 8 rows (A·B, A·Bᵀ with Bᵀ copied first; 32 rows
 ///     for A·Bᵀ on two threads) or, for Aᵀ·B, of 8 inner rows;
-///   - medium, on one OpenBLAS thread where libxsmm's kernels are AVX-512 and
-///     OpenBLAS's are not (`small_gemm_medium`): up to 2^29 multiply-adds,
-///     no operand above 2^22 elements, more than one row and column.
+///   - medium, on one or two OpenBLAS threads where libxsmm's kernels are
+///     AVX-512 and OpenBLAS's are not (`small_gemm_medium`): up to 2^29
+///     multiply-adds, no operand above 2^22 elements, more than one row and
+///     column (not A·Bᵀ: a Linear layer's forward product reads the tape's
+///     transposed copy of its weight instead). On two threads C is computed
+///     in two halves, the second on a helper thread (helper_thread.hpp).
 /// Returns false, having done nothing, otherwise (small_gemm.cpp has the
 /// measurements behind each bound).
 bool small_gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const float* a, const float* b, float beta,

@@ -256,11 +256,11 @@ NodeId Tape<T>::id_of(const Node<T>& n) const {
 }
 
 template <class T>
-const T* Tape<T>::transposed_parent(const Node<T>& n, std::size_t k) const {
+const T* Tape<T>::transposed_parent(const Node<T>& n, std::size_t k, bool first_too) const {
     const Node<T>& p = node(parent(n, k));
     // An owned leaf (the audit perturbing a copy) is read as it is, never from a copy of the parameter.
     if (!p.value_borrowed || p.value.dimension() != 2) return nullptr;
-    return transposed_.get(parent(n, k), id_of(n), borrowed_value(p, op_name(n), &n));
+    return transposed_.get(parent(n, k), id_of(n), borrowed_value(p, op_name(n), &n), first_too);
 }
 
 template <class T>

@@ -535,9 +535,10 @@ private:
     [[noreturn]] void throw_dropped_read(const Node<T>& n, std::size_t k) const;
     // Input k of node n as Wᵀ (cols × rows, row-major), for a product that
     // reads it transposed at every step (a Linear layer's x·Wᵀ): a copy made
-    // at the second such read of a 2-D parameter leaf in this epoch; nullptr
-    // at the first and for anything else (transposed_leaves.hpp).
-    const T* transposed_parent(const Node<T>& n, std::size_t k) const;
+    // at the second such read of a 2-D parameter leaf in this epoch, or at
+    // the first if `first_too`; nullptr at the first otherwise and for
+    // anything else (transposed_leaves.hpp).
+    const T* transposed_parent(const Node<T>& n, std::size_t k, bool first_too) const;
     // parent_value's out-of-line path: input k of node n is a parameter leaf
     // (its parameter's elements) or was dropped (ContractError).
     const Tensor<T>& unusual_parent_value(const Node<T>& n, std::size_t k) const;

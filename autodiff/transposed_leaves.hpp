@@ -9,7 +9,9 @@
 /// h·(Wᵀ) reaches (docs/performance.md). Transposing W at every product did
 /// not pay; transposing it once per tape does: the copy is made for the
 /// second node that reads a leaf (a leaf read once, as in a tape per
-/// character, is never copied) and kept until the tape is cleared. A copy is only valid
+/// character, is never copied), or for the first when its product has many
+/// rows (the copy is then small against it), and kept until the tape is
+/// cleared. A copy is only valid
 /// for the version the leaf recorded, which every read checks first
 /// (`Tape::borrowed_value`), so a modified parameter can never be read stale.
 
@@ -27,15 +29,15 @@ template <class T>
 class TransposedLeaves {
 public:
     /// Wᵀ (cols × rows, row-major) of `w` (rows × cols), the value of leaf
-    /// `leaf`, for node `reader`: nullptr for the leaf's first reader, the
-    /// copy for every other (made at the first of them). The first reader
-    /// gets nullptr again when its forward is re-run (recompute, the audit),
-    /// so that every node computes with the same kernel each time and a
-    /// recomputed value is bit-identical. Buffers are reused from one epoch
-    /// to the next.
-    const T* get(NodeId leaf, NodeId reader, const Tensor<T>& w) {
+    /// `leaf`, for node `reader`: nullptr for the leaf's first reader unless
+    /// `first_too`, the copy for every other (made at the first that takes
+    /// it). The first reader gets the same answer when its forward is re-run
+    /// (recompute, the audit) with the same `first_too`, so that every node
+    /// computes with the same kernel each time and a recomputed value is
+    /// bit-identical. Buffers are reused from one epoch to the next.
+    const T* get(NodeId leaf, NodeId reader, const Tensor<T>& w, bool first_too) {
         Entry& e = entry(leaf, reader);
-        if (e.first_reader == reader) return nullptr;
+        if (e.first_reader == reader && !first_too) return nullptr;
         if (!e.ready) {
             const std::size_t rows = w.shape()[0], cols = w.shape()[1];
             if (e.value.storage().size() != rows * cols) e.value = Tensor<T>::from_shape({cols, rows});

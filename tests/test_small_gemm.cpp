@@ -3,7 +3,9 @@
 // gemm: all must give the product to rounding, in every layout, at size-1
 // and odd shapes, with beta 0 and 1, and libxsmm must really be the one
 // called where the build has it.
+#include <chrono>
 #include <random>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -86,10 +88,10 @@ TEST_CASE("gemm: small products go to libxsmm where the build has it, large ones
     CHECK(detail::small_gemm(false, false, 16, 64, 256, ad.data(), bd.data(), 1.0, cd.data()) == built);
     CHECK(c[0] == (built ? 0.5f * 0.25f * 16 : 1.0f));  // the TN product above wrote C (beta 0) only when libxsmm ran
     // Not small: above 2^18 multiply-adds and not thin (tiles of 2 rows), on
-    // two threads (where medium products stay with OpenBLAS), a beta other
+    // three threads (where medium products stay with OpenBLAS), a beta other
     // than 0 or 1, an empty product.
     const int threads = detail::blas_threads();
-    openblas_set_num_threads(2);
+    openblas_set_num_threads(3);
     CHECK_FALSE(detail::small_gemm(false, false, 300, 300, 300, a.data(), b.data(), 1.0f, c.data()));
     openblas_set_num_threads(threads);
     CHECK_FALSE(detail::small_gemm(false, false, 16, 64, 64, a.data(), b.data(), 0.5f, c.data()));
@@ -104,8 +106,8 @@ TEST_CASE("gemm: small products go to libxsmm where the build has it, large ones
 }
 
 // A Linear layer's x·Wᵀ has no libxsmm kernel; a weight read at many time
-// steps is transposed once per tape and read by the x·(Wᵀ) kernel instead
-// (autodiff/transposed_leaves.hpp).
+// steps, or once by a product of 32 rows or more, is transposed once per tape
+// and read by the x·(Wᵀ) kernel instead (autodiff/transposed_leaves.hpp).
 TEST_CASE("linear: a weight read by several steps goes through one transposed copy per tape, same values",
           "[blas][small_gemm]") {
     namespace tg = tapegrad;
@@ -122,6 +124,19 @@ TEST_CASE("linear: a weight read by several steps goes through one transposed co
     const std::vector<double> want = reference(false, true, 4, 5, 3, xs, ws, 0.0, std::vector<double>(20, 0.0));
     for (const auto& y : ys)
         for (std::size_t i = 0; i < 20; ++i) REQUIRE(std::abs(y.value().data()[i] - want[i]) <= 1e-14 * (1 + std::abs(want[i])));
+    // Read once: copied for a product of 32 rows, not of 31 (each on a fresh
+    // epoch), and the same values either way.
+    for (std::size_t rows : {32, 31}) {
+        t.clear();
+        const tg::Tensor<double> xr = tgtest::smooth({rows, 3});
+        const auto y = tg::linear(t.constant(xr), t.param(w));
+        INFO("rows " << rows);
+        REQUIRE(Access::transposed_copies(t) == (detail::small_gemm_built() && rows == 32 ? 1u : 0u));
+        const std::vector<double> xrs(xr.begin(), xr.end());
+        const auto want_r = reference(false, true, rows, 5, 3, xrs, ws, 0.0, std::vector<double>(rows * 5, 0.0));
+        for (std::size_t i = 0; i < rows * 5; ++i)
+            REQUIRE(std::abs(y.value().data()[i] - want_r[i]) <= 1e-14 * (1 + std::abs(want_r[i])));
+    }
     // One row goes to gemv with W as it is: no copy on a fresh epoch.
     t.clear();
     const auto w1 = t.param(w);
@@ -199,26 +214,119 @@ TEST_CASE("gemm: thin products are tiled on one or two OpenBLAS threads, left to
 }
 
 // Where libxsmm's kernels are AVX-512 and OpenBLAS's AVX2 (this project's
-// EPYC), libxsmm takes medium products too, on one thread; elsewhere, and on
-// two threads, OpenBLAS does. Values agree with the product either way.
-TEST_CASE("gemm: medium products go to libxsmm on one thread where its kernels are wider, and agree with the product",
+// EPYC), libxsmm takes medium products too: whole on one OpenBLAS thread, in
+// two halves on two (C's columns, or its rows when it has fewer than 32
+// columns; autodiff/helper_thread.hpp runs the second half); OpenBLAS keeps
+// them elsewhere and on more threads. Values agree with the product either
+// way, at even and odd splits.
+TEST_CASE("gemm: medium products go to libxsmm on one or two threads where its kernels are wider, and agree with the product",
           "[blas][small_gemm]") {
-    for (bool ta : {false, true})
-        for (bool tb : {false, true})
-            for (double beta : {0.0, 1.0}) {
-                check_shape<float>(ta, tb, 96, 200, 300, float(beta), 2e-7);
-                check_shape<double>(ta, tb, 96, 200, 300, beta, 4e-16);
-            }
+    const int before = detail::blas_threads();
+    const std::vector<std::tuple<std::size_t, std::size_t, std::size_t>> shapes = {
+        // Columns split, even and odd; rows split for A·B (100·20·2000, 101·19·2001)
+        // and for Aᵀ·B (2000·20·100, 2001·19·101): the other layouts of these
+        // are thin and go in tiles.
+        {96, 200, 300}, {97, 33, 250}, {100, 20, 2000}, {101, 19, 2001}, {2000, 20, 100}, {2001, 19, 101}};
+    for (int threads : {1, 2}) {
+        openblas_set_num_threads(threads);
+        for (auto [m, n, k] : shapes)
+            for (bool ta : {false, true})
+                for (bool tb : {false, true})
+                    for (double beta : {0.0, 1.0}) {
+                        INFO("threads " << threads);
+                        check_shape<float>(ta, tb, m, n, k, float(beta), 2e-7);
+                        check_shape<double>(ta, tb, m, n, k, beta, 4e-16);
+                    }
+    }
+    const bool medium = detail::small_gemm_built() && detail::small_gemm_medium();
+    std::vector<float> a(64 * 4096, 0.5f), b(4096 * 4096, 0.25f), c(64 * 4096, 1.0f);
+    for (int threads : {1, 2}) {
+        INFO("threads " << threads);
+        openblas_set_num_threads(threads);
+        CHECK(detail::small_gemm(false, false, 64, 1024, 256, a.data(), b.data(), 1.0f, c.data()) == medium);
+        CHECK(detail::small_gemm(true, false, 1024, 256, 64, a.data(), b.data(), 0.0f, c.data()) == medium);
+        CHECK(detail::small_gemm(false, false, 100, 20, 2000, a.data(), b.data(), 0.0f, c.data()) == medium);
+        CHECK(detail::small_gemm(true, false, 2000, 20, 100, a.data(), b.data(), 1.0f, c.data()) == medium);
+        // A·Bᵀ has no kernel (a Linear layer reads the tape's copy of Bᵀ instead).
+        CHECK_FALSE(detail::small_gemm(false, true, 256, 256, 256, a.data(), b.data(), 1.0f, c.data()));
+        // Past the bounds: 2^30 multiply-adds, an operand of 2^24 elements; one row.
+        CHECK_FALSE(detail::small_gemm(false, false, 64, 4096, 4096, a.data(), b.data(), 1.0f, c.data()));
+        CHECK_FALSE(detail::small_gemm(false, false, 1, 4096, 1024, a.data(), b.data(), 1.0f, c.data()));
+    }
+    openblas_set_num_threads(3);
+    CHECK_FALSE(detail::small_gemm(false, false, 64, 1024, 256, a.data(), b.data(), 1.0f, c.data()));
+    openblas_set_num_threads(before);
+}
+
+// On two threads a medium product runs in halves, or whole when OpenBLAS's
+// threads may be spinning (blas.hpp): both must give the bits one thread
+// gives, or a run's results would depend on timing.
+TEST_CASE("gemm: a medium product's halves give the bits of the whole product", "[blas][small_gemm]") {
+    const int before = detail::blas_threads();
+    const std::vector<std::tuple<bool, std::size_t, std::size_t, std::size_t>> shapes = {
+        {false, 64, 1024, 256}, {false, 97, 140, 250}, {true, 1024, 256, 64}, {false, 101, 19, 2001}, {true, 2001, 19, 101}};
+    for (auto [ta, m, n, k] : shapes)
+        for (double beta : {0.0, 1.0}) {
+            std::mt19937 rng(unsigned(m + n + k));
+            const auto a = random_values<float>(m * k, rng), b = random_values<float>(k * n, rng), c0 = random_values<float>(m * n, rng);
+            auto whole = c0, halves = c0;
+            openblas_set_num_threads(1);
+            detail::gemm(ta, false, m, n, k, a.data(), b.data(), float(beta), whole.data());
+            openblas_set_num_threads(2);
+            // Halves, not the whole again: OpenBLAS ran nothing threaded for a while.
+            for (int wait = 0; wait < 200 && detail::blas_threads_spinning(); ++wait)
+                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            REQUIRE_FALSE(detail::blas_threads_spinning());
+            detail::gemm(ta, false, m, n, k, a.data(), b.data(), float(beta), halves.data());
+            INFO("ta " << ta << " m " << m << " n " << n << " k " << k << " beta " << beta);
+            CHECK(whole == halves);
+        }
+    // A product OpenBLAS runs on several threads opens the window.
+    openblas_set_num_threads(3);
+    std::vector<float> big(300 * 300, 0.5f), out(300 * 300);
+    detail::gemm(false, false, 300, 300, 300, big.data(), big.data(), 0.0f, out.data());
+    CHECK(detail::blas_threads_spinning());
+    openblas_set_num_threads(before);
+}
+
+// On two threads, a product past the medium bounds that cuts into medium
+// tiles of at least 64 rows (A·B) or inner rows (Aᵀ·B) runs as such tiles,
+// each in halves (libxsmm where its kernels are wider); on one thread and on
+// three OpenBLAS keeps it. Compared with OpenBLAS's result, a full tile and
+// a remainder, beta 0 and 1 (an operand above 2^22 elements puts each past
+// the bounds; the thin tiles refuse them: n·k and m·n are above 2^15).
+TEST_CASE("gemm: products past the medium bounds run as medium tiles on two threads, and agree with OpenBLAS",
+          "[blas][small_gemm]") {
     const bool medium = detail::small_gemm_built() && detail::small_gemm_medium();
     const int before = detail::blas_threads();
-    std::vector<float> a(64 * 4096, 0.5f), b(4096 * 4096, 0.25f), c(64 * 4096, 1.0f);
-    openblas_set_num_threads(1);
-    CHECK(detail::small_gemm(false, false, 64, 1024, 256, a.data(), b.data(), 1.0f, c.data()) == medium);
-    CHECK(detail::small_gemm(true, false, 1024, 256, 64, a.data(), b.data(), 0.0f, c.data()) == medium);
-    // Past the bounds: 2^30 multiply-adds, an operand of 2^24 elements; one row.
-    CHECK_FALSE(detail::small_gemm(false, false, 64, 4096, 4096, a.data(), b.data(), 1.0f, c.data()));
-    CHECK_FALSE(detail::small_gemm(false, false, 1, 4096, 1024, a.data(), b.data(), 1.0f, c.data()));
-    openblas_set_num_threads(2);
-    CHECK_FALSE(detail::small_gemm(false, false, 64, 1024, 256, a.data(), b.data(), 1.0f, c.data()));
+    struct Case {
+        bool ta;
+        std::size_t m, n, k;
+    };
+    for (const Case& x : {Case{false, 4200, 33, 1000}, Case{true, 200, 170, 21000}}) {
+        std::mt19937 rng(unsigned(x.m + x.k));
+        const auto a = random_values<float>(x.m * x.k, rng), b = random_values<float>(x.k * x.n, rng);
+        const auto c0 = random_values<float>(x.m * x.n, rng);
+        INFO("ta " << x.ta << " m " << x.m << " n " << x.n << " k " << x.k);
+        for (int threads : {1, 3}) {
+            openblas_set_num_threads(threads);
+            auto c = c0;
+            CHECK_FALSE(detail::small_gemm(x.ta, false, x.m, x.n, x.k, a.data(), b.data(), 1.0f, c.data()));
+        }
+        openblas_set_num_threads(2);
+        for (float beta : {0.0f, 1.0f}) {
+            auto tiled = c0, openblas = c0;
+            CHECK(detail::small_gemm(x.ta, false, x.m, x.n, x.k, a.data(), b.data(), beta, tiled.data()) == medium);
+            detail::set_small_gemm_enabled(false);
+            detail::gemm(x.ta, false, x.m, x.n, x.k, a.data(), b.data(), beta, openblas.data());
+            detail::set_small_gemm_enabled(true);
+            if (!medium) continue;
+            double worst = 0;
+            for (std::size_t i = 0; i < tiled.size(); ++i) worst = std::max(worst, double(std::abs(tiled[i] - openblas[i])));
+            INFO("beta " << beta);
+            CHECK(worst <= 4e-7 * double(x.k + 1));
+            CHECK(worst > 0);  // a different summation: the tiles really ran
+        }
+    }
     openblas_set_num_threads(before);
 }

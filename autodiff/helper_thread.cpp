@@ -1,0 +1,132 @@
+#include "helper_thread.hpp"
+
+#include <linux/futex.h>
+#include <pthread.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <new>
+#include <system_error>
+#include <thread>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
+namespace tapegrad::detail {
+
+namespace {
+
+void pause() {
+#if defined(__x86_64__) || defined(__i386__)
+    _mm_pause();
+#endif
+}
+
+// How long a waiting thread spins before it sleeps on a futex. A medium
+// product's half takes 50 µs to a few ms, and a recurrent step's products
+// follow each other within tens of µs; a futex wake costs several µs.
+constexpr auto kSpin = std::chrono::microseconds(50);
+
+// A word one thread waits on and another changes, with the futex calls made
+// only when the waiter sleeps. The waiter announces itself in `sleeping`
+// before its last look at `word`; the changer stores `word` before it looks
+// at `sleeping`. Both in sequentially consistent order, so either the
+// changer sees the sleeper and wakes it, or the waiter sees the new value
+// (and the kernel's own check of `word` covers the time in between).
+// std::atomic::wait/notify_one were tried first: a caller and the helper were
+// seen both asleep, the ticket already bumped (notify_one reads libstdc++'s
+// waiter count, which the release store before it does not order), so the
+// protocol is spelled out here.
+struct WaitWord {
+    std::atomic<std::uint32_t> word{0};
+    std::atomic<std::uint32_t> sleeping{0};
+
+    void set(std::uint32_t value) {
+        word.store(value, std::memory_order_seq_cst);
+        if (sleeping.load(std::memory_order_seq_cst) != 0)
+            syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
+    }
+
+    // Waits until `word` differs from `seen`: spins for kSpin, then sleeps.
+    std::uint32_t wait_for_change(std::uint32_t seen) {
+        const auto until = std::chrono::steady_clock::now() + kSpin;
+        for (int round = 1;; ++round) {
+            const std::uint32_t now = word.load(std::memory_order_acquire);
+            if (now != seen) return now;
+            pause();
+            if (round % 64 == 0 && std::chrono::steady_clock::now() > until) break;
+        }
+        for (;;) {
+            sleeping.store(1, std::memory_order_seq_cst);
+            const std::uint32_t now = word.load(std::memory_order_seq_cst);
+            if (now != seen) {
+                sleeping.store(0, std::memory_order_relaxed);
+                return now;
+            }
+            syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAIT_PRIVATE, seen, nullptr, nullptr, 0);
+            sleeping.store(0, std::memory_order_relaxed);
+        }
+    }
+};
+
+// The helper's state. Never destroyed: the thread is detached and sleeps on
+// `ticket` when the process exits, so no destructor order or join at exit
+// can hang (nor can one in a child after fork, where the thread is absent).
+struct Helper {
+    std::atomic_flag taken = ATOMIC_FLAG_INIT;  // a caller is using the helper
+    WaitWord ticket;                            // bumped to hand over work
+    WaitWord done;                              // the last ticket finished
+    WorkPart part = nullptr;                    // written before ticket is bumped
+    void* context = nullptr;
+
+    void serve() {
+        std::uint32_t seen = 0;
+        for (;;) {
+            seen = ticket.wait_for_change(seen);
+            part(context, 1);
+            done.set(seen);
+        }
+    }
+};
+
+std::atomic<bool> forked_child{false};
+
+Helper* start_helper() {
+    pthread_atfork(nullptr, nullptr, [] { forked_child.store(true, std::memory_order_relaxed); });
+    auto* helper = new (std::nothrow) Helper;
+    if (helper == nullptr) return nullptr;
+    try {
+        std::thread([helper] { helper->serve(); }).detach();
+    } catch (const std::system_error&) {
+        return nullptr;  // no thread to be had: every caller works alone
+    }
+    return helper;
+}
+
+Helper* helper() {
+    static Helper* const started = start_helper();
+    return started;
+}
+
+}  // namespace
+
+bool run_two_parts(WorkPart part, void* context) {
+    if (forked_child.load(std::memory_order_relaxed)) return false;
+    Helper* const h = helper();
+    if (h == nullptr || h->taken.test_and_set(std::memory_order_acquire)) return false;
+    h->part = part;
+    h->context = context;
+    const std::uint32_t ticket = h->ticket.word.load(std::memory_order_relaxed) + 1;
+    h->ticket.set(ticket);
+    part(context, 0);
+    std::uint32_t done = h->done.word.load(std::memory_order_acquire);
+    while (done != ticket) done = h->done.wait_for_change(done);
+    h->taken.clear(std::memory_order_release);
+    return true;
+}
+
+}  // namespace tapegrad::detail
