@@ -79,15 +79,37 @@ struct WaitWord {
 struct Helper {
     std::atomic_flag taken = ATOMIC_FLAG_INIT;  // a caller is using the helper
     WaitWord ticket;                            // bumped to hand over work
-    WaitWord done;                              // the last ticket finished
-    WorkPart part = nullptr;                    // written before ticket is bumped
+    std::atomic<std::uint32_t> joined{0};       // the last ticket someone closed to (or opened for) the helper
+    WaitWord done;                              // the last ticket the helper finished its parts of
+    std::atomic<std::size_t> next{0};           // the next part to take
+    std::size_t count = 0;                      // these three written before ticket is bumped
+    WorkPart part = nullptr;
     void* context = nullptr;
+    std::size_t helper_ran = 0;                 // written before done is set
+
+    // Ticket t's work is joined by the helper, or closed to it by the caller,
+    // whoever moves `joined` from t - 1 to t first. A helper that wakes after
+    // the caller has run out of parts finds it closed and goes back to wait.
+    bool take_turn(std::uint32_t t) {
+        std::uint32_t previous = t - 1;
+        return joined.compare_exchange_strong(previous, t, std::memory_order_acq_rel);
+    }
+
+    // Runs parts until none is left; how many.
+    std::size_t run_until_out() {
+        std::size_t ran = 0;
+        for (std::size_t i = next.fetch_add(1, std::memory_order_relaxed); i < count;
+             i = next.fetch_add(1, std::memory_order_relaxed), ++ran)
+            part(context, i);
+        return ran;
+    }
 
     void serve() {
         std::uint32_t seen = 0;
         for (;;) {
             seen = ticket.wait_for_change(seen);
-            part(context, 1);
+            if (!take_turn(seen)) continue;  // closed: the caller ran every part
+            helper_ran = run_until_out();
             done.set(seen);
         }
     }
@@ -114,19 +136,27 @@ Helper* helper() {
 
 }  // namespace
 
-bool run_two_parts(WorkPart part, void* context) {
-    if (forked_child.load(std::memory_order_relaxed)) return false;
-    Helper* const h = helper();
-    if (h == nullptr || h->taken.test_and_set(std::memory_order_acquire)) return false;
+std::size_t run_parts(std::size_t count, WorkPart part, void* context) {
+    Helper* const h = forked_child.load(std::memory_order_relaxed) ? nullptr : helper();
+    if (count < 2 || h == nullptr || h->taken.test_and_set(std::memory_order_acquire)) {
+        for (std::size_t i = 0; i < count; ++i) part(context, i);
+        return 0;
+    }
+    h->next.store(0, std::memory_order_relaxed);
+    h->count = count;
     h->part = part;
     h->context = context;
     const std::uint32_t ticket = h->ticket.word.load(std::memory_order_relaxed) + 1;
     h->ticket.set(ticket);
-    part(context, 0);
-    std::uint32_t done = h->done.word.load(std::memory_order_acquire);
-    while (done != ticket) done = h->done.wait_for_change(done);
+    h->run_until_out();
+    std::size_t helper_ran = 0;
+    if (!h->take_turn(ticket)) {  // the helper joined: wait for its last part
+        std::uint32_t done = h->done.word.load(std::memory_order_acquire);
+        while (done != ticket) done = h->done.wait_for_change(done);
+        helper_ran = h->helper_ran;
+    }
     h->taken.clear(std::memory_order_release);
-    return true;
+    return helper_ran;
 }
 
 }  // namespace tapegrad::detail

@@ -47,8 +47,8 @@ bool usable(double beta) { return (beta == 0 || beta == 1) && enabled.load(std::
 // multiply-adds with no operand above 2^22 elements (16 MiB of float); past
 // that, libxsmm's kernels (no cache blocking) fall behind: 64×4096×4096 ran
 // at 0.6× OpenBLAS (docs/performance.md). On two OpenBLAS threads a medium
-// product runs in two halves, one per core (`run_halves`); on more, OpenBLAS
-// keeps it.
+// product runs in pieces that both cores take in turn (`run_medium_pieces`);
+// on more, OpenBLAS keeps it.
 constexpr std::uint64_t max_medium_operand = std::uint64_t(1) << 22;
 constexpr std::uint64_t max_medium_multiply_adds = std::uint64_t(1) << 29;
 constexpr std::uint64_t min_big_tile = 64;
@@ -89,8 +89,8 @@ bool wanted(std::size_t m, std::size_t n, std::size_t k, double beta) {
 // when it has no kernel.
 
 // Row-major leading dimensions of A, B and C as stored. A tile of rows of A
-// and C, or of inner rows of A and B, keeps its parent's; a half of C's
-// columns or rows (`run_halves`) keeps its parent's too.
+// and C, or of inner rows of A and B, keeps its parent's; a piece of C's
+// columns or rows (`pieces_of`) keeps its parent's too.
 struct Strides {
     libxsmm_blasint a, b, c;
 };
@@ -117,70 +117,81 @@ bool run(Dispatch dispatch, bool ta, bool tb, std::size_t m, std::size_t n, std:
     return true;
 }
 
-// Two halves of one product, each a kernel with its operands.
+// One product cut in pieces of C's columns (or rows), each a kernel with
+// its operands: piece i's start `i · step` elements past the product's.
 template <class T, class Kernel>
-struct Halves {
-    Kernel kernel[2];
-    const T* a[2];
-    const T* b[2];
-    T* c[2];
-    static void run(void* context, int part) noexcept {
-        const auto& h = *static_cast<const Halves*>(context);
-        h.kernel[part](h.b[part], h.a[part], h.c[part]);
+struct Pieces {
+    Kernel full, last;  // every piece's kernel but the last's, and the last's
+    std::size_t count;
+    const T* a;
+    const T* b;
+    T* c;
+    std::size_t a_step, b_step, c_step;
+    static void run(void* context, std::size_t i) noexcept {
+        const auto& p = *static_cast<const Pieces*>(context);
+        (i + 1 == p.count ? p.last : p.full)(p.b + i * p.b_step, p.a + i * p.a_step, p.c + i * p.c_step);
     }
 };
 
-// A medium product on two OpenBLAS threads: C's columns in two halves (its
-// rows when it has fewer than 32 columns), each a libxsmm kernel. The split
-// falls on a multiple of 16 columns, a cache line of float. Null kernels
-// when libxsmm has none for a half.
+// A medium product on two OpenBLAS threads: C's columns in up to 8 pieces of
+// at least 64 (a multiple of 16, a cache line of float), its rows in up to 8
+// of at least 32 when it has fewer than 32 columns; at least 2. More pieces
+// than threads, so that whoever is free takes the next (helper_thread.hpp):
+// a helper slowed by a busy core, or woken late, then costs little.
+// Null kernels when libxsmm has none for a piece.
 template <class T, class Dispatch>
-auto halves_of(Dispatch dispatch, bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const T* a, const T* b, T beta,
-               T* c) {
+auto pieces_of(Dispatch dispatch, bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const T* a, const T* b,
+               T beta, T* c) {
     const Strides ld = packed(ta, tb, m, n, k);
-    Halves<T, decltype(kernel_for(dispatch, ta, tb, m, n, k, beta))> h{};
-    if (n >= 32) {
-        const std::size_t n0 = (n / 2 + 8) / 16 * 16;
-        h.kernel[0] = kernel_for(dispatch, ta, tb, m, n0, k, beta, ld);
-        h.kernel[1] = kernel_for(dispatch, ta, tb, m, n - n0, k, beta, ld);
-        h.a[0] = h.a[1] = a;
-        h.b[0] = b, h.b[1] = b + (tb ? n0 * k : n0);
-        h.c[0] = c, h.c[1] = c + n0;
+    const bool by_columns = n >= 32;
+    const std::size_t total = by_columns ? n : m;
+    const std::size_t wanted = std::clamp<std::size_t>(total / (by_columns ? 64 : 32), 2, 8);
+    std::size_t width = (total + wanted - 1) / wanted;
+    if (by_columns) width = std::max<std::size_t>(16, (width + 8) / 16 * 16);
+    // A remainder under 16 joins the last full piece: libxsmm's kernels for
+    // fewer than 16 columns sum in another order (measured: other bits).
+    std::size_t count = (total + width - 1) / width, rest = total - (count - 1) * width;
+    if (count > 2 && rest < 16) --count, rest += width;
+    Pieces<T, decltype(kernel_for(dispatch, ta, tb, m, n, k, beta))> p{};
+    p.count = count, p.a = a, p.b = b, p.c = c;
+    if (by_columns) {
+        p.full = kernel_for(dispatch, ta, tb, m, width, k, beta, ld);
+        p.last = kernel_for(dispatch, ta, tb, m, rest, k, beta, ld);
+        p.b_step = tb ? width * k : width, p.c_step = width;
     } else {
-        const std::size_t m0 = m / 2;
-        h.kernel[0] = kernel_for(dispatch, ta, tb, m0, n, k, beta, ld);
-        h.kernel[1] = kernel_for(dispatch, ta, tb, m - m0, n, k, beta, ld);
-        h.a[0] = a, h.a[1] = a + (ta ? m0 : m0 * k);
-        h.b[0] = h.b[1] = b;
-        h.c[0] = c, h.c[1] = c + m0 * n;
+        p.full = kernel_for(dispatch, ta, tb, width, n, k, beta, ld);
+        p.last = kernel_for(dispatch, ta, tb, rest, n, k, beta, ld);
+        p.a_step = ta ? width : width * k, p.c_step = width * n;
     }
-    return h;
+    return p;
 }
 
-// Runs both halves: the second on the helper thread (helper_thread.hpp),
+// Runs every piece: on this thread and the helper (helper_thread.hpp),
 // unless OpenBLAS's idle threads may be polling on the other core
-// (blas_threads_spinning) or the helper is taken; then both here, which
-// gives the same bits (a half is the same kernel on fewer columns or rows).
+// (blas_threads_spinning); then all here. Either way the same bits: a piece
+// is the same kernel on fewer columns or rows.
 template <class T, class Kernel>
-void run_both(Halves<T, Kernel>& h) {
-    if (!blas_threads_spinning() && run_two_parts(&Halves<T, Kernel>::run, &h)) return;
-    Halves<T, Kernel>::run(&h, 0);
-    Halves<T, Kernel>::run(&h, 1);
+void run_pieces(Pieces<T, Kernel>& p) {
+    if (!blas_threads_spinning()) {
+        run_parts(p.count, &Pieces<T, Kernel>::run, &p);
+        return;
+    }
+    for (std::size_t i = 0; i < p.count; ++i) Pieces<T, Kernel>::run(&p, i);
 }
 
 template <class T, class Dispatch>
-bool run_halves(Dispatch dispatch, bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const T* a, const T* b,
-                T beta, T* c) {
-    auto h = halves_of(dispatch, ta, tb, m, n, k, a, b, beta, c);
-    if (!h.kernel[0] || !h.kernel[1]) return false;
-    run_both(h);
+bool run_medium_pieces(Dispatch dispatch, bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const T* a,
+                       const T* b, T beta, T* c) {
+    auto p = pieces_of(dispatch, ta, tb, m, n, k, a, b, beta, c);
+    if (!p.full || !p.last) return false;
+    run_pieces(p);
     return true;
 }
 
 // On two OpenBLAS threads, a product past the medium bounds that cuts into
 // medium tiles of at least `min_big_tile` rows of A and C (A·B) or inner
 // rows (Aᵀ·B, the first tile with beta, the others adding): each tile runs in
-// halves. How many rows a tile holds; 0 when the product does not cut so.
+// pieces on both cores. How many rows a tile holds; 0 when the product does not cut so.
 std::uint64_t big_tile_rows(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k) {
     if (tb || m <= 1 || n <= 1 || k == 0 || blas_threads() != max_tiling_threads || !wider_kernels_here()) return 0;
     const std::uint64_t cols = ta ? m : k, other = n;  // the tile's fixed dimensions, besides its rows
@@ -198,15 +209,15 @@ bool run_big_tiles(Dispatch dispatch, bool ta, std::size_t m, std::size_t n, std
     const std::size_t total = ta ? k : m, last = total % rows;
     // Every tile's kernels are found before C is touched.
     auto tile = [&](std::size_t at, std::size_t count, T tile_beta) {
-        return ta ? halves_of(dispatch, true, false, m, n, count, a + at * m, b + at * n, tile_beta, c)
-                  : halves_of(dispatch, false, false, count, n, k, a + at * k, b, tile_beta, c + at * n);
+        return ta ? pieces_of(dispatch, true, false, m, n, count, a + at * m, b + at * n, tile_beta, c)
+                  : pieces_of(dispatch, false, false, count, n, k, a + at * k, b, tile_beta, c + at * n);
     };
     const T later = ta ? T(1) : beta;
-    for (auto h : {tile(0, rows, beta), tile(0, rows, later), tile(0, last != 0 ? last : rows, later)})
-        if (!h.kernel[0] || !h.kernel[1]) return false;
+    for (auto p : {tile(0, rows, beta), tile(0, rows, later), tile(0, last != 0 ? last : rows, later)})
+        if (!p.full || !p.last) return false;
     for (std::size_t at = 0; at < total; at += rows) {
-        auto h = tile(at, std::min<std::size_t>(rows, total - at), at == 0 ? beta : later);
-        run_both(h);
+        auto p = tile(at, std::min<std::size_t>(rows, total - at), at == 0 ? beta : later);
+        run_pieces(p);
     }
     return true;
 }
@@ -276,7 +287,7 @@ bool small_or_tiled(Dispatch dispatch, bool ta, bool tb, std::size_t m, std::siz
     if (run_tiles(dispatch, ta, tb, m, n, k, a, b, beta, c)) return true;
     if (!wanted(m, n, k, beta) && run_big_tiles(dispatch, ta, m, n, k, a, b, beta, c)) return true;
     if (!wanted(m, n, k, beta)) return false;  // what remains wanted is medium
-    if (blas_threads() > 1) return run_halves(dispatch, ta, tb, m, n, k, a, b, beta, c);
+    if (blas_threads() > 1) return run_medium_pieces(dispatch, ta, tb, m, n, k, a, b, beta, c);
     return run(dispatch, ta, tb, m, n, k, a, b, beta, c);
 }
 #endif

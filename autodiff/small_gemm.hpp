@@ -23,7 +23,8 @@ namespace tapegrad::detail {
 ///     multiply-adds, no operand above 2^22 elements, more than one row and
 ///     column (not A·Bᵀ: a Linear layer's forward product reads the tape's
 ///     transposed copy of its weight instead). On two threads C is computed
-///     in two halves, the second on a helper thread (helper_thread.hpp).
+///     in pieces that this thread and a helper thread take in turn
+///     (helper_thread.hpp).
 /// Returns false, having done nothing, otherwise (small_gemm.cpp has the
 /// measurements behind each bound).
 bool small_gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const float* a, const float* b, float beta,

@@ -215,10 +215,10 @@ TEST_CASE("gemm: thin products are tiled on one or two OpenBLAS threads, left to
 
 // Where libxsmm's kernels are AVX-512 and OpenBLAS's AVX2 (this project's
 // EPYC), libxsmm takes medium products too: whole on one OpenBLAS thread, in
-// two halves on two (C's columns, or its rows when it has fewer than 32
-// columns; autodiff/helper_thread.hpp runs the second half); OpenBLAS keeps
-// them elsewhere and on more threads. Values agree with the product either
-// way, at even and odd splits.
+// pieces on two (C's columns, or its rows when it has fewer than 32 columns;
+// this thread and autodiff/helper_thread.hpp's take them in turn); OpenBLAS
+// keeps them elsewhere and on more threads. Values agree with the product
+// either way, with and without a narrower last piece.
 TEST_CASE("gemm: medium products go to libxsmm on one or two threads where its kernels are wider, and agree with the product",
           "[blas][small_gemm]") {
     const int before = detail::blas_threads();
@@ -258,10 +258,10 @@ TEST_CASE("gemm: medium products go to libxsmm on one or two threads where its k
     openblas_set_num_threads(before);
 }
 
-// On two threads a medium product runs in halves, or whole when OpenBLAS's
+// On two threads a medium product runs in pieces, or whole when OpenBLAS's
 // threads may be spinning (blas.hpp): both must give the bits one thread
 // gives, or a run's results would depend on timing.
-TEST_CASE("gemm: a medium product's halves give the bits of the whole product", "[blas][small_gemm]") {
+TEST_CASE("gemm: a medium product's pieces give the bits of the whole product", "[blas][small_gemm]") {
     const int before = detail::blas_threads();
     const std::vector<std::tuple<bool, std::size_t, std::size_t, std::size_t>> shapes = {
         {false, 64, 1024, 256}, {false, 97, 140, 250}, {true, 1024, 256, 64}, {false, 101, 19, 2001}, {true, 2001, 19, 101}};
@@ -269,17 +269,17 @@ TEST_CASE("gemm: a medium product's halves give the bits of the whole product", 
         for (double beta : {0.0, 1.0}) {
             std::mt19937 rng(unsigned(m + n + k));
             const auto a = random_values<float>(m * k, rng), b = random_values<float>(k * n, rng), c0 = random_values<float>(m * n, rng);
-            auto whole = c0, halves = c0;
+            auto whole = c0, pieces = c0;
             openblas_set_num_threads(1);
             detail::gemm(ta, false, m, n, k, a.data(), b.data(), float(beta), whole.data());
             openblas_set_num_threads(2);
-            // Halves, not the whole again: OpenBLAS ran nothing threaded for a while.
+            // Pieces, not the whole again: OpenBLAS ran nothing threaded for a while.
             for (int wait = 0; wait < 200 && detail::blas_threads_spinning(); ++wait)
                 std::this_thread::sleep_for(std::chrono::milliseconds(10));
             REQUIRE_FALSE(detail::blas_threads_spinning());
-            detail::gemm(ta, false, m, n, k, a.data(), b.data(), float(beta), halves.data());
+            detail::gemm(ta, false, m, n, k, a.data(), b.data(), float(beta), pieces.data());
             INFO("ta " << ta << " m " << m << " n " << n << " k " << k << " beta " << beta);
-            CHECK(whole == halves);
+            CHECK(whole == pieces);
         }
     // A product OpenBLAS runs on several threads opens the window.
     openblas_set_num_threads(3);
@@ -291,7 +291,7 @@ TEST_CASE("gemm: a medium product's halves give the bits of the whole product", 
 
 // On two threads, a product past the medium bounds that cuts into medium
 // tiles of at least 64 rows (A·B) or inner rows (Aᵀ·B) runs as such tiles,
-// each in halves (libxsmm where its kernels are wider); on one thread and on
+// each in pieces (libxsmm where its kernels are wider); on one thread and on
 // three OpenBLAS keeps it. Compared with OpenBLAS's result, a full tile and
 // a remainder, beta 0 and 1 (an operand above 2^22 elements puts each past
 // the bounds; the thin tiles refuse them: n·k and m·n are above 2^15).
