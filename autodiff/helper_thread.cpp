@@ -26,10 +26,14 @@ void pause() {
 #endif
 }
 
-// How long a waiting thread spins before it sleeps on a futex. A medium
-// product's half takes 50 µs to a few ms, and a recurrent step's products
-// follow each other within tens of µs; a futex wake costs several µs.
-constexpr auto kSpin = std::chrono::microseconds(50);
+// How long a waiting thread spins before it sleeps on a futex: through a
+// recurrent step's elementwise work between two products (tens of µs to a
+// few hundred), so that within a step the helper is never woken. A woken
+// thread may be placed on its waker's core and stay there, sharing it, for
+// much of a step: with 50 µs a medium LSTM training step on two threads took
+// 51–52 ms beside LibTorch in the benchmark, with 2 ms 32–36 (alone 0.95–0.97
+// of the time; docs/performance.md). OpenBLAS's own idle threads poll 0.13 s.
+constexpr auto kSpin = std::chrono::microseconds(2000);
 
 // A word one thread waits on and another changes, with the futex calls made
 // only when the waiter sleeps. The waiter announces itself in `sleeping`

@@ -3,7 +3,10 @@
 // 1.0: left of it tapegrad is faster).
 //
 //   bench_report --json latest.json --md latest.md --svg latest.svg
-//                [--machine machine.txt] [--command "how it was run"]
+//                [--alone alone.json] [--machine machine.txt] [--command "how it was run"]
+//
+// --alone: bench_recurrent's JSON of tapegrad's side run alone on several
+// threads; the Markdown then puts those times beside the interleaved ones.
 
 #include <algorithm>
 #include <cmath>
@@ -78,7 +81,49 @@ void write_cell_table(std::ostream& md, const json& recs) {
     }
 }
 
-void write_markdown(std::ostream& md, const json& doc, const std::string& machine, const std::string& command) {
+// The record of `alone` with r's config, cell, mode and threads; null if none.
+const json* same_record(const json& alone, const json& r) {
+    for (const json& a : alone["records"])
+        if (a["config"] == r["config"] && a["cell"] == r["cell"] && a["mode"] == r["mode"] && a["threads"] == r["threads"] &&
+            !against_own_lstm(a))
+            return &a;
+    return nullptr;
+}
+
+// On several threads, tapegrad alone against tapegrad beside LibTorch: in the
+// interleaved run each of our steps starts while OpenBLAS's idle thread still
+// polls from LibTorch's step (its thread timeout, about 0.13 s, is longer
+// than our steps), on a core our helper thread or our caller needs.
+void write_alone_table(std::ostream& md, const json& doc, const json& alone) {
+    const json& meta = doc["meta"];
+    md << "\n## tapegrad alone on several threads\n\n"
+          "In the interleaved run above, OpenBLAS's idle thread still polls for work from LibTorch's step (for OpenBLAS's "
+          "thread timeout, 2^28 time-stamp ticks, about 0.13 s) when each of our steps starts, on a core that our caller or "
+          "our helper thread needs (docs/performance.md, \"Two threads\"). Here tapegrad's side runs alone, the same steps, "
+          "in a second process right after (`"
+       << alone["meta"].value("command", std::string("?"))
+       << "`); % sgemm 1024³ against the main run's sgemm.\n\n"
+          "| config | cell | mode | threads | alone ms | beside LibTorch ms | alone / beside | alone GFLOP/s | alone % sgemm 1024³ |\n"
+          "|---|---|---|---|---|---|---|---|---|\n";
+    for (const json& r : doc["records"]) {
+        if (against_own_lstm(r) || r["threads"].get<int>() < 2) continue;
+        const json* a = same_record(alone, r);
+        if (a == nullptr || (*a)["ours_ms_median"].is_null() || r["ours_ms_median"].is_null()) continue;
+        const double ms = (*a)["ours_ms_median"].get<double>(), beside = r["ours_ms_median"].get<double>();
+        const double rate = (*a)["ours_gflops"].get<double>();
+        const std::string t = std::to_string(r["threads"].get<int>());
+        const json sgemm = meta.contains("sgemm_1024_gflops") && meta["sgemm_1024_gflops"].contains(t)
+                               ? json(rate / meta["sgemm_1024_gflops"][t].get<double>())
+                               : json(nullptr);
+        md << "| " << r["config"].get<std::string>() << " | " << r["cell"].get<std::string>() << " | " << r["mode"].get<std::string>()
+           << " | " << t << " | " << timing(*a, "ours") << " | " << num(r["ours_ms_median"], "%.2f") << " | "
+           << num(json(ms / beside), "%.2f") << " | " << num((*a)["ours_gflops"], "%.1f") << " | " << num(sgemm, "%.0f%%", 100)
+           << " |\n";
+    }
+}
+
+void write_markdown(std::ostream& md, const json& doc, const std::string& machine, const std::string& command,
+                    const json& alone) {
     const json& meta = doc["meta"];
     const json& recs = doc["records"];
     md << "# tapegrad vs LibTorch: LSTM/GRU step times\n\n";
@@ -121,6 +166,7 @@ void write_markdown(std::ostream& md, const json& doc, const std::string& machin
            << " | " << rss(r, "theirs") << " |\n";
     }
     md << "\n![ratio ours/LibTorch](latest.svg)\n";
+    if (alone.contains("records")) write_alone_table(md, doc, alone);
     write_cell_table(md, recs);
     if (!machine.empty()) md << "\n## Machine\n\n```\n" << machine << (machine.back() == '\n' ? "" : "\n") << "```\n";
 }
@@ -198,7 +244,7 @@ std::string slurp(const std::string& path) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    std::string json_path, md_path, svg_path, machine_path, command;
+    std::string json_path, md_path, svg_path, machine_path, command, alone_path;
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string a = argv[i], v = argv[i + 1];
         if (a == "--json") json_path = v;
@@ -206,13 +252,14 @@ int main(int argc, char** argv) {
         else if (a == "--svg") svg_path = v;
         else if (a == "--machine") machine_path = v;
         else if (a == "--command") command = v;
+        else if (a == "--alone") alone_path = v;
         else {
             std::fprintf(stderr, "bench_report: unknown option %s\n", a.c_str());
             return 2;
         }
     }
     if (json_path.empty() || (argc - 1) % 2 != 0) {
-        std::fprintf(stderr, "usage: bench_report --json FILE [--md FILE] [--svg FILE] [--machine FILE] [--command TEXT]\n");
+        std::fprintf(stderr, "usage: bench_report --json FILE [--md FILE] [--svg FILE] [--alone FILE] [--machine FILE] [--command TEXT]\n");
         return 2;
     }
     std::ifstream in(json_path);
@@ -221,9 +268,18 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "bench_report: %s is not bench_recurrent's JSON\n", json_path.c_str());
         return 1;
     }
+    json alone = json::object();
+    if (!alone_path.empty()) {
+        std::ifstream alone_in(alone_path);
+        alone = json::parse(alone_in, nullptr, false);
+        if (alone.is_discarded() || !alone.contains("records") || !alone.contains("meta")) {
+            std::fprintf(stderr, "bench_report: %s is not bench_recurrent's JSON\n", alone_path.c_str());
+            return 1;
+        }
+    }
     if (!md_path.empty()) {
         std::ofstream md(md_path);
-        write_markdown(md, doc, machine_path.empty() ? "" : slurp(machine_path), command);
+        write_markdown(md, doc, machine_path.empty() ? "" : slurp(machine_path), command, alone);
     }
     if (!svg_path.empty()) {
         std::ofstream svg(svg_path);

@@ -5,6 +5,7 @@
 # Installs what is missing, configures (Release), builds bench_recurrent and
 # bench_report, runs, and writes
 #   bench/results/latest.json   one record per config × cell × mode × threads
+#   bench/results/alone.json    tapegrad's side alone on 2 threads, the same records
 #   bench/results/latest.md     the table, the machine and the command
 #   bench/results/latest.svg    ratio ours/LibTorch per record, line at 1.0
 #   bench/results/latest.txt    bench_recurrent's and bench_sampling's own printout
@@ -51,6 +52,12 @@ run=("$build_dir/bench/bench_recurrent" --config all --cell all --mode all --thr
      --steps "$steps" --warmup "$warmup" --rss --json "$out/latest.json")
 echo "== ${run[*]}"
 "${run[@]}" | tee "$out/latest.txt"
+# Our side alone on two threads: in the run above OpenBLAS's idle thread
+# still polls from LibTorch's step when ours starts (docs/performance.md).
+alone=("$build_dir/bench/bench_recurrent" --config all --cell all --mode all --threads 2 --side ours
+       --steps "$steps" --warmup "$warmup" --no-sgemm --json "$out/alone.json")
+echo "== ${alone[*]}"
+"${alone[@]}" | tee -a "$out/latest.txt"
 echo "Load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$machine"
 
 # Sampling a char LM one character at a time, against LibTorch (docs/performance.md).
@@ -58,6 +65,6 @@ sampling=("$build_dir/bench/bench_sampling" --rounds 6 --json "$out/sampling.jso
 echo "== ${sampling[*]}"
 "${sampling[@]}" | tee -a "$out/latest.txt"
 
-"$build_dir/bench/bench_report" --json "$out/latest.json" --md "$out/latest.md" --svg "$out/latest.svg" \
+"$build_dir/bench/bench_report" --json "$out/latest.json" --alone "$out/alone.json" --md "$out/latest.md" --svg "$out/latest.svg" \
   --machine "$machine" --command "bash tools/bench.sh (BENCH_STEPS=$steps BENCH_WARMUP=$warmup)"
 echo "== wrote $out/latest.json, $out/latest.md, $out/latest.svg, $out/latest.txt"
