@@ -145,8 +145,8 @@ auto pieces_of(Dispatch dispatch, bool ta, bool tb, std::size_t m, std::size_t n
     const Strides ld = packed(ta, tb, m, n, k);
     const bool by_columns = n >= 32;
     const std::size_t total = by_columns ? n : m;
-    const std::size_t wanted = std::clamp<std::size_t>(total / (by_columns ? 64 : 32), 2, 8);
-    std::size_t width = (total + wanted - 1) / wanted;
+    const std::size_t aimed = std::clamp<std::size_t>(total / (by_columns ? 64 : 32), 2, 8);  // pieces
+    std::size_t width = (total + aimed - 1) / aimed;
     if (by_columns) width = std::max<std::size_t>(16, (width + 8) / 16 * 16);
     // A remainder under 16 joins the last full piece: libxsmm's kernels for
     // fewer than 16 columns sum in another order (measured: other bits).
