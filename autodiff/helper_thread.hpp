@@ -4,11 +4,11 @@
 /// thread and a helper thread the process keeps take in turn.
 ///
 /// libxsmm's kernels are single-threaded. On two OpenBLAS threads a medium
-/// product cut in column pieces runs libxsmm's AVX-512 kernels on both cores
-/// (small_gemm.cpp); starting a thread per product would cost more than a
-/// piece takes. The helper waits for work by spinning briefly (products come
-/// in bursts: a recurrent step runs several in a row) for 2 ms and then
-/// sleeps on a futex, so an idle helper costs no CPU.
+/// product cut in pieces of C's columns or rows runs libxsmm's AVX-512
+/// kernels on both cores (small_gemm.cpp); starting a thread per product
+/// would cost more than a piece takes. The helper waits for work by spinning
+/// for 2 ms (products come in bursts: a recurrent step runs several in a
+/// row) and then sleeps on a futex, so an idle helper costs no CPU.
 ///
 /// The parts are handed out one at a time, whoever is free takes the next:
 /// when the helper's core is shared (another process, or OpenBLAS's idle

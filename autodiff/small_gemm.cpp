@@ -191,7 +191,8 @@ bool run_medium_pieces(Dispatch dispatch, bool ta, bool tb, std::size_t m, std::
 // On two OpenBLAS threads, a product past the medium bounds that cuts into
 // medium tiles of at least `min_big_tile` rows of A and C (A·B) or inner
 // rows (Aᵀ·B, the first tile with beta, the others adding): each tile runs in
-// pieces on both cores. How many rows a tile holds; 0 when the product does not cut so.
+// pieces on both cores. How many rows a tile holds; 0 when the product does
+// not cut so.
 std::uint64_t big_tile_rows(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k) {
     if (tb || m <= 1 || n <= 1 || k == 0 || blas_threads() != max_tiling_threads || !wider_kernels_here()) return 0;
     const std::uint64_t cols = ta ? m : k, other = n;  // the tile's fixed dimensions, besides its rows
